@@ -1,0 +1,108 @@
+//! The broker's reactions where the platform is silent or the rule is configurable.
+//!
+//! Every field whose platform behaviour is assumed (platform.md confidence L) says so; the
+//! defaults are those platform.md names. Reports label verdicts on these rules "assumed".
+
+use crate::mqtt::{ConnackCode, QoS};
+use std::time::Duration;
+
+/// What the broker does with a QoS 2 PUBLISH (S-QOS, assumed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Qos2PublishReaction {
+    /// Close the connection (the default).
+    Close,
+    /// Drop the message and keep the connection.
+    Drop,
+}
+
+/// What the broker does with a PUBLISH whose payload is over the limit (S-PAYLOAD, assumed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OversizeReaction {
+    /// Close the connection (the default).
+    Close,
+    /// Drop the message and keep the connection.
+    Drop,
+}
+
+/// How the keepalive cut is timed (K-TIMEOUT).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeepaliveCheck {
+    /// The platform's way: every `period` (phase `phase` after broker start) the broker cuts
+    /// each device silent for more than 1.5 x keepalive. The cut falls in [1.5K, 1.5K + period].
+    Periodic { period: Duration, phase: Duration },
+    /// Deterministic, for tests: the cut happens exactly 1.5 x keepalive after the last packet.
+    Exact,
+}
+
+/// The broker's configurable reactions.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// A-KEEPALIVE: the accepted keepalive range in seconds (30..=1200).
+    pub keepalive_range: (u16, u16),
+    /// A-KEEPALIVE: the CONNACK code for a keepalive outside the range (0x02, code assumed).
+    pub keepalive_refusal: ConnackCode,
+    /// A-CID-LEN: the longest clientId prefix, in characters (64).
+    pub client_id_max_chars: usize,
+    /// A-SECUREMODE: the CONNACK code for a securemode that does not match the transport
+    /// (0x02, assumed).
+    pub securemode_refusal: ConnackCode,
+    /// A-SIGNMETHOD: the CONNACK code for an unknown or mis-cased signmethod (0x02, assumed).
+    pub signmethod_refusal: ConnackCode,
+    /// A-DEVICE: the CONNACK code for an unknown device (0x04, assumed).
+    pub unknown_device_refusal: ConnackCode,
+    /// A-DEVICE: the CONNACK code for a disabled device (0x05, assumed).
+    pub disabled_device_refusal: ConnackCode,
+    /// K-TIMEOUT: how the keepalive cut is timed.
+    pub keepalive_check: KeepaliveCheck,
+    /// How long a new connection may take to deliver its CONNECT (and finish its TLS and
+    /// WebSocket handshakes) before it is closed.
+    pub connect_timeout: Duration,
+    /// S-QOS: reaction to a QoS 2 PUBLISH (assumed).
+    pub qos2_publish: Qos2PublishReaction,
+    /// S-QOS: the QoS granted to a QoS 2 subscription (1, assumed).
+    pub qos2_subscribe_grant: QoS,
+    /// S-PUB-DENY: whether a dropped QoS 1 PUBLISH still gets its PUBACK (true, assumed).
+    pub puback_denied_publish: bool,
+    /// S-RATE: uplink messages per second per device (30); the excess is dropped.
+    pub uplink_rate_per_second: u32,
+    /// S-PAYLOAD: the largest PUBLISH payload in bytes (256 KiB, assumed).
+    pub payload_limit: usize,
+    /// S-PAYLOAD: reaction to a larger payload (close, assumed).
+    pub oversize: OversizeReaction,
+    /// T-WS-PATH: the WebSocket paths accepted; empty accepts any path (the default).
+    pub ws_paths: Vec<String>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            keepalive_range: (30, 1200),
+            keepalive_refusal: ConnackCode::IdentifierRejected,
+            client_id_max_chars: 64,
+            securemode_refusal: ConnackCode::IdentifierRejected,
+            signmethod_refusal: ConnackCode::IdentifierRejected,
+            unknown_device_refusal: ConnackCode::BadCredentials,
+            disabled_device_refusal: ConnackCode::NotAuthorized,
+            keepalive_check: KeepaliveCheck::Periodic {
+                period: Duration::from_secs(30),
+                phase: Duration::ZERO,
+            },
+            connect_timeout: Duration::from_secs(10),
+            qos2_publish: Qos2PublishReaction::Close,
+            qos2_subscribe_grant: QoS::AtLeastOnce,
+            puback_denied_publish: true,
+            uplink_rate_per_second: 30,
+            payload_limit: 256 * 1024,
+            oversize: OversizeReaction::Close,
+            ws_paths: Vec::new(),
+        }
+    }
+}
+
+impl Policy {
+    /// The largest MQTT packet the decoder buffers: a PUBLISH at the payload limit with the
+    /// longest topic and its header. Anything larger is refused before it is buffered.
+    pub fn max_packet_len(&self) -> usize {
+        self.payload_limit + 2 + 65_535 + 2 + 5
+    }
+}
