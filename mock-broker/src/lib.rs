@@ -1,9 +1,34 @@
-//! Placeholder crate root, being written.
+//! A mock of the Alibaba Cloud (Aliyun) IoT Platform's MQTT broker, for offline tests.
+//!
+//! It accepts exactly what the platform accepts over ws, wss, tcp and tls, refuses what it
+//! refuses with the same CONNACK code, and explains every verdict by the platform rule ID of
+//! `shared/spec/platform.md` (`A-SECUREMODE`, `K-TIMEOUT`, ...). See `ARCHITECTURE.md`.
+//!
+//! Layout:
+//! - [`broker`]: the library API ([`Broker`], [`BrokerBuilder`]), in the spirit of wiremock.
+//! - [`server`], [`handshake`], [`wire`], [`session`]: a connection from accept to close.
+//! - [`mqtt`]: the strict MQTT 3.1/3.1.1 codec; [`auth`]: CONNECT authentication;
+//!   [`keepalive`], [`topics`], [`hub`]: the session rules.
+//! - [`events`], [`verdict`], [`rules`], [`render`]: the transcript and its wording.
+//! - [`registry`], [`policy`], [`tls`], [`transport`]: configuration.
+
 pub mod auth;
+pub mod events;
+mod handshake;
+pub mod hub;
+pub mod keepalive;
 pub mod mqtt;
 pub mod policy;
 pub mod registry;
 pub mod rules;
+pub mod tls;
 pub mod topics;
 pub mod transport;
 pub mod verdict;
+pub mod wire;
+
+pub use events::{CloseReason, ConnId, Event, EventKind, EventStream};
+pub use policy::Policy;
+pub use rules::Rule;
+pub use transport::Transport;
+pub use verdict::{Outcome, Verdict};

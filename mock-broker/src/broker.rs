@@ -1,0 +1,277 @@
+//! The library API: build a broker, start it, act as the cloud side, shut it down.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use mock_broker::{Broker, Transport};
+//! let broker = Broker::builder().device("a1B2c3D4e5F", "sensor-01", "s3cr3t").start().await?;
+//! let mut events = broker.events();
+//! println!("connect to {}", broker.url(Transport::Ws).unwrap());
+//! # Ok(()) }
+//! ```
+
+use crate::events::{Bus, ConnId, EventKind, EventStream};
+use crate::hub::{Command, DeviceKey, Routed};
+use crate::mqtt::{Publish, QoS};
+use crate::policy::Policy;
+use crate::registry::{Device, Registry};
+use crate::server::{self, Shared};
+use crate::tls::{self, Authority, ServerCert, Validity};
+use crate::transport::Transport;
+use bytes::Bytes;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+/// Why a broker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("binding the {transport} listener on {addr}: {source}")]
+    Bind { transport: Transport, addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error("no listener is enabled")]
+    NoListener,
+}
+
+/// Why a cloud-side action did not happen.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CloudError {
+    #[error("device {0}/{1} is not online")]
+    Offline(String, String),
+    #[error("connection #{0} is not an online device")]
+    NoConnection(ConnId),
+}
+
+/// Where the server certificate comes from.
+enum CertSource {
+    /// Minted at start: a CA plus a leaf for localhost, 127.0.0.1, ::1 and the extra names.
+    Mint { extra_names: Vec<String> },
+    /// Given by the user, with the CA PEM to hand to clients.
+    Given { cert: ServerCert, ca_pem: String },
+}
+
+/// Builds a [`Broker`].
+pub struct BrokerBuilder {
+    registry: Registry,
+    policy: Policy,
+    listeners: BTreeMap<Transport, SocketAddr>,
+    cert: CertSource,
+}
+
+const LOCALHOST_ANY_PORT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+
+impl BrokerBuilder {
+    fn new() -> BrokerBuilder {
+        BrokerBuilder {
+            registry: Registry::default(),
+            policy: Policy::default(),
+            listeners: Transport::ALL.into_iter().map(|t| (t, LOCALHOST_ANY_PORT)).collect(),
+            cert: CertSource::Mint { extra_names: Vec::new() },
+        }
+    }
+
+    /// Uses `registry` as the device registry (replacing devices added so far).
+    pub fn registry(mut self, registry: Registry) -> Self {
+        self.registry = registry;
+        self
+    }
+
+    /// Adds an enabled device.
+    pub fn device(mut self, product_key: &str, device_name: &str, secret: &str) -> Self {
+        self.registry.add_device(Device {
+            product_key: product_key.into(),
+            device_name: device_name.into(),
+            secret: secret.into(),
+            enabled: true,
+        });
+        self
+    }
+
+    /// Sets the broker's reactions and limits.
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Serves only these transports (each on 127.0.0.1, port 0, unless set by `listen`).
+    pub fn transports(mut self, transports: &[Transport]) -> Self {
+        self.listeners.retain(|t, _| transports.contains(t));
+        for t in transports {
+            self.listeners.entry(*t).or_insert(LOCALHOST_ANY_PORT);
+        }
+        self
+    }
+
+    /// Serves `transport` on `addr`.
+    pub fn listen(mut self, transport: Transport, addr: SocketAddr) -> Self {
+        self.listeners.insert(transport, addr);
+        self
+    }
+
+    /// Adds a host name (or IP) to the minted certificate, e.g.
+    /// `a1B2c3D4e5F.iot-as-mqtt.cn-shanghai.aliyuncs.com` (T-HOST).
+    pub fn extra_name(mut self, name: &str) -> Self {
+        if let CertSource::Mint { extra_names } = &mut self.cert {
+            extra_names.push(name.into());
+        }
+        self
+    }
+
+    /// Serves a given certificate instead of minting one; `ca_pem` is what clients trust.
+    pub fn certificate(mut self, cert: ServerCert, ca_pem: String) -> Self {
+        self.cert = CertSource::Given { cert, ca_pem };
+        self
+    }
+
+    /// Binds every listener and starts serving.
+    pub async fn start(self) -> Result<Broker, StartError> {
+        if self.listeners.is_empty() {
+            return Err(StartError::NoListener);
+        }
+        let needs_tls = self.listeners.keys().any(|t| t.is_tls());
+        let (tls, ca_pem) = match (needs_tls, self.cert) {
+            (false, _) => (None, None),
+            (true, CertSource::Mint { extra_names }) => {
+                let ca = Authority::generate("Aliyun IoT mock broker CA")?;
+                let leaf = ca.issue(&tls::leaf_names(&extra_names), Validity::Current)?;
+                (Some(leaf.server_config()?), Some(ca.pem().to_string()))
+            }
+            (true, CertSource::Given { cert, ca_pem }) => (Some(cert.server_config()?), Some(ca_pem)),
+        };
+        let mut bound = Vec::new();
+        for (transport, addr) in self.listeners {
+            let listener = server::bind(addr).map_err(|source| StartError::Bind { transport, addr, source })?;
+            let local = listener.local_addr().map_err(|source| StartError::Bind { transport, addr, source })?;
+            bound.push((transport, listener, local));
+        }
+        let epoch = Instant::now();
+        let bus = Bus::new(epoch);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (alive_tx, alive_rx) = mpsc::channel(1);
+        let shared = Arc::new(Shared::new(bus, self.registry, self.policy, tls, epoch, stop_rx));
+        let mut addrs = BTreeMap::new();
+        for (transport, listener, local) in bound {
+            addrs.insert(transport, local);
+            tokio::spawn(server::accept_loop(listener, transport, shared.clone(), alive_tx.clone()));
+        }
+        Ok(Broker { shared, addrs, ca_pem, stop: stop_tx, alive: alive_rx })
+    }
+}
+
+/// A running mock broker. Dropping it without [`Broker::shutdown`] stops it too.
+pub struct Broker {
+    shared: Arc<Shared>,
+    addrs: BTreeMap<Transport, SocketAddr>,
+    ca_pem: Option<String>,
+    stop: watch::Sender<bool>,
+    alive: mpsc::Receiver<()>,
+}
+
+impl Broker {
+    /// Starts building a broker: all four transports on 127.0.0.1 with free ports, the
+    /// platform's default policy, an empty registry.
+    pub fn builder() -> BrokerBuilder {
+        BrokerBuilder::new()
+    }
+
+    /// The address a transport listens on.
+    pub fn addr(&self, transport: Transport) -> Option<SocketAddr> {
+        self.addrs.get(&transport).copied()
+    }
+
+    /// The URL a client uses for `transport`: `ws://127.0.0.1:PORT/mqtt`,
+    /// `wss://localhost:PORT/mqtt`, `tcp://127.0.0.1:PORT`, `tls://localhost:PORT`.
+    pub fn url(&self, transport: Transport) -> Option<String> {
+        let addr = self.addr(transport)?;
+        let host = url_host(addr.ip(), transport.is_tls());
+        let path = if transport.is_websocket() { "/mqtt" } else { "" };
+        Some(format!("{}://{host}:{}{path}", transport.scheme(), addr.port()))
+    }
+
+    /// The transports served, in order.
+    pub fn transports(&self) -> impl Iterator<Item = Transport> + '_ {
+        self.addrs.keys().copied()
+    }
+
+    /// The CA certificate (PEM) clients must trust for wss and tls; `None` without TLS.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
+    }
+
+    /// The device registry the broker serves.
+    pub fn registry(&self) -> &Registry {
+        &self.shared.registry
+    }
+
+    /// Subscribes to the broker's events from now on.
+    pub fn events(&self) -> EventStream {
+        self.shared.bus.subscribe()
+    }
+
+    /// Publishes a downlink to a device, as the cloud side. A QoS 1 message for an offline
+    /// device with a cleanSession=0 session is queued (S-CLEAN).
+    pub async fn publish(&self, product_key: &str, device_name: &str, topic: &str, payload: impl Into<Bytes>, qos: QoS) -> Routed {
+        let publish = Publish { dup: false, qos, retain: false, topic: topic.into(), packet_id: None, payload: payload.into() };
+        let key = DeviceKey::new(product_key, device_name);
+        let (routed, send) = self.shared.hub.route(&key, publish);
+        if let Some((tx, publish)) = send {
+            let topic = publish.topic.clone();
+            if tx.send(Command::Deliver(publish)).await.is_err() {
+                if let Routed::Sent(conn) = routed {
+                    self.shared.bus.emit(conn, EventKind::Undelivered { topic, reason: "the connection closed".into() });
+                }
+            }
+        }
+        routed
+    }
+
+    /// Closes a device's live connection as if the same device had logged in again (S-KICK),
+    /// the notice included. Returns the connection closed.
+    pub async fn kick(&self, product_key: &str, device_name: &str) -> Result<ConnId, CloudError> {
+        let (conn, tx) = self
+            .shared
+            .hub
+            .connection_of(&DeviceKey::new(product_key, device_name))
+            .ok_or_else(|| CloudError::Offline(product_key.into(), device_name.into()))?;
+        tx.send(Command::Kick { by: 0 }).await.map_err(|_| CloudError::NoConnection(conn))?;
+        Ok(conn)
+    }
+
+    /// Closes connection `conn` without a notice, as the server-side close of C-RECONNECT.
+    pub async fn close(&self, conn: ConnId) -> Result<(), CloudError> {
+        let tx = self.shared.hub.sender(conn).ok_or(CloudError::NoConnection(conn))?;
+        tx.send(Command::Close).await.map_err(|_| CloudError::NoConnection(conn))
+    }
+
+    /// The live connection of a device, if it is online.
+    pub fn online(&self, product_key: &str, device_name: &str) -> Option<ConnId> {
+        self.shared.hub.connection_of(&DeviceKey::new(product_key, device_name)).map(|(conn, _)| conn)
+    }
+
+    /// Stops accepting, closes every connection (reason `shutdown`) and waits for them.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        // Every task holds a clone of the sender; `None` means all are gone.
+        let _ = self.alive.recv().await;
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// The host a URL names: loopback and unspecified addresses become `127.0.0.1`, or
+/// `localhost` for TLS (the name the minted certificate carries).
+fn url_host(ip: IpAddr, tls: bool) -> String {
+    if ip.is_loopback() || ip.is_unspecified() {
+        return if tls { "localhost".into() } else if ip.is_ipv6() && !ip.is_unspecified() { "[::1]".into() } else { "127.0.0.1".into() };
+    }
+    match ip {
+        IpAddr::V6(v6) => format!("[{v6}]"),
+        IpAddr::V4(v4) => v4.to_string(),
+    }
+}

@@ -1,0 +1,291 @@
+//! The transcript: structured events every connection produces, and the bus that carries them.
+//!
+//! Events are plain values sent on a broadcast channel; nothing is formatted on the hot path.
+//! Sinks (the CLI's stdout printer, a JSON-lines file, a test) subscribe with
+//! [`crate::Broker::events`]. When no one listens, packet events are not even built.
+
+use crate::mqtt::{ConnackCode, Packet, Protocol, QoS};
+use crate::transport::Transport;
+use crate::verdict::Verdict;
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+/// A connection's number, unique within one broker, counting from 1.
+pub type ConnId = u64;
+
+/// One thing that happened, on one connection.
+#[derive(Clone, Debug, Serialize)]
+pub struct Event {
+    /// The connection it happened on.
+    pub conn: ConnId,
+    /// Time since the broker started (tokio time, so paused-clock tests see exact values).
+    #[serde(serialize_with = "serialize_millis", rename = "at_ms")]
+    pub at: Duration,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+fn serialize_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
+}
+
+/// What happened.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventKind {
+    /// A TCP connection arrived on a listener.
+    Accepted { transport: Transport, peer: SocketAddr },
+    /// The TLS and/or WebSocket handshake finished (T-HOST, T-WS-PATH, T-WS-SUBPROTO).
+    Handshake(Handshake),
+    /// The CONNECT packet, secrets left out (the password only by its length).
+    Connect(ConnectSummary),
+    /// One rule checked.
+    Verdict(Verdict),
+    /// A packet the broker received after CONNECT.
+    PacketIn(PacketSummary),
+    /// A packet the broker sent.
+    PacketOut(PacketSummary),
+    /// The device came online as `product_key`/`device_name`.
+    Online { product_key: String, device_name: String, session_present: bool },
+    /// A cloud-side publish could not be delivered.
+    Undelivered { topic: String, reason: String },
+    /// The connection ended.
+    Closed { reason: CloseReason },
+}
+
+/// What the TLS and WebSocket handshakes revealed.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Handshake {
+    /// TLS server name indication (wss, tls).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+    /// WebSocket request path (ws, wss).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ws_path: Option<String>,
+    /// WebSocket `Host` header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Subprotocols the client offered.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub subprotocols: Vec<String>,
+    /// The subprotocol the broker echoed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subprotocol: Option<String>,
+}
+
+/// CONNECT fields as received; the password appears only as its length.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ConnectSummary {
+    pub protocol: Protocol,
+    pub client_id: String,
+    pub username: Option<String>,
+    pub password_len: Option<usize>,
+    pub keep_alive: u16,
+    pub clean_session: bool,
+    pub will: bool,
+}
+
+/// A packet reduced to what a transcript needs.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct PacketSummary {
+    pub packet: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packet_id: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qos: Option<QoS>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload_len: Option<usize>,
+    /// SUBSCRIBE filters with requested QoS, SUBACK codes, or a CONNACK code.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<String>,
+}
+
+impl PacketSummary {
+    /// Summarises a packet.
+    pub fn of(packet: &Packet) -> PacketSummary {
+        let mut s = PacketSummary {
+            packet: packet.name(),
+            packet_id: None,
+            topic: None,
+            qos: None,
+            payload_len: None,
+            items: Vec::new(),
+        };
+        match packet {
+            Packet::Publish(p) => {
+                s.packet_id = p.packet_id;
+                s.topic = Some(p.topic.clone());
+                s.qos = Some(p.qos);
+                s.payload_len = Some(p.payload.len());
+            }
+            Packet::Puback(id) | Packet::Pubrec(id) | Packet::Pubrel(id) | Packet::Pubcomp(id) | Packet::Unsuback(id) => {
+                s.packet_id = Some(*id)
+            }
+            Packet::Subscribe(sub) => {
+                s.packet_id = Some(sub.packet_id);
+                s.items = sub.filters.iter().map(|(f, q)| format!("{f} (QoS {})", *q as u8)).collect();
+            }
+            Packet::Suback(ack) => {
+                s.packet_id = Some(ack.packet_id);
+                s.items = ack.codes.iter().map(|c| format!("0x{:02x}", c.as_u8())).collect();
+            }
+            Packet::Unsubscribe(u) => {
+                s.packet_id = Some(u.packet_id);
+                s.items = u.filters.clone();
+            }
+            Packet::Connack(c) => s.items = vec![format!("0x{:02x}", c.code.as_u8())],
+            Packet::Connect(_) | Packet::Pingreq | Packet::Pingresp | Packet::Disconnect => {}
+        }
+        s
+    }
+}
+
+/// Why a connection ended.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum CloseReason {
+    /// The client closed the connection without DISCONNECT.
+    ClientClosed,
+    /// The client sent DISCONNECT.
+    ClientDisconnect,
+    /// K-TIMEOUT: silent for more than 1.5 x keepalive ("Keepalive timeout").
+    KeepaliveTimeout { keep_alive_s: u16, silent_ms: u64 },
+    /// S-KICK: the same device logged in on connection `by`.
+    Kicked { by: ConnId },
+    /// A-CONNACK: the CONNECT was refused with `code`; `rule` is the rule that refused it.
+    Refused { code: ConnackCode, rule: String },
+    /// The client broke a rule or MQTT itself.
+    Violation { rule: String, message: String },
+    /// No CONNECT (or no finished handshake) within the connect timeout.
+    ConnectTimeout { timeout_ms: u64 },
+    /// The TLS or WebSocket handshake failed.
+    HandshakeFailed { message: String },
+    /// The cloud side (the library user) closed it.
+    ClosedByCloud,
+    /// The broker shut down.
+    Shutdown,
+    /// Reading or writing failed.
+    TransportError { message: String },
+}
+
+impl CloseReason {
+    /// The reason in the platform's device-log words, where it has some.
+    pub fn label(&self) -> &'static str {
+        match self {
+            CloseReason::ClientClosed => "client closed the connection",
+            CloseReason::ClientDisconnect => "client sent DISCONNECT",
+            CloseReason::KeepaliveTimeout { .. } => "Keepalive timeout",
+            CloseReason::Kicked { .. } => "Kicked by the same device",
+            CloseReason::Refused { .. } => "CONNECT refused",
+            CloseReason::Violation { .. } => "protocol violation",
+            CloseReason::ConnectTimeout { .. } => "no CONNECT in time",
+            CloseReason::HandshakeFailed { .. } => "handshake failed",
+            CloseReason::ClosedByCloud => "closed by the cloud side",
+            CloseReason::Shutdown => "broker shut down",
+            CloseReason::TransportError { .. } => "transport error",
+        }
+    }
+}
+
+/// How many events a slow subscriber may fall behind before it loses some.
+const BUS_CAPACITY: usize = 1 << 16;
+
+/// The sending side of the transcript, shared by every connection.
+#[derive(Clone)]
+pub(crate) struct Bus {
+    tx: broadcast::Sender<Arc<Event>>,
+    start: Instant,
+}
+
+impl Bus {
+    pub(crate) fn new(start: Instant) -> Bus {
+        Bus { tx: broadcast::channel(BUS_CAPACITY).0, start }
+    }
+
+    /// Records an event.
+    pub(crate) fn emit(&self, conn: ConnId, kind: EventKind) {
+        if self.tx.receiver_count() > 0 {
+            let _ = self.tx.send(Arc::new(Event { conn, at: self.start.elapsed(), kind }));
+        }
+    }
+
+    /// Records an event built only when someone listens (for per-packet events).
+    pub(crate) fn emit_with(&self, conn: ConnId, kind: impl FnOnce() -> EventKind) {
+        if self.tx.receiver_count() > 0 {
+            self.emit(conn, kind());
+        }
+    }
+
+    pub(crate) fn subscribe(&self) -> EventStream {
+        EventStream { rx: self.tx.subscribe() }
+    }
+}
+
+/// A subscription to the broker's events, from the moment it was taken.
+pub struct EventStream {
+    rx: broadcast::Receiver<Arc<Event>>,
+}
+
+/// Why [`EventStream::recv`] returned no event.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StreamError {
+    /// The subscriber fell behind and `0` events were lost.
+    #[error("{0} events were lost: the subscriber fell behind")]
+    Lagged(u64),
+    /// The broker is gone.
+    #[error("the broker has shut down")]
+    Closed,
+}
+
+impl EventStream {
+    /// The next event.
+    pub async fn recv(&mut self) -> Result<Arc<Event>, StreamError> {
+        self.rx.recv().await.map_err(|e| match e {
+            broadcast::error::RecvError::Lagged(n) => StreamError::Lagged(n),
+            broadcast::error::RecvError::Closed => StreamError::Closed,
+        })
+    }
+
+    /// Waits up to `timeout` for the first event that `pred` accepts, skipping others.
+    pub async fn wait_for(
+        &mut self,
+        timeout: Duration,
+        mut pred: impl FnMut(&Event) -> bool,
+    ) -> Option<Arc<Event>> {
+        tokio::time::timeout(timeout, async {
+            loop {
+                match self.recv().await {
+                    Ok(ev) if pred(&ev) => return Some(ev),
+                    Ok(_) | Err(StreamError::Lagged(_)) => continue,
+                    Err(StreamError::Closed) => return None,
+                }
+            }
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
+    /// Collects the events of connection `conn` up to and including its `Closed` event,
+    /// waiting at most `timeout` in all.
+    pub async fn transcript(&mut self, conn: ConnId, timeout: Duration) -> Vec<Arc<Event>> {
+        let mut events = Vec::new();
+        let _ = tokio::time::timeout(timeout, async {
+            while let Some(ev) = self.wait_for(timeout, |e| e.conn == conn).await {
+                let closed = matches!(ev.kind, EventKind::Closed { .. });
+                events.push(ev);
+                if closed {
+                    break;
+                }
+            }
+        })
+        .await;
+        events
+    }
+}

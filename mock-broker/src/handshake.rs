@@ -1,0 +1,139 @@
+//! The TLS and WebSocket handshakes that come before MQTT (T-WS, T-WSS, T-TLS, T-HOST,
+//! T-WS-PATH, T-WS-SUBPROTO).
+//!
+//! TLS is done once with tokio-rustls for wss and tls alike; the WebSocket upgrade runs on
+//! the plain or TLS stream. The upgrade echoes the MQTT subprotocol the client offers, since
+//! several real clients fail the handshake otherwise.
+
+use crate::events::Handshake;
+use crate::mqtt::Direction;
+use crate::rules::Rule;
+use crate::transport::Transport;
+use crate::verdict::Verdict;
+use crate::wire::{BoxIo, PacketIo};
+use rustls::ServerConfig;
+use std::sync::Arc;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsAcceptor;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+/// The subprotocols an MQTT client may offer, in the order the broker prefers them.
+const MQTT_SUBPROTOCOLS: [&str; 2] = ["mqtt", "mqttv3.1"];
+
+/// The WebSocket read buffer: tungstenite's default (128 KiB) costs that much per idle
+/// connection; MQTT packets are small, and larger ones simply take several reads.
+const WS_READ_BUFFER: usize = 4096;
+
+/// What the handshakes produced: the packet stream, what was learnt, and the verdicts.
+pub struct Established {
+    pub io: PacketIo,
+    pub handshake: Handshake,
+    pub verdicts: Vec<Verdict>,
+}
+
+/// Why a handshake failed, with the verdicts reached before it did.
+pub struct Failed {
+    pub message: String,
+    pub verdicts: Vec<Verdict>,
+}
+
+/// Runs the TLS handshake (wss, tls) and the WebSocket upgrade (ws, wss).
+pub async fn establish(
+    tcp: TcpStream,
+    transport: Transport,
+    tls: Option<&Arc<ServerConfig>>,
+    ws_paths: &[String],
+    max_packet_len: usize,
+) -> Result<Established, Failed> {
+    let _ = tcp.set_nodelay(true);
+    let mut handshake = Handshake::default();
+    let io: BoxIo = match (transport.is_tls(), tls) {
+        (true, Some(config)) => {
+            let stream = TlsAcceptor::from(config.clone())
+                .accept(tcp)
+                .await
+                .map_err(|e| Failed { message: format!("TLS handshake: {e}"), verdicts: Vec::new() })?;
+            handshake.server_name = stream.get_ref().1.server_name().map(str::to_string);
+            Box::new(stream)
+        }
+        (true, None) => {
+            return Err(Failed { message: "no TLS configuration".into(), verdicts: Vec::new() });
+        }
+        (false, _) => Box::new(tcp),
+    };
+    if !transport.is_websocket() {
+        return Ok(Established {
+            io: PacketIo::stream(io, Direction::FromClient, max_packet_len),
+            handshake,
+            verdicts: Vec::new(),
+        });
+    }
+    upgrade(io, handshake, ws_paths, max_packet_len).await
+}
+
+async fn upgrade(io: BoxIo, mut handshake: Handshake, ws_paths: &[String], max_packet_len: usize) -> Result<Established, Failed> {
+    let mut verdicts = Vec::new();
+    let config = WebSocketConfig::default()
+        .read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(0)
+        .max_message_size(Some(max_packet_len))
+        .max_frame_size(Some(max_packet_len));
+    let callback = |request: &Request, response: Response| inspect_upgrade(request, response, ws_paths, &mut handshake, &mut verdicts);
+    let upgraded = tokio_tungstenite::accept_hdr_async_with_config(io, callback, Some(config)).await;
+    match upgraded {
+        Ok(ws) => Ok(Established {
+            io: PacketIo::websocket(ws, Direction::FromClient, max_packet_len),
+            handshake,
+            verdicts,
+        }),
+        Err(e) => Err(Failed { message: format!("WebSocket upgrade: {e}"), verdicts }),
+    }
+}
+
+/// Records the request, applies the path allow-list and picks the subprotocol to echo.
+fn inspect_upgrade(
+    request: &Request,
+    mut response: Response,
+    ws_paths: &[String],
+    handshake: &mut Handshake,
+    verdicts: &mut Vec<Verdict>,
+) -> Result<Response, ErrorResponse> {
+    let path = request.uri().path().to_string();
+    handshake.ws_path = Some(path.clone());
+    handshake.host = request.headers().get("host").and_then(|h| h.to_str().ok()).map(str::to_string);
+    handshake.subprotocols = request
+        .headers()
+        .get_all("sec-websocket-protocol")
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .flat_map(|h| h.split(','))
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect();
+
+    let allowed = if ws_paths.is_empty() { "any path".to_string() } else { ws_paths.join(" or ") };
+    if !ws_paths.is_empty() && !ws_paths.contains(&path) {
+        verdicts.push(Verdict::fail(Rule::TWsPath, allowed, path));
+        let mut refusal = ErrorResponse::new(Some("path not served".into()));
+        *refusal.status_mut() = StatusCode::NOT_FOUND;
+        return Err(refusal);
+    }
+    verdicts.push(Verdict::pass(Rule::TWsPath, allowed, path));
+
+    let chosen = MQTT_SUBPROTOCOLS.into_iter().find(|p| handshake.subprotocols.iter().any(|o| o == p));
+    let offered = if handshake.subprotocols.is_empty() { "none".to_string() } else { handshake.subprotocols.join(", ") };
+    match chosen {
+        Some(protocol) => {
+            response.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static(protocol));
+            handshake.subprotocol = Some(protocol.to_string());
+            verdicts.push(Verdict::pass(Rule::TWsSubproto, "mqtt or mqttv3.1 offered", offered));
+        }
+        None => verdicts.push(
+            Verdict::warn(Rule::TWsSubproto, "mqtt or mqttv3.1 offered", offered)
+                .with_detail("accepted without a subprotocol; several real servers and clients require mqtt"),
+        ),
+    }
+    Ok(response)
+}

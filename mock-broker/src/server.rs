@@ -1,0 +1,97 @@
+//! Listeners and the state every connection shares.
+//!
+//! Each listener binds its own address (port 0 by default, so parallel brokers never
+//! collide) with an explicit backlog and spawns one task per accepted connection.
+
+use crate::events::{Bus, ConnId};
+use crate::hub::Hub;
+use crate::policy::Policy;
+use crate::registry::Registry;
+use crate::session;
+use crate::transport::Transport;
+use rustls::ServerConfig;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+/// The listen backlog: the default (1024) overflows when thousands of devices connect at once,
+/// and the kernel then retries SYNs only after a second.
+const LISTEN_BACKLOG: u32 = 8192;
+
+/// How long an accept loop pauses when accepting fails (out of file descriptors, say).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// What every connection task shares.
+pub(crate) struct Shared {
+    pub bus: Bus,
+    pub hub: Hub,
+    pub registry: Registry,
+    pub policy: Policy,
+    pub tls: Option<Arc<ServerConfig>>,
+    /// The broker's start: keepalive checks are aligned to it.
+    pub epoch: Instant,
+    /// Turns true once when the broker shuts down.
+    pub shutdown: watch::Receiver<bool>,
+    next_conn: AtomicU64,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        bus: Bus,
+        registry: Registry,
+        policy: Policy,
+        tls: Option<Arc<ServerConfig>>,
+        epoch: Instant,
+        shutdown: watch::Receiver<bool>,
+    ) -> Shared {
+        Shared { bus, hub: Hub::default(), registry, policy, tls, epoch, shutdown, next_conn: AtomicU64::new(1) }
+    }
+
+    pub(crate) fn next_conn_id(&self) -> ConnId {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// Binds `addr` with the broker's backlog.
+pub(crate) fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// Accepts connections for `transport` until shutdown. Every connection task holds a clone of
+/// `alive`, so shutdown can wait for the last one to finish.
+pub(crate) async fn accept_loop(listener: TcpListener, transport: Transport, shared: Arc<Shared>, alive: mpsc::Sender<()>) {
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    let shared = shared.clone();
+                    let alive = alive.clone();
+                    tokio::spawn(async move {
+                        session::serve(tcp, peer, transport, shared).await;
+                        drop(alive);
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(%transport, "accept failed: {e}");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            },
+            _ = stopped(&mut shutdown) => return,
+        }
+    }
+}
+
+/// Resolves once the broker shuts down (at once if it already has).
+pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    // An error means the broker handle is gone, which is a shutdown too.
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}

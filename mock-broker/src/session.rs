@@ -1,0 +1,427 @@
+//! One device connection from accept to close: handshakes, CONNECT and its verdicts, then the
+//! MQTT session with keepalive, topic rights, rate limit and cloud-side commands.
+//!
+//! Every way a connection ends is a [`CloseReason`] in the transcript. A misbehaving client
+//! only ever ends its own connection.
+
+use crate::auth::{self, Identity};
+use crate::events::{CloseReason, ConnId, ConnectSummary, EventKind, PacketSummary};
+use crate::handshake;
+use crate::hub::{Command, DeviceKey};
+use crate::keepalive;
+use crate::mqtt::{Connack, ConnackCode, Connect, Packet, Publish, QoS, Suback, SubackCode, Subscribe};
+use crate::policy::{OversizeReaction, Qos2PublishReaction};
+use crate::rules::Rule;
+use crate::server::{self, Shared};
+use crate::topics;
+use crate::transport::Transport;
+use crate::verdict::Verdict;
+use crate::wire::{PacketIo, ReadError};
+use bytes::Bytes;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until, timeout};
+
+/// How long a write may wait on a client that does not read.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the broker waits for its own close to go out.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Commands queued for one connection before the cloud side waits.
+const COMMAND_QUEUE: usize = 64;
+/// The S-KICK notice sent on `/ext/notify` to a kicked connection whose `ext` has bit 1 set.
+const KICK_NOTICE: &str = r#"{"title":"kick","content":"Kicked by the same device"}"#;
+
+/// Serves one accepted TCP connection to its end.
+pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, transport: Transport, shared: Arc<Shared>) {
+    let conn = shared.next_conn_id();
+    shared.bus.emit(conn, EventKind::Accepted { transport, peer });
+    let mut shutdown = shared.shutdown.clone();
+    let mut link = Link { conn, io: None, shared: shared.clone(), transport };
+    let reason = tokio::select! {
+        reason = link.run(tcp) => reason,
+        _ = server::stopped(&mut shutdown) => CloseReason::Shutdown,
+    };
+    link.finish(reason).await;
+}
+
+/// The connection before and after its session: owns the packet stream once it exists.
+struct Link {
+    conn: ConnId,
+    io: Option<PacketIo>,
+    shared: Arc<Shared>,
+    transport: Transport,
+}
+
+impl Link {
+    async fn run(&mut self, tcp: TcpStream) -> CloseReason {
+        let limit = self.shared.policy.connect_timeout;
+        let connect = match timeout(limit, self.open(tcp)).await {
+            Err(_) => return CloseReason::ConnectTimeout { timeout_ms: limit.as_millis() as u64 },
+            Ok(Err(reason)) => return reason,
+            Ok(Ok(connect)) => connect,
+        };
+        self.emit(EventKind::Connect(summarize(&connect)));
+        let report = auth::authenticate(&connect, self.transport, &self.shared.registry, &self.shared.policy);
+        for verdict in report.verdicts {
+            self.emit(EventKind::Verdict(verdict));
+        }
+        match report.outcome {
+            Err(refusal) => {
+                let connack = Packet::Connack(Connack { session_present: false, code: refusal.code });
+                if let Err(reason) = self.send(&connack).await {
+                    return reason;
+                }
+                CloseReason::Refused { code: refusal.code, rule: refusal.rule.id().to_string() }
+            }
+            Ok(identity) => {
+                let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+                let mut session = Session::new(self, identity, &connect, rx);
+                let reason = session.run(tx).await;
+                session.leave();
+                reason
+            }
+        }
+    }
+
+    /// Handshakes, then the first packet, which must be CONNECT.
+    async fn open(&mut self, tcp: TcpStream) -> Result<Connect, CloseReason> {
+        let policy = &self.shared.policy;
+        let established = handshake::establish(
+            tcp,
+            self.transport,
+            self.shared.tls.as_ref(),
+            &policy.ws_paths,
+            policy.max_packet_len(),
+        )
+        .await;
+        let established = match established {
+            Ok(established) => established,
+            Err(failed) => {
+                for verdict in failed.verdicts {
+                    self.emit(EventKind::Verdict(verdict));
+                }
+                return Err(CloseReason::HandshakeFailed { message: failed.message });
+            }
+        };
+        self.emit(EventKind::Handshake(established.handshake));
+        for verdict in established.verdicts {
+            self.emit(EventKind::Verdict(verdict));
+        }
+        let io = self.io.insert(established.io);
+        match io.read().await {
+            Ok(Some(Packet::Connect(connect))) => Ok(connect),
+            Ok(Some(other)) => Err(CloseReason::Violation {
+                rule: "MQTT-3.1.0-1".into(),
+                message: format!("the first packet must be CONNECT, got {}", other.name()),
+            }),
+            Ok(None) => Err(CloseReason::ClientClosed),
+            Err(ReadError::Violation(v)) if v.connack.is_some() => {
+                let code = v.connack.unwrap_or(ConnackCode::UnacceptableProtocol);
+                self.emit(EventKind::Verdict(Verdict::fail(Rule::AProtocol, "MQTT 3.1 (MQIsdp/3) or 3.1.1 (MQTT/4)", v.message.clone()).with_detail(format!("[{}]", v.statement))));
+                self.send(&Packet::Connack(Connack { session_present: false, code })).await?;
+                Err(CloseReason::Refused { code, rule: Rule::AProtocol.id().to_string() })
+            }
+            Err(e) => Err(read_failure(e)),
+        }
+    }
+
+    fn emit(&self, kind: EventKind) {
+        self.shared.bus.emit(self.conn, kind);
+    }
+
+    /// Writes a packet, with a deadline, and records it.
+    async fn send(&mut self, packet: &Packet) -> Result<(), CloseReason> {
+        let Some(io) = self.io.as_mut() else {
+            return Err(CloseReason::TransportError { message: "no stream to write to".into() });
+        };
+        self.shared.bus.emit_with(self.conn, || EventKind::PacketOut(PacketSummary::of(packet)));
+        match timeout(WRITE_TIMEOUT, io.write(packet)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(CloseReason::TransportError { message: format!("writing {}: {e}", packet.name()) }),
+            Err(_) => Err(CloseReason::TransportError {
+                message: format!("writing {} took over {} s: the client does not read", packet.name(), WRITE_TIMEOUT.as_secs()),
+            }),
+        }
+    }
+
+    async fn finish(mut self, reason: CloseReason) {
+        if let Some(io) = self.io.as_mut() {
+            let _ = timeout(CLOSE_TIMEOUT, io.close()).await;
+        }
+        self.emit(EventKind::Closed { reason });
+    }
+}
+
+fn read_failure(e: ReadError) -> CloseReason {
+    match e {
+        ReadError::Io(message) => CloseReason::TransportError { message },
+        other => CloseReason::Violation { rule: other.rule(), message: other.to_string() },
+    }
+}
+
+fn summarize(c: &Connect) -> ConnectSummary {
+    ConnectSummary {
+        protocol: c.protocol,
+        client_id: c.client_id.clone(),
+        username: c.username.clone(),
+        password_len: c.password.as_ref().map(Bytes::len),
+        keep_alive: c.keep_alive,
+        clean_session: c.clean_session,
+        will: c.will.is_some(),
+    }
+}
+
+/// A fixed one-second window of uplink messages (S-RATE).
+struct RateWindow {
+    start: Instant,
+    count: u32,
+}
+
+/// An authenticated device's MQTT session.
+struct Session<'a> {
+    link: &'a mut Link,
+    identity: Identity,
+    key: DeviceKey,
+    keep_alive: u16,
+    clean_session: bool,
+    subscriptions: Vec<String>,
+    commands: mpsc::Receiver<Command>,
+    rate: RateWindow,
+    next_packet_id: u16,
+}
+
+impl<'a> Session<'a> {
+    fn new(link: &'a mut Link, identity: Identity, connect: &Connect, commands: mpsc::Receiver<Command>) -> Session<'a> {
+        let key = DeviceKey::new(identity.product_key.clone(), identity.device_name.clone());
+        Session {
+            link,
+            identity,
+            key,
+            keep_alive: connect.keep_alive,
+            clean_session: connect.clean_session,
+            subscriptions: Vec::new(),
+            commands,
+            rate: RateWindow { start: Instant::now(), count: 0 },
+            next_packet_id: 0,
+        }
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.link.shared
+    }
+
+    fn verdict(&self, verdict: Verdict) {
+        self.link.emit(EventKind::Verdict(verdict));
+    }
+
+    async fn run(&mut self, tx: mpsc::Sender<Command>) -> CloseReason {
+        let conn = self.link.conn;
+        let (previous, resumed) = self.shared().hub.login(&self.key, conn, tx, self.clean_session);
+        if let Some((old, old_tx)) = previous {
+            self.verdict(Verdict::warn(Rule::SKick, "one connection per device", format!("a second login while connection #{old} is online")).with_detail(format!("connection #{old} is kicked")));
+            let _ = old_tx.send(Command::Kick { by: conn }).await;
+        }
+        let session_present = resumed.is_some();
+        let code = ConnackCode::Accepted;
+        if let Err(reason) = self.link.send(&Packet::Connack(Connack { session_present, code })).await {
+            return reason;
+        }
+        self.link.emit(EventKind::Online {
+            product_key: self.key.product_key.clone(),
+            device_name: self.key.device_name.clone(),
+            session_present,
+        });
+        if let Some(stored) = resumed {
+            self.subscriptions = stored.subscriptions;
+            for publish in stored.queue {
+                if let Err(reason) = self.deliver(publish).await {
+                    return reason;
+                }
+            }
+        }
+        self.serve().await
+    }
+
+    /// The session loop: K-TIMER starts at CONNACK and each inbound packet resets it.
+    async fn serve(&mut self) -> CloseReason {
+        let epoch = self.shared().epoch;
+        let check = self.shared().policy.keepalive_check;
+        let mut last = Instant::now();
+        loop {
+            let cut = keepalive::cut_at(check, epoch, last, self.keep_alive);
+            let io = self.link.io.as_mut().expect("a session has a stream");
+            tokio::select! {
+                read = io.read() => {
+                    let packet = match read {
+                        Ok(Some(packet)) => packet,
+                        Ok(None) => return CloseReason::ClientClosed,
+                        Err(e) => return read_failure(e),
+                    };
+                    last = Instant::now();
+                    self.link.shared.bus.emit_with(self.link.conn, || EventKind::PacketIn(PacketSummary::of(&packet)));
+                    if let Err(reason) = self.handle(packet).await {
+                        return reason;
+                    }
+                }
+                command = self.commands.recv() => {
+                    if let Err(reason) = self.obey(command).await {
+                        return reason;
+                    }
+                }
+                _ = sleep_until(cut) => {
+                    let silent_ms = (Instant::now() - last).as_millis() as u64;
+                    self.verdict(Verdict::fail(
+                        Rule::KTimeout,
+                        format!("a packet within 1.5 x {} s = {} ms", self.keep_alive, keepalive::allowed_silence(self.keep_alive).as_millis()),
+                        format!("silent for {silent_ms} ms"),
+                    ));
+                    return CloseReason::KeepaliveTimeout { keep_alive_s: self.keep_alive, silent_ms };
+                }
+            }
+        }
+    }
+
+    async fn handle(&mut self, packet: Packet) -> Result<(), CloseReason> {
+        match packet {
+            Packet::Publish(publish) => self.uplink(publish).await,
+            Packet::Subscribe(subscribe) => self.subscribe(subscribe).await,
+            Packet::Unsubscribe(unsubscribe) => {
+                self.subscriptions.retain(|s| !unsubscribe.filters.contains(s));
+                self.link.send(&Packet::Unsuback(unsubscribe.packet_id)).await
+            }
+            Packet::Pingreq => self.link.send(&Packet::Pingresp).await,
+            Packet::Disconnect => Err(CloseReason::ClientDisconnect),
+            Packet::Connect(_) => Err(CloseReason::Violation {
+                rule: "MQTT-3.1.0-2".into(),
+                message: "a second CONNECT on the same connection".into(),
+            }),
+            // Acknowledgements of downlinks; the broker never starts a QoS 2 flow.
+            Packet::Puback(_) | Packet::Pubrec(_) | Packet::Pubrel(_) | Packet::Pubcomp(_) => Ok(()),
+            // The decoder refuses server-only packets from a client.
+            Packet::Connack(_) | Packet::Suback(_) | Packet::Unsuback(_) | Packet::Pingresp => Ok(()),
+        }
+    }
+
+    /// A device's PUBLISH: S-QOS, A-WILL-RETAIN, S-PAYLOAD, S-RATE, S-TOPIC-OWN, in that order.
+    async fn uplink(&mut self, publish: Publish) -> Result<(), CloseReason> {
+        let policy = &self.link.shared.policy;
+        let topic = publish.topic.clone();
+        if publish.qos == QoS::ExactlyOnce {
+            self.verdict(Verdict::fail(Rule::SQos, "QoS 0 or 1", format!("QoS 2 PUBLISH on {topic}")));
+            return match policy.qos2_publish {
+                Qos2PublishReaction::Close => Err(CloseReason::Violation { rule: Rule::SQos.id().into(), message: "QoS 2 PUBLISH".into() }),
+                Qos2PublishReaction::Drop => Ok(()),
+            };
+        }
+        if publish.retain {
+            self.verdict(Verdict::warn(Rule::AWillRetain, "RETAIN 0", format!("RETAIN 1 on {topic}")).with_detail("retained messages are not supported; delivered as not retained"));
+        }
+        if publish.payload.len() > policy.payload_limit {
+            self.verdict(Verdict::fail(Rule::SPayload, format!("payload of at most {} bytes", policy.payload_limit), format!("{} bytes on {topic}", publish.payload.len())));
+            if policy.oversize == OversizeReaction::Close {
+                return Err(CloseReason::Violation { rule: Rule::SPayload.id().into(), message: "payload over the limit".into() });
+            }
+            return self.ack(&publish).await;
+        }
+        if !self.within_rate() {
+            return self.ack(&publish).await;
+        }
+        if let Err(reason) = topics::check_publish(&self.link.shared.registry, &self.key.product_key, &self.key.device_name, &topic) {
+            self.verdict(Verdict::fail(Rule::SPubDeny, "a topic the device may publish to", topic).with_detail(reason));
+            if !self.link.shared.policy.puback_denied_publish {
+                return Ok(());
+            }
+        }
+        self.ack(&publish).await
+    }
+
+    async fn ack(&mut self, publish: &Publish) -> Result<(), CloseReason> {
+        match publish.packet_id {
+            Some(id) if publish.qos == QoS::AtLeastOnce => self.link.send(&Packet::Puback(id)).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// S-RATE: counts the message; false (with a verdict the first time in a window) when the
+    /// device is over its rate and the message is dropped.
+    fn within_rate(&mut self) -> bool {
+        let limit = self.link.shared.policy.uplink_rate_per_second;
+        let now = Instant::now();
+        if now - self.rate.start >= Duration::from_secs(1) {
+            self.rate = RateWindow { start: now, count: 0 };
+        }
+        self.rate.count += 1;
+        if self.rate.count == limit + 1 {
+            self.verdict(Verdict::fail(Rule::SRate, format!("at most {limit} messages per second"), format!("message {} within one second", limit + 1)).with_detail("the excess is dropped; the connection stays"));
+        }
+        self.rate.count <= limit
+    }
+
+    /// S-SUB-DENY and S-QOS for each filter, then SUBACK.
+    async fn subscribe(&mut self, subscribe: Subscribe) -> Result<(), CloseReason> {
+        let mut codes = Vec::with_capacity(subscribe.filters.len());
+        for (filter, qos) in subscribe.filters {
+            let shared = &self.link.shared;
+            if let Err(reason) = topics::check_subscribe(&shared.registry, &self.key.product_key, &self.key.device_name, &filter) {
+                self.verdict(Verdict::fail(Rule::SSubDeny, "a topic the device may subscribe to", filter).with_detail(reason));
+                codes.push(SubackCode::Failure);
+                continue;
+            }
+            let granted = if qos == QoS::ExactlyOnce {
+                let grant = shared.policy.qos2_subscribe_grant;
+                self.verdict(Verdict::warn(Rule::SQos, "QoS 0 or 1", format!("QoS 2 subscription to {filter}")).with_detail(format!("granted QoS {}", grant as u8)));
+                grant
+            } else {
+                qos
+            };
+            if !self.subscriptions.contains(&filter) {
+                self.subscriptions.push(filter);
+            }
+            codes.push(SubackCode::Granted(granted));
+        }
+        self.link.send(&Packet::Suback(Suback { packet_id: subscribe.packet_id, codes })).await
+    }
+
+    async fn obey(&mut self, command: Option<Command>) -> Result<(), CloseReason> {
+        match command {
+            Some(Command::Deliver(publish)) => self.deliver(publish).await,
+            Some(Command::Kick { by }) => {
+                if self.identity.ext & 0b10 != 0 {
+                    let notice = Publish {
+                        dup: false,
+                        qos: QoS::AtMostOnce,
+                        retain: false,
+                        topic: "/ext/notify".into(),
+                        packet_id: None,
+                        payload: Bytes::from_static(KICK_NOTICE.as_bytes()),
+                    };
+                    self.link.send(&Packet::Publish(notice)).await?;
+                }
+                Err(CloseReason::Kicked { by })
+            }
+            Some(Command::Close) | None => Err(CloseReason::ClosedByCloud),
+        }
+    }
+
+    /// A downlink: sent when a subscription matches its topic, else recorded as undelivered.
+    async fn deliver(&mut self, mut publish: Publish) -> Result<(), CloseReason> {
+        if !self.subscriptions.iter().any(|f| topics::filter_matches(f, &publish.topic)) {
+            self.link.emit(EventKind::Undelivered { topic: publish.topic, reason: "the device has not subscribed to it".into() });
+            return Ok(());
+        }
+        if publish.qos != QoS::AtMostOnce {
+            self.next_packet_id = self.next_packet_id.checked_add(1).unwrap_or(1);
+            publish.packet_id = Some(self.next_packet_id);
+        }
+        self.link.send(&Packet::Publish(publish)).await
+    }
+
+    /// Leaves the hub; a cleanSession=0 session keeps its subscriptions for the next login.
+    fn leave(self) {
+        let hub = &self.link.shared.hub;
+        hub.logout(Some(&self.key), self.link.conn, self.subscriptions);
+    }
+}

@@ -1,0 +1,151 @@
+//! MQTT packets over a byte stream (tcp, tls) or inside WebSocket binary frames (ws, wss).
+//!
+//! [`PacketIo`] hides the difference: a packet may span frames and a frame may hold several
+//! packets (T-WS), because frames only feed a buffer the strict decoder reads from. Every read
+//! is bounded by the decoder's packet size limit; deadlines are the caller's.
+
+use crate::mqtt::{self, Direction, Packet, Violation};
+use crate::rules::Rule;
+use bytes::BytesMut;
+use futures_util::{SinkExt, StreamExt};
+use std::io;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+/// Any byte stream the broker serves: TCP or TLS over TCP.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// A boxed byte stream.
+pub type BoxIo = Box<dyn Io>;
+
+/// How reading a packet failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The bytes break MQTT.
+    #[error("{0}")]
+    Violation(Violation),
+    /// A WebSocket text frame: MQTT travels in binary frames only (T-WS).
+    #[error("a WebSocket text frame arrived; MQTT travels in binary frames only")]
+    TextFrame,
+    /// The transport failed.
+    #[error("{0}")]
+    Io(String),
+}
+
+impl ReadError {
+    /// The rule or MQTT statement the failure breaks, for the transcript.
+    pub fn rule(&self) -> String {
+        match self {
+            ReadError::Violation(v) => v.statement.to_string(),
+            ReadError::TextFrame => Rule::TWs.id().to_string(),
+            ReadError::Io(_) => "transport".to_string(),
+        }
+    }
+}
+
+enum Wire {
+    Stream(BoxIo),
+    Ws(Box<WebSocketStream<BoxIo>>),
+}
+
+/// Reads and writes whole MQTT packets on one connection.
+pub struct PacketIo {
+    wire: Wire,
+    inbound: BytesMut,
+    outbound: BytesMut,
+    direction: Direction,
+    max_packet_len: usize,
+}
+
+/// The read buffer grows in steps of this size; most MQTT packets fit in one step.
+const READ_CHUNK: usize = 4096;
+
+impl PacketIo {
+    /// Packets over a byte stream.
+    pub fn stream(io: BoxIo, direction: Direction, max_packet_len: usize) -> PacketIo {
+        Self::new(Wire::Stream(io), direction, max_packet_len)
+    }
+
+    /// Packets inside WebSocket binary frames.
+    pub fn websocket(ws: WebSocketStream<BoxIo>, direction: Direction, max_packet_len: usize) -> PacketIo {
+        Self::new(Wire::Ws(Box::new(ws)), direction, max_packet_len)
+    }
+
+    fn new(wire: Wire, direction: Direction, max_packet_len: usize) -> PacketIo {
+        PacketIo { wire, inbound: BytesMut::new(), outbound: BytesMut::new(), direction, max_packet_len }
+    }
+
+    /// The next packet; `Ok(None)` when the peer closed cleanly between packets.
+    ///
+    /// Cancel-safe: bytes read before a cancellation stay buffered for the next call.
+    pub async fn read(&mut self) -> Result<Option<Packet>, ReadError> {
+        loop {
+            if let Some(packet) =
+                mqtt::decode(&mut self.inbound, self.direction, self.max_packet_len).map_err(ReadError::Violation)?
+            {
+                return Ok(Some(packet));
+            }
+            if !self.fill().await? {
+                return if self.inbound.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(ReadError::Io(format!("connection closed inside a packet ({} bytes buffered)", self.inbound.len())))
+                };
+            }
+        }
+    }
+
+    /// Reads more bytes into the buffer; false at end of stream.
+    async fn fill(&mut self) -> Result<bool, ReadError> {
+        match &mut self.wire {
+            Wire::Stream(io) => {
+                self.inbound.reserve(READ_CHUNK);
+                let n = io.read_buf(&mut self.inbound).await.map_err(|e| ReadError::Io(e.to_string()))?;
+                Ok(n > 0)
+            }
+            Wire::Ws(ws) => loop {
+                match ws.next().await {
+                    None | Some(Ok(Message::Close(_))) => return Ok(false),
+                    Some(Ok(Message::Binary(data))) => {
+                        self.inbound.extend_from_slice(&data);
+                        return Ok(true);
+                    }
+                    Some(Ok(Message::Text(_))) => return Err(ReadError::TextFrame),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+                    Some(Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed)) => return Ok(false),
+                    Some(Err(e)) => return Err(ReadError::Io(e.to_string())),
+                }
+            },
+        }
+    }
+
+    /// Writes one packet (one binary frame on WebSocket).
+    pub async fn write(&mut self, packet: &Packet) -> io::Result<()> {
+        self.outbound.clear();
+        mqtt::encode(packet, &mut self.outbound).map_err(|v| io::Error::new(io::ErrorKind::InvalidInput, v))?;
+        match &mut self.wire {
+            Wire::Stream(io) => {
+                io.write_all(&self.outbound).await?;
+                io.flush().await
+            }
+            Wire::Ws(ws) => {
+                let frame = Message::Binary(self.outbound.split().freeze());
+                ws.send(frame).await.map_err(io::Error::other)
+            }
+        }
+    }
+
+    /// Closes the connection: a WebSocket close frame, or a TCP/TLS shutdown.
+    pub async fn close(&mut self) {
+        match &mut self.wire {
+            Wire::Stream(io) => {
+                let _ = io.shutdown().await;
+            }
+            Wire::Ws(ws) => {
+                let _ = ws.close(None).await;
+            }
+        }
+    }
+}
