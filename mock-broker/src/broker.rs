@@ -33,6 +33,8 @@ pub enum StartError {
     Tls(#[from] tls::TlsError),
     #[error("no listener is enabled")]
     NoListener,
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
 }
 
 /// Why a cloud-side action did not happen.
@@ -55,6 +57,8 @@ enum CertSource {
 /// Builds a [`Broker`].
 pub struct BrokerBuilder {
     registry: Registry,
+    /// The first device that broke an ID- rule, reported by `start`.
+    invalid_device: Option<crate::registry::RegistryError>,
     policy: Policy,
     listeners: BTreeMap<Transport, SocketAddr>,
     cert: CertSource,
@@ -66,6 +70,7 @@ impl BrokerBuilder {
     fn new() -> BrokerBuilder {
         BrokerBuilder {
             registry: Registry::default(),
+            invalid_device: None,
             policy: Policy::default(),
             listeners: Transport::ALL.into_iter().map(|t| (t, LOCALHOST_ANY_PORT)).collect(),
             cert: CertSource::Mint { extra_names: Vec::new() },
@@ -78,14 +83,17 @@ impl BrokerBuilder {
         self
     }
 
-    /// Adds an enabled device.
+    /// Adds an enabled device; one that breaks an ID- rule makes `start` fail.
     pub fn device(mut self, product_key: &str, device_name: &str, secret: &str) -> Self {
-        self.registry.add_device(Device {
+        let added = self.registry.add_device(Device {
             product_key: product_key.into(),
             device_name: device_name.into(),
             secret: secret.into(),
             enabled: true,
         });
+        if let Err(e) = added {
+            self.invalid_device.get_or_insert(e);
+        }
         self
     }
 
@@ -127,6 +135,9 @@ impl BrokerBuilder {
 
     /// Binds every listener and starts serving.
     pub async fn start(self) -> Result<Broker, StartError> {
+        if let Some(e) = self.invalid_device {
+            return Err(e.into());
+        }
         if self.listeners.is_empty() {
             return Err(StartError::NoListener);
         }

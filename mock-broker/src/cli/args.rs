@@ -1,0 +1,237 @@
+//! The command-line flags and how they become a [`Policy`] and listener addresses.
+
+use crate::mqtt::{ConnackCode, QoS};
+use crate::policy::{KeepaliveCheck, OversizeReaction, Policy, Qos2PublishReaction};
+use crate::tls::ServerCert;
+use crate::transport::Transport;
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A mock of the Alibaba Cloud IoT Platform MQTT broker (ws, wss, tcp, tls) that explains
+/// every verdict by platform rule ID. With no flags it serves an embedded demo device on free
+/// ports of 127.0.0.1 and prints how to connect.
+#[derive(Debug, Parser)]
+#[command(name = "mock-broker", version)]
+pub struct Args {
+    /// Serve only these transports (repeatable; default: ws, wss, tcp and tls).
+    #[arg(long = "transport", value_name = "ws|wss|tcp|tls")]
+    pub transport: Vec<Transport>,
+    /// Address of the ws listener (default 127.0.0.1:0, a free port).
+    #[arg(long, value_name = "ADDR")]
+    pub ws: Option<SocketAddr>,
+    /// Address of the wss listener.
+    #[arg(long, value_name = "ADDR")]
+    pub wss: Option<SocketAddr>,
+    /// Address of the tcp listener.
+    #[arg(long, value_name = "ADDR")]
+    pub tcp: Option<SocketAddr>,
+    /// Address of the tls listener.
+    #[arg(long, value_name = "ADDR")]
+    pub tls: Option<SocketAddr>,
+
+    /// Device registry (TOML: products with custom topic classes, devices).
+    #[arg(long, value_name = "FILE")]
+    pub registry: Option<PathBuf>,
+    /// Adds a device (repeatable). With neither this nor --registry, the demo registry serves.
+    #[arg(long, value_name = "PRODUCT_KEY/DEVICE_NAME/SECRET")]
+    pub device: Vec<String>,
+
+    /// Extra host name or IP for the minted certificate (repeatable), e.g.
+    /// a1B2c3D4e5F.iot-as-mqtt.cn-shanghai.aliyuncs.com.
+    #[arg(long, value_name = "NAME")]
+    pub name: Vec<String>,
+    /// Serve this PEM certificate chain instead of minting one (needs --key and --ca).
+    #[arg(long, value_name = "FILE", requires_all = ["key", "ca"])]
+    pub cert: Option<PathBuf>,
+    /// The PEM private key of --cert.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// The PEM CA certificate clients should trust with --cert.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub ca: Option<PathBuf>,
+    /// Where to write the CA certificate (default: a new temporary directory).
+    #[arg(long, value_name = "FILE")]
+    pub ca_out: Option<PathBuf>,
+
+    /// Once listening, write JSON with the URLs (ws, wss, tcp, tls), ca_file and pid.
+    #[arg(long, value_name = "FILE")]
+    pub ready_file: Option<PathBuf>,
+    /// Print shell exports (IOT_URL, IOT_PRODUCT_KEY, ...) for the first enabled device on
+    /// this transport, instead of the banner.
+    #[arg(long, value_name = "ws|wss|tcp|tls")]
+    pub print_env: Option<Transport>,
+    /// Events as JSON lines on stdout instead of readable lines.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write every event as a JSON line into this file.
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
+    /// No banner and no event lines on stdout (--events still writes).
+    #[arg(long)]
+    pub quiet: bool,
+
+    /// Seconds a connection has for its handshakes and CONNECT.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub connect_timeout: f64,
+    /// K-TIMEOUT: seconds between the platform's keepalive checks.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    pub keepalive_check_period: f64,
+    /// K-TIMEOUT: seconds after start of the first keepalive check.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.0)]
+    pub keepalive_check_phase: f64,
+    /// K-TIMEOUT: cut a silent device at exactly 1.5 x keepalive instead of at the next check.
+    #[arg(long)]
+    pub exact_keepalive: bool,
+    /// T-WS-PATH: serve only these WebSocket paths (repeatable; default: any path).
+    #[arg(long, value_name = "PATH")]
+    pub ws_path: Vec<String>,
+    /// S-RATE: uplink messages per second per device.
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    pub rate_limit: u32,
+    /// S-PAYLOAD: the largest PUBLISH payload in bytes (assumed).
+    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024)]
+    pub payload_limit: usize,
+    /// S-PAYLOAD: what to do with a larger payload (assumed).
+    #[arg(long, value_enum, default_value_t = Reaction::Close)]
+    pub oversize: Reaction,
+    /// S-QOS: what to do with a QoS 2 PUBLISH (assumed).
+    #[arg(long, value_enum, default_value_t = Reaction::Close)]
+    pub qos2_publish: Reaction,
+    /// S-PUB-DENY: do not PUBACK a QoS 1 PUBLISH dropped for lack of rights (assumed: acked).
+    #[arg(long)]
+    pub no_puback_denied: bool,
+    /// A-KEEPALIVE: CONNACK code for a keepalive outside 30..=1200 (assumed 2).
+    #[arg(long, value_name = "CODE", default_value_t = 2)]
+    pub keepalive_refusal: u8,
+    /// A-SECUREMODE: CONNACK code for a securemode not matching the transport (assumed 2).
+    #[arg(long, value_name = "CODE", default_value_t = 2)]
+    pub securemode_refusal: u8,
+    /// A-SIGNMETHOD: CONNACK code for an unknown signmethod (assumed 2).
+    #[arg(long, value_name = "CODE", default_value_t = 2)]
+    pub signmethod_refusal: u8,
+    /// A-DEVICE: CONNACK code for an unknown device (assumed 4).
+    #[arg(long, value_name = "CODE", default_value_t = 4)]
+    pub unknown_device_refusal: u8,
+    /// A-DEVICE: CONNACK code for a disabled device (assumed 5).
+    #[arg(long, value_name = "CODE", default_value_t = 5)]
+    pub disabled_device_refusal: u8,
+}
+
+/// A configurable reaction to an unsupported message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Reaction {
+    /// Close the connection.
+    Close,
+    /// Drop the message, keep the connection.
+    Drop,
+}
+
+impl Args {
+    /// The transports to serve.
+    pub fn transports(&self) -> Vec<Transport> {
+        if self.transport.is_empty() { Transport::ALL.to_vec() } else { self.transport.clone() }
+    }
+
+    /// Listener addresses given on the command line, for served transports only.
+    pub fn addresses(&self) -> Vec<(Transport, SocketAddr)> {
+        let served = self.transports();
+        [(Transport::Ws, self.ws), (Transport::Wss, self.wss), (Transport::Tcp, self.tcp), (Transport::Tls, self.tls)]
+            .into_iter()
+            .filter_map(|(t, addr)| addr.filter(|_| served.contains(&t)).map(|a| (t, a)))
+            .collect()
+    }
+
+    /// The certificate of `--cert`/`--key` with the CA of `--ca`.
+    pub fn given_certificate(&self) -> anyhow::Result<Option<(ServerCert, String)>> {
+        let (Some(cert), Some(key), Some(ca)) = (&self.cert, &self.key, &self.ca) else { return Ok(None) };
+        let ca_pem = std::fs::read_to_string(ca).with_context(|| format!("reading --ca {}", ca.display()))?;
+        Ok(Some((ServerCert::load(cert, key)?, ca_pem)))
+    }
+
+    /// The policy the flags describe.
+    pub fn policy(&self) -> anyhow::Result<Policy> {
+        let seconds = |flag: &str, value: f64| -> anyhow::Result<Duration> {
+            Duration::try_from_secs_f64(value).map_err(|_| anyhow::anyhow!("--{flag} {value}: expected a non-negative number of seconds"))
+        };
+        let code = |flag: &str, value: u8| -> anyhow::Result<ConnackCode> {
+            ConnackCode::from_u8(value)
+                .filter(|c| *c != ConnackCode::Accepted)
+                .ok_or_else(|| anyhow::anyhow!("--{flag} {value}: expected a refusing CONNACK code, 1 to 5"))
+        };
+        let period = seconds("keepalive-check-period", self.keepalive_check_period)?;
+        if period.is_zero() && !self.exact_keepalive {
+            anyhow::bail!("--keepalive-check-period must be above 0 (or use --exact-keepalive)");
+        }
+        Ok(Policy {
+            keepalive_refusal: code("keepalive-refusal", self.keepalive_refusal)?,
+            securemode_refusal: code("securemode-refusal", self.securemode_refusal)?,
+            signmethod_refusal: code("signmethod-refusal", self.signmethod_refusal)?,
+            unknown_device_refusal: code("unknown-device-refusal", self.unknown_device_refusal)?,
+            disabled_device_refusal: code("disabled-device-refusal", self.disabled_device_refusal)?,
+            keepalive_check: if self.exact_keepalive {
+                KeepaliveCheck::Exact
+            } else {
+                KeepaliveCheck::Periodic { period, phase: seconds("keepalive-check-phase", self.keepalive_check_phase)? }
+            },
+            connect_timeout: seconds("connect-timeout", self.connect_timeout)?,
+            qos2_publish: match self.qos2_publish {
+                Reaction::Close => Qos2PublishReaction::Close,
+                Reaction::Drop => Qos2PublishReaction::Drop,
+            },
+            qos2_subscribe_grant: QoS::AtLeastOnce,
+            puback_denied_publish: !self.no_puback_denied,
+            uplink_rate_per_second: self.rate_limit,
+            payload_limit: self.payload_limit,
+            oversize: match self.oversize {
+                Reaction::Close => OversizeReaction::Close,
+                Reaction::Drop => OversizeReaction::Drop,
+            },
+            ws_paths: self.ws_path.clone(),
+            ..Policy::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Args {
+        Args::try_parse_from(std::iter::once("mock-broker").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn defaults_are_the_platform_policy() {
+        let policy = parse(&[]).policy().unwrap();
+        let default = Policy::default();
+        assert_eq!(policy.keepalive_check, default.keepalive_check);
+        assert_eq!(policy.keepalive_refusal, default.keepalive_refusal);
+        assert_eq!(policy.unknown_device_refusal, default.unknown_device_refusal);
+        assert_eq!(policy.disabled_device_refusal, default.disabled_device_refusal);
+        assert_eq!(policy.payload_limit, default.payload_limit);
+        assert_eq!(policy.uplink_rate_per_second, default.uplink_rate_per_second);
+        assert_eq!(parse(&[]).transports(), Transport::ALL);
+    }
+
+    #[test]
+    fn refusal_codes_must_refuse() {
+        let err = parse(&["--keepalive-refusal", "0"]).policy().unwrap_err();
+        assert!(err.to_string().contains("--keepalive-refusal 0"), "{err}");
+        assert!(parse(&["--keepalive-refusal", "9"]).policy().is_err());
+    }
+
+    #[test]
+    fn addresses_only_for_served_transports() {
+        let args = parse(&["--transport", "ws", "--ws", "127.0.0.1:1883", "--tls", "127.0.0.1:8883"]);
+        assert_eq!(args.addresses(), vec![(Transport::Ws, "127.0.0.1:1883".parse().unwrap())]);
+    }
+
+    #[test]
+    fn a_bad_transport_is_named() {
+        let err = Args::try_parse_from(["mock-broker", "--transport", "quic"]).unwrap_err();
+        assert!(err.to_string().contains("quic"), "{err}");
+    }
+}

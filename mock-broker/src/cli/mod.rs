@@ -1,0 +1,146 @@
+//! The `mock-broker` command: flags, start-up, the newcomer's banner, sinks, shutdown.
+
+mod args;
+mod banner;
+mod sinks;
+
+pub use args::Args;
+
+use crate::broker::Broker;
+use crate::registry::{Device, Registry};
+use crate::transport::Transport;
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+
+/// Runs the broker until Ctrl-C or SIGTERM.
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let (registry, demo) = registry(&args)?;
+    let mut builder = Broker::builder().registry(registry).policy(args.policy()?);
+    builder = builder.transports(&args.transports());
+    for (transport, addr) in args.addresses() {
+        builder = builder.listen(transport, addr);
+    }
+    for name in &args.name {
+        builder = builder.extra_name(name);
+    }
+    if let Some((cert, ca_pem)) = args.given_certificate()? {
+        builder = builder.certificate(cert, ca_pem);
+    }
+    let broker = builder.start().await?;
+    let events = broker.events();
+    let ca_file = write_ca(&broker, args.ca_out.as_deref())?;
+    if let Some(path) = &args.ready_file {
+        write_ready_file(&broker, ca_file.as_deref(), path)?;
+    }
+    let device = broker.registry().devices().find(|d| d.enabled).cloned();
+    if let Some(transport) = args.print_env {
+        print_env(&broker, transport, device.as_ref(), ca_file.as_deref())?;
+    }
+    if !args.quiet && args.print_env.is_none() {
+        eprintln!("{}", banner::text(&broker, ca_file.as_deref(), device.as_ref(), demo));
+    }
+    let sinks = sinks::start(events, &args)?;
+    wait_for_signal().await;
+    broker.shutdown().await;
+    sinks.finish().await;
+    Ok(())
+}
+
+/// The registry from `--registry` and `--device`, or the embedded demo (second value true).
+fn registry(args: &Args) -> anyhow::Result<(Registry, bool)> {
+    let mut registry = match &args.registry {
+        Some(path) => Registry::load(path)?,
+        None if args.device.is_empty() => return Ok((Registry::demo(), true)),
+        None => Registry::default(),
+    };
+    for spec in &args.device {
+        let mut parts = spec.splitn(3, '/');
+        let (Some(pk), Some(dn), Some(secret)) = (parts.next(), parts.next(), parts.next()) else {
+            anyhow::bail!("--device {spec:?}: expected PRODUCT_KEY/DEVICE_NAME/SECRET");
+        };
+        let device = Device { product_key: pk.into(), device_name: dn.into(), secret: secret.into(), enabled: true };
+        registry.add_device(device).with_context(|| format!("--device {pk}/{dn}/***"))?;
+    }
+    Ok((registry, false))
+}
+
+/// Writes the CA PEM where clients can read it: `--ca-out`, or a fresh temporary directory.
+fn write_ca(broker: &Broker, ca_out: Option<&Path>) -> anyhow::Result<Option<PathBuf>> {
+    let Some(pem) = broker.ca_pem() else { return Ok(None) };
+    let path = match ca_out {
+        Some(path) => path.to_path_buf(),
+        None => {
+            let dir = std::env::temp_dir().join(format!("mock-broker-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            dir.join("ca.pem")
+        }
+    };
+    std::fs::write(&path, pem).with_context(|| format!("writing the CA to {}", path.display()))?;
+    Ok(Some(path))
+}
+
+/// `--ready-file`: JSON with every URL, the CA file and the pid, written once listening.
+fn write_ready_file(broker: &Broker, ca_file: Option<&Path>, path: &Path) -> anyhow::Result<()> {
+    let mut ready = serde_json::Map::new();
+    for transport in Transport::ALL {
+        ready.insert(transport.scheme().into(), broker.url(transport).into());
+    }
+    ready.insert("ca_file".into(), ca_file.map(|p| p.display().to_string()).into());
+    ready.insert("pid".into(), std::process::id().into());
+    // Written whole, then renamed, so a watcher never reads half a file.
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, serde_json::to_string_pretty(&ready)?)
+        .and_then(|()| std::fs::rename(&partial, path))
+        .with_context(|| format!("writing the ready file {}", path.display()))
+}
+
+/// `--print-env`: shell exports of the client-under-test contract for the first enabled device.
+fn print_env(broker: &Broker, transport: Transport, device: Option<&Device>, ca_file: Option<&Path>) -> anyhow::Result<()> {
+    let url = broker.url(transport).with_context(|| format!("--print-env {transport}: that transport is not served"))?;
+    let device = device.context("--print-env: the registry has no enabled device")?;
+    let mut exports = vec![
+        ("IOT_URL", url),
+        ("IOT_PRODUCT_KEY", device.product_key.clone()),
+        ("IOT_DEVICE_NAME", device.device_name.clone()),
+        ("IOT_DEVICE_SECRET", device.secret.clone()),
+        ("IOT_CLIENT_ID", format!("{}.{}", device.product_key, device.device_name)),
+    ];
+    if let Some(ca) = ca_file {
+        exports.push(("IOT_CA_FILE", ca.display().to_string()));
+    }
+    for (name, value) in exports {
+        println!("export {name}={}", shell_quote(&value));
+    }
+    Ok(())
+}
+
+/// Quotes a value for POSIX shells.
+fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', r"'\''"))
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_quote_survives_quotes() {
+        assert_eq!(shell_quote("a'b"), r"'a'\''b'");
+        assert_eq!(shell_quote("ws://127.0.0.1:1/mqtt"), "'ws://127.0.0.1:1/mqtt'");
+    }
+}
