@@ -6,6 +6,7 @@
 
 mod decode;
 mod encode;
+mod kind;
 mod packet;
 
 pub use decode::decode;
