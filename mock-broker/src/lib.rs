@@ -13,6 +13,9 @@
 //! - [`registry`], [`policy`], [`tls`], [`transport`]: configuration.
 
 pub mod auth;
+pub mod broker;
+pub mod cli;
+pub mod connector;
 pub mod events;
 mod handshake;
 pub mod hub;
@@ -20,15 +23,20 @@ pub mod keepalive;
 pub mod mqtt;
 pub mod policy;
 pub mod registry;
+pub mod render;
 pub mod rules;
+mod server;
+mod session;
 pub mod tls;
 pub mod topics;
 pub mod transport;
 pub mod verdict;
 pub mod wire;
 
+pub use broker::{Broker, BrokerBuilder, CloudError, StartError};
 pub use events::{CloseReason, ConnId, Event, EventKind, EventStream};
 pub use policy::Policy;
+pub use registry::Registry;
 pub use rules::Rule;
 pub use transport::Transport;
 pub use verdict::{Outcome, Verdict};

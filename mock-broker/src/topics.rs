@@ -1,1 +1,293 @@
-//! Placeholder: being written.
+//! S-TOPIC-OWN: the topics a device may publish to and subscribe to.
+//!
+//! A device's rights are the default topic classes every product has (platform.md
+//! S-TOPIC-OWN) plus its product's custom classes from the registry, each with
+//! `${productKey}` and `${deviceName}` replaced by the device's identity.
+//!
+//! - PUBLISH: the topic must match a class with publish right.
+//! - SUBSCRIBE: the filter must be covered by a single class with subscribe right, that is,
+//!   every topic the filter can match is matched by that class. Level by level: a class `#`
+//!   covers the rest; a class `+` covers one level, a filter `+` included; a filter `#` is
+//!   covered only by a class `#` at the same level; literals must be equal. Two classes
+//!   jointly covering a filter do not count.
+//!
+//! Interpretation: the S-KICK notice goes to `/ext/notify`, which the broker pushes whether
+//! or not the device subscribed. The SDKs do not subscribe to it, but a device that does is
+//! harmless and the platform's reaction is unknown, so the mock grants it (assumed) rather
+//! than fail a client over an undocumented point.
+
+use crate::registry::{Registry, Rights};
+
+/// The classes every product has (S-TOPIC-OWN), plus `/ext/notify` (assumed, see above).
+const DEFAULT_CLASSES: &[(&str, Rights)] = &[
+    ("/${productKey}/${deviceName}/user/update", Rights::Publish),
+    ("/${productKey}/${deviceName}/user/update/error", Rights::Publish),
+    ("/${productKey}/${deviceName}/user/get", Rights::Subscribe),
+    ("/sys/${productKey}/${deviceName}/thing/#", Rights::All),
+    ("/sys/${productKey}/${deviceName}/rrpc/#", Rights::All),
+    ("/broadcast/${productKey}/#", Rights::Subscribe),
+    ("/ota/device/inform/${productKey}/${deviceName}", Rights::Publish),
+    ("/ota/device/upgrade/${productKey}/${deviceName}", Rights::Subscribe),
+    ("/shadow/update/${productKey}/${deviceName}", Rights::Publish),
+    ("/shadow/get/${productKey}/${deviceName}", Rights::Subscribe),
+    ("/ext/ntp/${productKey}/${deviceName}/request", Rights::Publish),
+    ("/ext/ntp/${productKey}/${deviceName}/response", Rights::Subscribe),
+    ("/ext/notify", Rights::Subscribe),
+];
+
+/// The action asked for.
+#[derive(Clone, Copy)]
+enum Action {
+    Publish,
+    Subscribe,
+}
+
+impl Action {
+    fn allowed_by(self, rights: Rights) -> bool {
+        match self {
+            Action::Publish => rights.publish(),
+            Action::Subscribe => rights.subscribe(),
+        }
+    }
+
+    fn verb(self) -> &'static str {
+        match self {
+            Action::Publish => "publish",
+            Action::Subscribe => "subscribe",
+        }
+    }
+
+    /// True if the class (a filter) grants the action on `topic` (a topic name or a filter).
+    fn reaches(self, class: &str, topic: &str) -> bool {
+        match self {
+            Action::Publish => filter_matches(class, topic),
+            Action::Subscribe => covers_filter(class, topic),
+        }
+    }
+}
+
+/// S-TOPIC-OWN: may the device publish to `topic`?
+pub fn may_publish(registry: &Registry, product_key: &str, device_name: &str, topic: &str) -> bool {
+    check_publish(registry, product_key, device_name, topic).is_ok()
+}
+
+/// S-TOPIC-OWN: may the device subscribe to `filter`?
+pub fn may_subscribe(registry: &Registry, product_key: &str, device_name: &str, filter: &str) -> bool {
+    check_subscribe(registry, product_key, device_name, filter).is_ok()
+}
+
+/// S-TOPIC-OWN for a PUBLISH: `Err` holds the reason for the S-PUB-DENY verdict.
+pub fn check_publish(registry: &Registry, product_key: &str, device_name: &str, topic: &str) -> Result<(), String> {
+    if topic.contains(['+', '#']) {
+        return Err(format!("the topic {topic:?} holds a wildcard, which only a subscription may use"));
+    }
+    check(registry, product_key, device_name, topic, Action::Publish)
+}
+
+/// S-TOPIC-OWN for one SUBSCRIBE filter: `Err` holds the reason for the S-SUB-DENY verdict.
+pub fn check_subscribe(registry: &Registry, product_key: &str, device_name: &str, filter: &str) -> Result<(), String> {
+    check(registry, product_key, device_name, filter, Action::Subscribe)
+}
+
+fn check(registry: &Registry, product_key: &str, device_name: &str, topic: &str, action: Action) -> Result<(), String> {
+    let classes = device_classes(registry, product_key, device_name);
+    let reaching: Vec<&(String, Rights)> = classes.iter().filter(|(class, _)| action.reaches(class, topic)).collect();
+    if reaching.iter().any(|(_, rights)| action.allowed_by(*rights)) {
+        return Ok(());
+    }
+    let mut reason =
+        format!("no topic class of product {product_key} grants device {device_name} {} on {topic:?}", action.verb());
+    if let Some((class, rights)) = reaching.first() {
+        let only = if rights.publish() { "publish" } else { "subscribe" };
+        reason.push_str(&format!(" ({class} grants {only} only)"));
+    }
+    Err(reason)
+}
+
+/// The default and custom classes of the device, placeholders replaced.
+fn device_classes(registry: &Registry, product_key: &str, device_name: &str) -> Vec<(String, Rights)> {
+    let custom = registry
+        .product(product_key)
+        .into_iter()
+        .flat_map(|product| product.topic_classes.iter().map(|c| (c.pattern.as_str(), c.rights)));
+    DEFAULT_CLASSES
+        .iter()
+        .copied()
+        .chain(custom)
+        .map(|(pattern, rights)| {
+            let class = pattern.replace("${productKey}", product_key).replace("${deviceName}", device_name);
+            (class, rights)
+        })
+        .collect()
+}
+
+/// MQTT topic matching: does `filter` match the topic name `topic`? (`#` matches the parent
+/// level too: `a/#` matches `a`.) Used for class rights here and for routing by the broker.
+pub fn filter_matches(filter: &str, topic: &str) -> bool {
+    let (mut filter, mut topic) = (filter.split('/'), topic.split('/'));
+    loop {
+        match (filter.next(), topic.next()) {
+            (Some("#"), _) => return true,
+            (Some("+"), Some(_)) => {}
+            (Some(a), Some(b)) if a == b => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+/// Does the filter `class` match every topic the filter `filter` matches?
+fn covers_filter(class: &str, filter: &str) -> bool {
+    let (mut class, mut filter) = (class.split('/'), filter.split('/'));
+    loop {
+        match (class.next(), filter.next()) {
+            (Some("#"), _) => return true,
+            (_, Some("#")) => return false,
+            (Some("+"), Some(_)) => {}
+            (Some(_), Some("+")) => return false,
+            (Some(a), Some(b)) if a == b => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PK: &str = "a1DemoPrdct";
+    const DN: &str = "demo-device";
+
+    fn demo() -> Registry {
+        Registry::demo()
+    }
+
+    fn publish(topic: &str) -> bool {
+        may_publish(&demo(), PK, DN, topic)
+    }
+
+    fn subscribe(filter: &str) -> bool {
+        may_subscribe(&demo(), PK, DN, filter)
+    }
+
+    #[test]
+    fn default_classes_grant_what_s_topic_own_lists() {
+        let own = |suffix: &str| suffix.replace("{pk}", PK).replace("{dn}", DN);
+        for topic in [
+            "/{pk}/{dn}/user/update",
+            "/{pk}/{dn}/user/update/error",
+            "/sys/{pk}/{dn}/thing/event/property/post",
+            "/sys/{pk}/{dn}/rrpc/response/123",
+            "/ota/device/inform/{pk}/{dn}",
+            "/shadow/update/{pk}/{dn}",
+            "/ext/ntp/{pk}/{dn}/request",
+        ] {
+            assert!(publish(&own(topic)), "publish {topic}");
+        }
+        for filter in [
+            "/{pk}/{dn}/user/get",
+            "/sys/{pk}/{dn}/thing/#",
+            "/sys/{pk}/{dn}/thing/service/+",
+            "/sys/{pk}/{dn}/rrpc/request/+",
+            "/broadcast/{pk}/#",
+            "/broadcast/{pk}/news",
+            "/ota/device/upgrade/{pk}/{dn}",
+            "/shadow/get/{pk}/{dn}",
+            "/ext/ntp/{pk}/{dn}/response",
+            "/ext/notify",
+        ] {
+            assert!(subscribe(&own(filter)), "subscribe {filter}");
+        }
+    }
+
+    #[test]
+    fn one_direction_classes_refuse_the_other_direction() {
+        let own = |suffix: &str| suffix.replace("{pk}", PK).replace("{dn}", DN);
+        for topic in ["/{pk}/{dn}/user/get", "/broadcast/{pk}/news", "/ota/device/upgrade/{pk}/{dn}", "/ext/notify"] {
+            assert!(!publish(&own(topic)), "publish {topic}");
+        }
+        for filter in ["/{pk}/{dn}/user/update", "/shadow/update/{pk}/{dn}", "/ext/ntp/{pk}/{dn}/request"] {
+            assert!(!subscribe(&own(filter)), "subscribe {filter}");
+        }
+    }
+
+    #[test]
+    fn custom_classes_are_substituted_per_device() {
+        assert!(publish("/a1DemoPrdct/demo-device/user/data"));
+        assert!(subscribe("/a1DemoPrdct/demo-device/user/data"));
+        assert!(!publish("/a1DemoPrdct/other-device/user/data"));
+        assert!(!subscribe("/a1DemoPrdct/demo-device/user/data/more"));
+        let registry = Registry::default();
+        assert!(!may_publish(&registry, PK, DN, "/a1DemoPrdct/demo-device/user/data"));
+        assert!(may_publish(&registry, PK, DN, "/a1DemoPrdct/demo-device/user/update"));
+    }
+
+    #[test]
+    fn other_devices_and_products_are_refused() {
+        assert!(!publish("/a1DemoPrdct/other/user/update"));
+        assert!(!publish("/a1OtherPrdc/demo-device/user/update"));
+        assert!(!subscribe("/sys/a1DemoPrdct/other/thing/#"));
+        assert!(!subscribe("/broadcast/a1OtherPrdc/#"));
+    }
+
+    #[test]
+    fn wildcard_filters_need_one_covering_class() {
+        // `+` over user/ spans get (sub) and update (pub): not covered.
+        assert!(!subscribe("/a1DemoPrdct/demo-device/user/+"));
+        // `#` is covered only by a class `#` at that level.
+        assert!(!subscribe("/sys/a1DemoPrdct/demo-device/#"));
+        assert!(!subscribe("/a1DemoPrdct/demo-device/user/get/#"));
+        assert!(!subscribe("#"));
+        // A filter `+` where the class has a literal.
+        assert!(!subscribe("/ota/device/upgrade/+/demo-device"));
+        // A class `#` covers the parent level itself.
+        assert!(subscribe("/sys/a1DemoPrdct/demo-device/thing"));
+        assert!(subscribe("/sys/a1DemoPrdct/demo-device/thing/+/+/#"));
+    }
+
+    #[test]
+    fn class_plus_covers_a_filter_plus() {
+        let text = "[[product]]\nproduct_key = \"pk\"\n[[product.topic]]\n\
+                    pattern = \"/${productKey}/${deviceName}/user/+/state\"\nrights = \"sub\"\n";
+        let registry = Registry::from_toml_str(text).expect("valid");
+        assert!(may_subscribe(&registry, "pk", "device", "/pk/device/user/+/state"));
+        assert!(may_subscribe(&registry, "pk", "device", "/pk/device/user/lamp/state"));
+        assert!(!may_subscribe(&registry, "pk", "device", "/pk/device/user/#"));
+        assert!(!may_subscribe(&registry, "pk", "device", "/pk/device/user/lamp/state/x"));
+        assert!(!may_publish(&registry, "pk", "device", "/pk/device/user/lamp/state"));
+    }
+
+    #[test]
+    fn filter_matching_follows_mqtt() {
+        assert!(filter_matches("/a/+/c", "/a/b/c"));
+        assert!(filter_matches("/a/#", "/a"));
+        assert!(filter_matches("/a/#", "/a/b/c"));
+        assert!(filter_matches("#", "/a"));
+        assert!(!filter_matches("/a/+", "/a/b/c"));
+        assert!(!filter_matches("/a/+/c", "/a/b/d"));
+        assert!(!filter_matches("/a/b", "/a/b/c"));
+        assert!(!filter_matches("/a/b/c", "/a/b"));
+    }
+
+    #[test]
+    fn publish_topics_may_not_hold_wildcards() {
+        let err = check_publish(&demo(), PK, DN, "/sys/a1DemoPrdct/demo-device/thing/+").expect_err("wildcard");
+        assert!(err.contains("wildcard"), "{err}");
+    }
+
+    #[test]
+    fn denials_explain_themselves() {
+        let err = check_publish(&demo(), PK, DN, "/a1DemoPrdct/other/user/update").expect_err("other device");
+        assert_eq!(
+            err,
+            "no topic class of product a1DemoPrdct grants device demo-device publish on \"/a1DemoPrdct/other/user/update\""
+        );
+        let err = check_subscribe(&demo(), PK, DN, "/a1DemoPrdct/demo-device/user/update").expect_err("pub only");
+        assert_eq!(
+            err,
+            "no topic class of product a1DemoPrdct grants device demo-device subscribe on \
+             \"/a1DemoPrdct/demo-device/user/update\" (/a1DemoPrdct/demo-device/user/update grants publish only)"
+        );
+    }
+}

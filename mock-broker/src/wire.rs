@@ -6,7 +6,7 @@
 
 use crate::mqtt::{self, Direction, Packet, Violation};
 use crate::rules::Rule;
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use std::io;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -123,17 +123,25 @@ impl PacketIo {
 
     /// Writes one packet (one binary frame on WebSocket).
     pub async fn write(&mut self, packet: &Packet) -> io::Result<()> {
-        self.outbound.clear();
-        mqtt::encode(packet, &mut self.outbound).map_err(|v| io::Error::new(io::ErrorKind::InvalidInput, v))?;
+        let mut encoded = std::mem::take(&mut self.outbound);
+        encoded.clear();
+        let result = match mqtt::encode(packet, &mut encoded) {
+            Ok(()) => self.write_bytes(&encoded).await,
+            Err(v) => Err(io::Error::new(io::ErrorKind::InvalidInput, v)),
+        };
+        self.outbound = encoded;
+        result
+    }
+
+    /// Writes bytes as they are: on WebSocket, as one binary frame. Tests and fault
+    /// injection use it to send what no well-behaved encoder would.
+    pub async fn write_bytes(&mut self, bytes: &[u8]) -> io::Result<()> {
         match &mut self.wire {
             Wire::Stream(io) => {
-                io.write_all(&self.outbound).await?;
+                io.write_all(bytes).await?;
                 io.flush().await
             }
-            Wire::Ws(ws) => {
-                let frame = Message::Binary(self.outbound.split().freeze());
-                ws.send(frame).await.map_err(io::Error::other)
-            }
+            Wire::Ws(ws) => ws.send(Message::Binary(Bytes::copy_from_slice(bytes))).await.map_err(io::Error::other),
         }
     }
 

@@ -1,0 +1,232 @@
+//! When a signature does not match, the likely mistake (A-SIGN-CONTENT, A-SIGNMETHOD).
+//!
+//! The broker re-signs the submitted fields the ways clients get it wrong and says which one
+//! the password matches: another algorithm than the declared one; the fields unsorted; the
+//! clientId or timestamp left out; the whole mqttClientId signed as clientId; an empty key;
+//! key and message swapped. Each try is one HMAC, a hundred at most, and only on failure.
+//! Nothing here reveals the secret: the sentences name mistakes, not keys.
+
+use super::sign::{SignMethod, concat, hex_eq, sign};
+
+/// What the broker signed, and what it was told.
+pub(super) struct Expectation<'a> {
+    /// The method the broker used (declared, or the default).
+    pub method: SignMethod,
+    /// The `signmethod` param as sent, `None` when absent (defaulted to hmacmd5).
+    pub declared: Option<&'a str>,
+    pub secret: &'a str,
+    /// The sign content's fields, sorted by name (A-SIGN-CONTENT).
+    pub fields: Vec<(&'static str, &'a str)>,
+    /// The whole mqttClientId, params included.
+    pub mqtt_client_id: &'a str,
+}
+
+/// The key a variant signs with.
+enum Key {
+    Secret,
+    Empty,
+    /// The content as the key and the secret as the message.
+    Swapped,
+}
+
+/// One wrong way to sign: what it is called and how it is computed.
+struct Variant {
+    mistake: String,
+    key: Key,
+    content: String,
+}
+
+/// The mistake the password is explained by, if one is found.
+pub(super) fn explain(expectation: &Expectation<'_>, password: &[u8]) -> Option<String> {
+    let content = concat(&expectation.fields);
+    let declared = declared_phrase(expectation.declared);
+    for method in other_methods(expectation.method) {
+        if hex_eq(&sign(method, expectation.secret, &content), password) {
+            return Some(format!(
+                "the password is the {} signature of the right content, but {declared}",
+                method.name()
+            ));
+        }
+    }
+    let variants = variants(expectation);
+    let methods = std::iter::once(expectation.method).chain(other_methods(expectation.method));
+    for method in methods {
+        for variant in &variants {
+            let signature = match variant.key {
+                Key::Secret => sign(method, expectation.secret, &variant.content),
+                Key::Empty => sign(method, "", &variant.content),
+                Key::Swapped => sign(method, &variant.content, expectation.secret),
+            };
+            if hex_eq(&signature, password) {
+                let mut found = format!("the password matches {}", variant.mistake);
+                if method != expectation.method {
+                    found.push_str(&format!(", and {} although {declared}", method.name()));
+                }
+                return Some(found);
+            }
+        }
+    }
+    None
+}
+
+fn declared_phrase(declared: Option<&str>) -> String {
+    match declared {
+        Some(name) => format!("signmethod={name} was declared"),
+        None => "no signmethod was declared, which means hmacmd5".to_owned(),
+    }
+}
+
+fn other_methods(method: SignMethod) -> impl Iterator<Item = SignMethod> {
+    SignMethod::ALL.into_iter().filter(move |m| *m != method)
+}
+
+fn variants(expectation: &Expectation<'_>) -> Vec<Variant> {
+    let fields = &expectation.fields;
+    let sorted_names = names(fields);
+    let mut variants: Vec<Variant> = permutations(fields)
+        .into_iter()
+        .filter(|order| names(order) != sorted_names)
+        .map(|order| Variant {
+            mistake: format!(
+                "the fields signed in the order {}, where A-SIGN-CONTENT sorts them by name: {sorted_names}",
+                names(&order)
+            ),
+            key: Key::Secret,
+            content: concat(&order),
+        })
+        .collect();
+    const LEFT_OUT: [(&[&str], &str); 3] = [
+        (&["clientId"], "the mock always signs the mqttClientId prefix, even empty"),
+        (&["timestamp"], "the mock signs it because the params send it"),
+        (&["clientId", "timestamp"], "the mock signs both: the prefix always, the timestamp the params send"),
+    ];
+    for (left_out, why) in LEFT_OUT {
+        if left_out.iter().all(|name| fields.iter().any(|(n, _)| n == name)) {
+            let kept: Vec<_> = fields.iter().copied().filter(|(n, _)| !left_out.contains(n)).collect();
+            variants.push(Variant {
+                mistake: format!("the content without {} ({why})", left_out.join(" and ")),
+                key: Key::Secret,
+                content: concat(&kept),
+            });
+        }
+    }
+    let whole: Vec<_> =
+        fields.iter().map(|&(n, v)| if n == "clientId" { (n, expectation.mqtt_client_id) } else { (n, v) }).collect();
+    variants.push(Variant {
+        mistake: "the content with the whole mqttClientId as clientId instead of its prefix".to_owned(),
+        key: Key::Secret,
+        content: concat(&whole),
+    });
+    let content = concat(fields);
+    variants.push(Variant {
+        mistake: "the right content signed with an empty key instead of the deviceSecret".to_owned(),
+        key: Key::Empty,
+        content: content.clone(),
+    });
+    variants.push(Variant {
+        mistake: "the HMAC with key and message swapped (the content as the key)".to_owned(),
+        key: Key::Swapped,
+        content,
+    });
+    variants
+}
+
+fn names(fields: &[(&str, &str)]) -> String {
+    fields.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ")
+}
+
+/// Every order of the items (at most 4 fields: 24 orders).
+fn permutations<T: Copy>(items: &[T]) -> Vec<Vec<T>> {
+    if items.len() <= 1 {
+        return vec![items.to_vec()];
+    }
+    let mut all = Vec::new();
+    for (i, &first) in items.iter().enumerate() {
+        let rest: Vec<T> = items.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, &t)| t).collect();
+        for mut tail in permutations(&rest) {
+            tail.insert(0, first);
+            all.push(tail);
+        }
+    }
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::sign::{sign_content, sorted_fields};
+
+    fn v1() -> Expectation<'static> {
+        Expectation {
+            method: SignMethod::HmacSha1,
+            declared: Some("hmacsha1"),
+            secret: "secret",
+            fields: sorted_fields(Some("12345"), "device", "pk", Some("789")),
+            mqtt_client_id: "12345|securemode=3,signmethod=hmacsha1,timestamp=789|",
+        }
+    }
+
+    fn explained(password: &str) -> String {
+        explain(&v1(), password.as_bytes()).unwrap_or_else(|| "nothing".into())
+    }
+
+    #[test]
+    fn permutations_are_all_orders() {
+        assert_eq!(permutations(&[1, 2, 3]).len(), 6);
+        assert_eq!(permutations(&[1, 2, 3, 4]).len(), 24);
+        assert_eq!(permutations::<u8>(&[]), vec![Vec::<u8>::new()]);
+    }
+
+    #[test]
+    fn n1_unsorted_content_is_named() {
+        assert_eq!(
+            explained("c202dea8b02210477101fa849b3143b20fb5ea8d"),
+            "the password matches the fields signed in the order productKey, deviceName, clientId, timestamp, \
+             where A-SIGN-CONTENT sorts them by name: clientId, deviceName, productKey, timestamp"
+        );
+    }
+
+    #[test]
+    fn n2_and_n3() {
+        assert_eq!(explained("ce30aad3f523fef11c40d06ee534725e00bf4c5b"), "nothing");
+        assert_eq!(
+            explained("57712a747b18ac7646dcd687e62200e07827b8b1"),
+            "the password matches the right content signed with an empty key instead of the deviceSecret"
+        );
+    }
+
+    #[test]
+    fn another_method_is_named() {
+        // V3: hmacsha256 of V1's content.
+        assert_eq!(
+            explained("6074a46a91b1ebb2cc4ea42790ad0e80202c9843859fc292e57c4eb19fad9e57"),
+            "the password is the hmacsha256 signature of the right content, but signmethod=hmacsha1 was declared"
+        );
+        let defaulted = Expectation { method: SignMethod::HmacMd5, declared: None, ..v1() };
+        assert_eq!(
+            explain(&defaulted, b"fafd82a3d602b37fb0fa8b7892f24a477f851a14").as_deref(),
+            Some(
+                "the password is the hmacsha1 signature of the right content, but no signmethod was declared, which means hmacmd5"
+            )
+        );
+    }
+
+    #[test]
+    fn left_out_fields_and_other_mistakes_are_named() {
+        // V4/V5/V6 sign V1's fields without the timestamp.
+        assert!(
+            explained("3504e4df7ce4766d30f796ee973c9ce7fc5425cb")
+                .starts_with("the password matches the content without timestamp")
+        );
+        assert!(
+            explained("c8cb3dcb7159682438e5fd9a9c34f398e41bb8edb6f222795e307bafee151090")
+                .ends_with(", and hmacsha256 although signmethod=hmacsha1 was declared")
+        );
+        let without_client_id = sign(SignMethod::HmacSha1, "secret", &sign_content(None, "device", "pk", Some("789")));
+        assert!(explained(&without_client_id).starts_with("the password matches the content without clientId ("));
+        let whole = sign_content(Some(v1().mqtt_client_id), "device", "pk", Some("789"));
+        assert!(explained(&sign(SignMethod::HmacSha1, "secret", &whole)).contains("whole mqttClientId"));
+        let swapped = sign(SignMethod::HmacSha1, &concat(&v1().fields), "secret");
+        assert!(explained(&swapped).contains("key and message swapped"));
+    }
+}

@@ -1,0 +1,129 @@
+//! The `mock-broker` binary as a user runs it: a child process, its ready file, banner,
+//! `--print-env`, events on stdout, errors, and a clean exit on SIGTERM.
+
+use mock_broker::Registry;
+use mock_broker::auth::{SignMethod, sign, sign_content};
+use mock_broker::connector::{self, DialOptions};
+use mock_broker::mqtt::{ConnackCode, Packet};
+use std::io::Read;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn mock_broker() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mock-broker"))
+}
+
+/// Waits for the ready file, failing with the broker's stderr if it never comes.
+fn wait_ready(child: &mut Child, path: &Path) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            return serde_json::from_str(&text).expect("the ready file is JSON");
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            panic!("mock-broker exited with {status}: {err}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("no ready file within 20 s");
+}
+
+/// SIGTERM, then the exit status and everything printed.
+fn terminate(mut child: Child) -> (std::process::ExitStatus, String, String) {
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let output = child_output(&mut child);
+    (child.wait().unwrap(), output.0, output.1)
+}
+
+fn child_output(child: &mut Child) -> (String, String) {
+    let (mut out, mut err) = (String::new(), String::new());
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    (out, err)
+}
+
+#[tokio::test]
+async fn serves_the_demo_device_on_defaults_and_exits_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready.json");
+    let mut child = mock_broker()
+        .arg("--ready-file")
+        .arg(&ready)
+        .arg("--ca-out")
+        .arg(dir.path().join("ca.pem"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let info = wait_ready(&mut child, &ready);
+    for (key, prefix) in [("ws", "ws://127.0.0.1:"), ("wss", "wss://localhost:"), ("tcp", "tcp://127.0.0.1:"), ("tls", "tls://localhost:")] {
+        assert!(info[key].as_str().unwrap().starts_with(prefix), "{key}: {info}");
+    }
+    assert_eq!(info["pid"], child.id());
+    let ca_pem = std::fs::read_to_string(info["ca_file"].as_str().unwrap()).unwrap();
+
+    let demo = Registry::demo();
+    let device = demo.devices().find(|d| d.enabled).unwrap().clone();
+    for (key, securemode) in [("ws", "3"), ("wss", "2"), ("tcp", "3"), ("tls", "2")] {
+        let options = DialOptions { ca_pem: Some(ca_pem.clone()), ..DialOptions::default() };
+        let mut io = connector::dial(info[key].as_str().unwrap(), &options).await.unwrap();
+        let content = sign_content(Some("cli-test"), &device.device_name, &device.product_key, None);
+        let mut connect = mqttbytes::v4::Connect::new(format!("cli-test|securemode={securemode},signmethod=hmacsha256|"));
+        connect.keep_alive = 60;
+        connect.set_login(format!("{}&{}", device.device_name, device.product_key), sign(SignMethod::HmacSha256, &device.secret, &content));
+        let mut buf = bytes::BytesMut::new();
+        connect.write(&mut buf).unwrap();
+        io.write_bytes(&buf).await.unwrap();
+        match io.read().await.unwrap() {
+            Some(Packet::Connack(ack)) => assert_eq!(ack.code, ConnackCode::Accepted, "{key}"),
+            other => panic!("{key}: expected CONNACK, got {other:?}"),
+        }
+        io.write(&Packet::Disconnect).await.unwrap();
+    }
+
+    let (status, stdout, stderr) = terminate(child);
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(stderr.contains(info["ws"].as_str().unwrap()), "the banner names the ws URL: {stderr}");
+    assert!(stderr.contains("paho"), "the banner has a paho example: {stderr}");
+    assert!(stdout.contains("PASS A-SIGN-CONTENT"), "events on stdout: {stdout}");
+    assert!(stdout.contains("online as a1DemoPrdct/demo-device"), "{stdout}");
+    assert!(!stdout.contains(&device.secret), "the secret never appears in events");
+}
+
+#[test]
+fn print_env_gives_the_client_contract() {
+    let mut child = mock_broker().args(["--print-env", "wss", "--transport", "wss"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut first_lines = String::new();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !first_lines.contains("IOT_CA_FILE") && Instant::now() < deadline {
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(n > 0, "stdout closed early: {first_lines}");
+        first_lines.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    child.stdout = Some(stdout);
+    let _ = terminate(child);
+    for name in ["IOT_URL='wss://localhost:", "IOT_PRODUCT_KEY='a1DemoPrdct'", "IOT_DEVICE_NAME='demo-device'", "IOT_DEVICE_SECRET=", "IOT_CLIENT_ID=", "IOT_CA_FILE="] {
+        assert!(first_lines.contains(&format!("export {name}")), "{name}: {first_lines}");
+    }
+}
+
+#[test]
+fn an_invalid_device_is_refused_with_the_rule() {
+    let output = mock_broker().args(["--device", "pk/ab/secret"]).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("ID-DN"), "{stderr}");
+}
+
+#[test]
+fn a_refusal_code_that_accepts_is_refused() {
+    let output = mock_broker().args(["--securemode-refusal", "0"]).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--securemode-refusal 0"));
+}

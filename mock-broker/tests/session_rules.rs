@@ -1,0 +1,221 @@
+//! S- rules over real connections: one connection per device, topic rights, QoS, rate and
+//! payload limits, downlinks, stored sessions, and the cloud side's actions.
+
+mod support;
+
+use bytes::Bytes;
+use mock_broker::hub::Routed;
+use mock_broker::mqtt::{Packet, Publish, QoS, Suback, SubackCode, Subscribe};
+use mock_broker::policy::OversizeReaction;
+use mock_broker::wire::PacketIo;
+use mock_broker::{CloseReason, EventKind, Outcome, Policy, Rule, Transport};
+use std::time::Duration;
+use support::*;
+
+async fn online(tb: &mut TestBroker, client_id: &str, clean_session: bool) -> (PacketIo, u64) {
+    let content = mock_broker::auth::sign_content(Some(client_id.split('|').next().unwrap()), DN, PK, None);
+    let password = mock_broker::auth::sign(mock_broker::auth::SignMethod::HmacSha1, SECRET, &content);
+    let mut connect = mqttbytes::v4::Connect::new(client_id);
+    connect.keep_alive = 60;
+    connect.clean_session = clean_session;
+    connect.set_login("device&pk", password.as_str());
+    let mut buf = bytes::BytesMut::new();
+    connect.write(&mut buf).unwrap();
+    let attempt = tb.attempt(Transport::Tcp, &buf).await;
+    attempt.assert_accepted();
+    (attempt.io.unwrap(), attempt.transcript[0].conn)
+}
+
+const CID: &str = "dev1|securemode=3,signmethod=hmacsha1|";
+
+fn publish(topic: &str, qos: QoS, packet_id: Option<u16>, payload: &'static [u8]) -> Packet {
+    Packet::Publish(Publish { dup: false, qos, retain: false, topic: topic.into(), packet_id, payload: Bytes::from_static(payload) })
+}
+
+async fn next(io: &mut PacketIo) -> Option<Packet> {
+    tokio::time::timeout(PATIENCE, io.read()).await.expect("the broker answers in time").ok().flatten()
+}
+
+/// Collects the verdicts of `conn` until `rule` is reached.
+async fn verdict(tb: &mut TestBroker, conn: u64, rule: Rule) -> mock_broker::Verdict {
+    let events = tb.until(conn, |k| matches!(k, EventKind::Verdict(v) if v.rule == rule)).await;
+    match &events.last().unwrap().kind {
+        EventKind::Verdict(v) => v.clone(),
+        _ => unreachable!(),
+    }
+}
+
+#[tokio::test]
+async fn a_second_login_kicks_the_first_with_the_notice_when_ext_asks() {
+    let mut tb = TestBroker::start().await;
+    let (mut first, first_conn) = online(&mut tb, "dev1|securemode=3,signmethod=hmacsha1,ext=3|", true).await;
+    let (_second, second_conn) = online(&mut tb, "dev2|securemode=3,signmethod=hmacsha1|", true).await;
+    match next(&mut first).await {
+        Some(Packet::Publish(p)) => {
+            assert_eq!(p.topic, "/ext/notify");
+            assert_eq!(p.qos, QoS::AtMostOnce);
+            assert_eq!(&p.payload[..], br#"{"title":"kick","content":"Kicked by the same device"}"#);
+        }
+        other => panic!("expected the /ext/notify notice, got {other:?}"),
+    }
+    assert_eq!(next(&mut first).await, None, "then the connection closes");
+    assert_eq!(tb.closed(first_conn).await.0, CloseReason::Kicked { by: second_conn });
+    assert_eq!(tb.broker.online(PK, DN), Some(second_conn));
+}
+
+#[tokio::test]
+async fn a_kick_without_ext_bit_1_sends_no_notice() {
+    let mut tb = TestBroker::start().await;
+    let (mut first, first_conn) = online(&mut tb, "dev1|securemode=3,signmethod=hmacsha1,ext=1|", true).await;
+    let (_second, _) = online(&mut tb, CID, true).await;
+    assert_eq!(next(&mut first).await, None);
+    assert!(matches!(tb.closed(first_conn).await.0, CloseReason::Kicked { .. }));
+}
+
+#[tokio::test]
+async fn subscriptions_without_the_right_get_0x80_and_the_connection_stays() {
+    let mut tb = TestBroker::start().await;
+    let (mut io, conn) = online(&mut tb, CID, true).await;
+    let filters = vec![
+        ("/pk/device/user/get".to_string(), QoS::AtLeastOnce),
+        ("/pk/other/user/get".to_string(), QoS::AtMostOnce),
+        ("/sys/pk/device/thing/#".to_string(), QoS::ExactlyOnce),
+        ("/pk/device/user/update".to_string(), QoS::AtMostOnce), // publish-only class
+    ];
+    io.write(&Packet::Subscribe(Subscribe { packet_id: 7, filters })).await.unwrap();
+    let expected = Suback {
+        packet_id: 7,
+        codes: vec![SubackCode::Granted(QoS::AtLeastOnce), SubackCode::Failure, SubackCode::Granted(QoS::AtLeastOnce), SubackCode::Failure],
+    };
+    assert_eq!(next(&mut io).await, Some(Packet::Suback(expected)));
+    let denied = verdict(&mut tb, conn, Rule::SSubDeny).await;
+    assert_eq!(denied.received, "/pk/other/user/get");
+    let qos2 = verdict(&mut tb, conn, Rule::SQos).await;
+    assert_eq!(qos2.outcome, Outcome::Warn);
+    io.write(&Packet::Pingreq).await.unwrap();
+    assert_eq!(next(&mut io).await, Some(Packet::Pingresp), "still connected");
+}
+
+#[tokio::test]
+async fn a_publish_without_the_right_is_dropped_but_acknowledged() {
+    let mut tb = TestBroker::start().await;
+    let (mut io, conn) = online(&mut tb, CID, true).await;
+    io.write(&publish("/pk/device/user/get", QoS::AtLeastOnce, Some(3), b"x")).await.unwrap();
+    assert_eq!(next(&mut io).await, Some(Packet::Puback(3)), "S-PUB-DENY: PUBACK still (assumed)");
+    let verdict = verdict(&mut tb, conn, Rule::SPubDeny).await;
+    assert_eq!(verdict.outcome, Outcome::Fail);
+    assert!(verdict.assumed);
+    io.write(&publish("/pk/device/user/update", QoS::AtLeastOnce, Some(4), b"x")).await.unwrap();
+    assert_eq!(next(&mut io).await, Some(Packet::Puback(4)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn uplink_above_the_rate_is_dropped_and_the_connection_stays() {
+    let policy = Policy { connect_timeout: Duration::from_secs(3600), ..Policy::default() };
+    let mut tb = TestBroker::with_policy(policy).await;
+    let (mut io, conn) = online(&mut tb, CID, true).await;
+    for id in 1..=40 {
+        io.write(&publish("/pk/device/user/update", QoS::AtLeastOnce, Some(id), b"x")).await.unwrap();
+        assert_eq!(next(&mut io).await, Some(Packet::Puback(id)));
+    }
+    let events = tb.until(conn, |k| matches!(k, EventKind::PacketOut(p) if p.packet_id == Some(40))).await;
+    let rate: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Verdict(v) if v.rule == Rule::SRate => Some(v.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rate.len(), 1, "one S-RATE verdict per window: {rate:#?}");
+    assert!(rate[0].received.contains("31"), "{:#?}", rate[0]);
+    // A second later the window is fresh.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    io.write(&publish("/pk/device/user/update", QoS::AtLeastOnce, Some(41), b"x")).await.unwrap();
+    assert_eq!(next(&mut io).await, Some(Packet::Puback(41)));
+}
+
+#[tokio::test]
+async fn qos_2_publish_closes_the_connection() {
+    let mut tb = TestBroker::start().await;
+    let (mut io, conn) = online(&mut tb, CID, true).await;
+    io.write(&publish("/pk/device/user/update", QoS::ExactlyOnce, Some(1), b"x")).await.unwrap();
+    assert_eq!(next(&mut io).await, None);
+    let (reason, _) = tb.closed(conn).await;
+    assert!(matches!(&reason, CloseReason::Violation { rule, .. } if rule == "S-QOS"), "{reason:?}");
+}
+
+#[tokio::test]
+async fn an_oversize_payload_closes_or_is_dropped_as_configured() {
+    for (oversize, stays) in [(OversizeReaction::Close, false), (OversizeReaction::Drop, true)] {
+        let policy = Policy { payload_limit: 16, oversize, ..Policy::default() };
+        let mut tb = TestBroker::with_policy(policy).await;
+        let (mut io, conn) = online(&mut tb, CID, true).await;
+        io.write(&publish("/pk/device/user/update", QoS::AtMostOnce, None, b"seventeen bytes!!")).await.unwrap();
+        let verdict = verdict(&mut tb, conn, Rule::SPayload).await;
+        assert!(verdict.received.contains("17"), "{verdict:#?}");
+        io.write(&Packet::Pingreq).await.ok();
+        let answer = next(&mut io).await;
+        assert_eq!(answer == Some(Packet::Pingresp), stays, "{oversize:?}: {answer:?}");
+    }
+}
+
+#[tokio::test]
+async fn downlinks_reach_subscribed_devices_only() {
+    let mut tb = TestBroker::start().await;
+    let (mut io, conn) = online(&mut tb, CID, true).await;
+    let routed = tb.broker.publish(PK, DN, "/pk/device/user/get", "early", QoS::AtMostOnce).await;
+    assert_eq!(routed, Routed::Sent(conn));
+    let undelivered = tb.until(conn, |k| matches!(k, EventKind::Undelivered { .. })).await;
+    assert!(matches!(&undelivered.last().unwrap().kind, EventKind::Undelivered { topic, .. } if topic == "/pk/device/user/get"));
+    io.write(&Packet::Subscribe(Subscribe { packet_id: 1, filters: vec![("/sys/pk/device/thing/#".into(), QoS::AtLeastOnce)] })).await.unwrap();
+    assert!(matches!(next(&mut io).await, Some(Packet::Suback(_))));
+    let topic = "/sys/pk/device/thing/service/property/set";
+    tb.broker.publish(PK, DN, topic, "hello", QoS::AtLeastOnce).await;
+    match next(&mut io).await {
+        Some(Packet::Publish(p)) => {
+            assert_eq!((p.topic.as_str(), &p.payload[..], p.qos), (topic, &b"hello"[..], QoS::AtLeastOnce));
+            assert!(p.packet_id.is_some());
+        }
+        other => panic!("expected the downlink, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_clean_session_0_device_gets_qos1_messages_published_while_offline() {
+    let mut tb = TestBroker::start().await;
+    let (mut io, conn) = online(&mut tb, CID, false).await;
+    io.write(&Packet::Subscribe(Subscribe { packet_id: 1, filters: vec![("/pk/device/user/get".into(), QoS::AtLeastOnce)] })).await.unwrap();
+    assert!(matches!(next(&mut io).await, Some(Packet::Suback(_))));
+    io.write(&Packet::Disconnect).await.unwrap();
+    assert_eq!(tb.closed(conn).await.0, CloseReason::ClientDisconnect);
+    assert_eq!(tb.broker.publish(PK, DN, "/pk/device/user/get", "kept", QoS::AtLeastOnce).await, Routed::Queued);
+    assert_eq!(tb.broker.publish(PK, DN, "/pk/device/user/get", "lost", QoS::AtMostOnce).await, Routed::Offline);
+    let (mut io, conn) = online(&mut tb, CID, false).await;
+    match next(&mut io).await {
+        Some(Packet::Publish(p)) => assert_eq!(&p.payload[..], b"kept"),
+        other => panic!("expected the stored message, got {other:?}"),
+    }
+    // A clean session discards what was stored: offline again, nothing is queued.
+    io.write(&Packet::Disconnect).await.unwrap();
+    assert_eq!(tb.closed(conn).await.0, CloseReason::ClientDisconnect);
+    let (mut io, conn) = online(&mut tb, CID, true).await;
+    io.write(&Packet::Disconnect).await.unwrap();
+    assert_eq!(tb.closed(conn).await.0, CloseReason::ClientDisconnect);
+    assert_eq!(tb.broker.publish(PK, DN, "/pk/device/user/get", "gone", QoS::AtLeastOnce).await, Routed::Offline);
+}
+
+#[tokio::test]
+async fn the_cloud_side_can_close_and_shutdown_closes_everyone() {
+    let mut tb = TestBroker::start().await;
+    let (mut io, conn) = online(&mut tb, CID, true).await;
+    tb.broker.close(conn).await.unwrap();
+    assert_eq!(next(&mut io).await, None);
+    assert_eq!(tb.closed(conn).await.0, CloseReason::ClosedByCloud);
+    assert!(tb.broker.close(conn).await.is_err(), "a closed connection cannot be closed again");
+
+    let (_io, conn) = online(&mut tb, CID, true).await;
+    let TestBroker { broker, mut events, .. } = tb;
+    broker.shutdown().await;
+    let closed = events.wait_for(PATIENCE, |e| e.conn == conn && matches!(e.kind, EventKind::Closed { .. })).await;
+    assert!(matches!(&closed.unwrap().kind, EventKind::Closed { reason: CloseReason::Shutdown }));
+}

@@ -1,0 +1,188 @@
+//! Shared helpers of the broker's integration tests: a broker with the platform.md test
+//! identity, CONNECT packets encoded by mqttbytes (an encoder that is not ours), and real
+//! connections over every transport.
+#![allow(dead_code)] // each test binary uses its own subset of these helpers
+
+use bytes::BytesMut;
+use mock_broker::connector::{self, DialOptions};
+use mock_broker::events::{Event, EventKind, EventStream};
+use mock_broker::mqtt::{ConnackCode, Packet};
+use mock_broker::wire::PacketIo;
+use mock_broker::{Broker, CloseReason, Outcome, Policy, Rule, Transport, Verdict};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The identity of platform.md's test vectors.
+pub const PK: &str = "pk";
+pub const DN: &str = "device";
+pub const SECRET: &str = "secret";
+
+/// How long a test waits for anything the broker does on loopback.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A started broker with the vectors' device, and a subscription to its events.
+pub struct TestBroker {
+    pub broker: Broker,
+    pub events: EventStream,
+    /// How long to wait for an event: [`PATIENCE`], or longer for paused-clock tests whose
+    /// broker timers lie minutes ahead.
+    pub patience: Duration,
+}
+
+impl TestBroker {
+    pub async fn start() -> TestBroker {
+        Self::with_policy(Policy::default()).await
+    }
+
+    pub async fn with_policy(policy: Policy) -> TestBroker {
+        let broker = Broker::builder()
+            .device(PK, DN, SECRET)
+            .policy(policy)
+            .start()
+            .await
+            .expect("the broker starts");
+        Self::wrap(broker)
+    }
+
+    /// Wraps a broker built by the test itself.
+    pub fn wrap(broker: Broker) -> TestBroker {
+        TestBroker { events: broker.events(), broker, patience: PATIENCE }
+    }
+
+    /// Connects over `transport`, trusting the broker's CA.
+    pub async fn dial(&self, transport: Transport) -> PacketIo {
+        self.dial_with(transport, &DialOptions::default()).await
+    }
+
+    pub async fn dial_with(&self, transport: Transport, options: &DialOptions) -> PacketIo {
+        let options = DialOptions { ca_pem: self.broker.ca_pem().map(str::to_string), ..options.clone() };
+        let url = self.broker.url(transport).expect("the transport is served");
+        connector::dial(&url, &options).await.unwrap_or_else(|e| panic!("dialing {url}: {e}"))
+    }
+
+    /// Sends `connect` (raw bytes) on a new connection and returns the CONNACK code (None if
+    /// the broker closed without one) with the connection's whole transcript.
+    pub async fn attempt(&mut self, transport: Transport, connect: &[u8]) -> Attempt {
+        let mut io = self.dial(transport).await;
+        io.write_bytes(connect).await.expect("CONNECT is written");
+        let code = read_connack(&mut io).await;
+        let conn = self.next_conn().await;
+        if code != Some(ConnackCode::Accepted) {
+            let transcript = self.events.transcript(conn, self.patience).await;
+            return Attempt { code, transcript, io: None };
+        }
+        let transcript = self.until(conn, |k| matches!(k, EventKind::Online { .. })).await;
+        Attempt { code, transcript, io: Some(io) }
+    }
+
+    /// The id of the next connection accepted.
+    pub async fn next_conn(&mut self) -> u64 {
+        self.events
+            .wait_for(self.patience, |e| matches!(e.kind, EventKind::Accepted { .. }))
+            .await
+            .expect("a connection is accepted")
+            .conn
+    }
+
+    /// Events of `conn` up to and including the first one `stop` accepts.
+    pub async fn until(&mut self, conn: u64, stop: impl Fn(&EventKind) -> bool) -> Vec<Arc<Event>> {
+        let mut seen = Vec::new();
+        loop {
+            let event = self
+                .events
+                .wait_for(self.patience, |e| e.conn == conn)
+                .await
+                .unwrap_or_else(|| panic!("connection #{conn} went quiet; so far: {seen:#?}"));
+            let done = stop(&event.kind);
+            seen.push(event);
+            if done {
+                return seen;
+            }
+        }
+    }
+
+    /// Waits for connection `conn` to close and returns why.
+    pub async fn closed(&mut self, conn: u64) -> (CloseReason, Duration) {
+        let events = self.until(conn, |k| matches!(k, EventKind::Closed { .. })).await;
+        let last = events.last().expect("at least the close");
+        match &last.kind {
+            EventKind::Closed { reason } => (reason.clone(), last.at),
+            _ => unreachable!("until stops at Closed"),
+        }
+    }
+}
+
+/// The result of one CONNECT.
+pub struct Attempt {
+    pub code: Option<ConnackCode>,
+    pub transcript: Vec<Arc<Event>>,
+    /// The open connection, when accepted.
+    pub io: Option<PacketIo>,
+}
+
+impl Attempt {
+    /// The verdicts in the transcript.
+    pub fn verdicts(&self) -> Vec<&Verdict> {
+        self.transcript
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Verdict(v) => Some(v),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The verdict on `rule`; panics with the whole transcript when there is none.
+    pub fn verdict(&self, rule: Rule) -> &Verdict {
+        self.verdicts()
+            .into_iter()
+            .find(|v| v.rule == rule)
+            .unwrap_or_else(|| panic!("no verdict on {rule}: {:#?}", self.transcript))
+    }
+
+    /// Asserts a refusal with `code`, blamed on `rule` both in a failed verdict and in the close.
+    pub fn assert_refused(&self, code: ConnackCode, rule: Rule) -> &Verdict {
+        assert_eq!(self.code, Some(code), "CONNACK code; transcript: {:#?}", self.transcript);
+        let verdict = self.verdict(rule);
+        assert_eq!(verdict.outcome, Outcome::Fail, "{verdict:#?}");
+        let closed = self.transcript.iter().find_map(|e| match &e.kind {
+            EventKind::Closed { reason } => Some(reason.clone()),
+            _ => None,
+        });
+        assert_eq!(closed, Some(CloseReason::Refused { code, rule: rule.id().to_string() }));
+        verdict
+    }
+
+    /// Asserts an accepted CONNECT with no failed verdict.
+    pub fn assert_accepted(&self) {
+        assert_eq!(self.code, Some(ConnackCode::Accepted), "transcript: {:#?}", self.transcript);
+        let failed: Vec<_> = self.verdicts().into_iter().filter(|v| v.outcome == Outcome::Fail).collect();
+        assert!(failed.is_empty(), "failed verdicts on an accepted CONNECT: {failed:#?}");
+    }
+}
+
+/// Reads packets until CONNACK; None if the connection closes first.
+pub async fn read_connack(io: &mut PacketIo) -> Option<ConnackCode> {
+    match tokio::time::timeout(PATIENCE, io.read()).await.expect("the broker answers CONNECT in time") {
+        Ok(Some(Packet::Connack(ack))) => Some(ack.code),
+        Ok(Some(other)) => panic!("expected CONNACK, got {other:?}"),
+        Ok(None) | Err(_) => None,
+    }
+}
+
+/// A CONNECT encoded by mqttbytes (MQTT 3.1.1).
+pub fn connect_bytes(client_id: &str, username: &str, password: &str, keep_alive: u16) -> Vec<u8> {
+    let mut connect = mqttbytes::v4::Connect::new(client_id);
+    connect.keep_alive = keep_alive;
+    connect.set_login(username, password);
+    let mut buf = BytesMut::new();
+    connect.write(&mut buf).expect("mqttbytes encodes the CONNECT");
+    buf.to_vec()
+}
+
+/// The doc's worked example (clientId 12345, timestamp 789, hmacsha1; password V1) with the
+/// securemode `transport` needs.
+pub fn doc_example(transport: Transport) -> Vec<u8> {
+    let client_id = format!("12345|securemode={},signmethod=hmacsha1,timestamp=789|", transport.expected_securemode());
+    connect_bytes(&client_id, "device&pk", "fafd82a3d602b37fb0fa8b7892f24a477f851a14", 60)
+}
