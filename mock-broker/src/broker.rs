@@ -229,10 +229,8 @@ impl Broker {
         let (routed, send) = self.shared.hub.route(&key, publish);
         if let Some((tx, publish)) = send {
             let topic = publish.topic.clone();
-            if tx.send(Command::Deliver(publish)).await.is_err() {
-                if let Routed::Sent(conn) = routed {
-                    self.shared.bus.emit(conn, EventKind::Undelivered { topic, reason: "the connection closed".into() });
-                }
+            if let (Err(_), Routed::Sent(conn)) = (tx.send(Command::Deliver(publish)).await, &routed) {
+                self.shared.bus.emit(*conn, EventKind::Undelivered { topic, reason: "the connection closed".into() });
             }
         }
         routed

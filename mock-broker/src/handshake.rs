@@ -80,6 +80,7 @@ async fn upgrade(io: BoxIo, mut handshake: Handshake, ws_paths: &[String], max_p
         .write_buffer_size(0)
         .max_message_size(Some(max_packet_len))
         .max_frame_size(Some(max_packet_len));
+    #[allow(clippy::result_large_err)]
     let callback = |request: &Request, response: Response| inspect_upgrade(request, response, ws_paths, &mut handshake, &mut verdicts);
     let upgraded = tokio_tungstenite::accept_hdr_async_with_config(io, callback, Some(config)).await;
     match upgraded {
@@ -93,6 +94,8 @@ async fn upgrade(io: BoxIo, mut handshake: Handshake, ws_paths: &[String], max_p
 }
 
 /// Records the request, applies the path allow-list and picks the subprotocol to echo.
+/// (The error type is tungstenite's callback contract; it is built once per refused upgrade.)
+#[allow(clippy::result_large_err)]
 fn inspect_upgrade(
     request: &Request,
     mut response: Response,

@@ -61,11 +61,11 @@ pub fn start(mut events: EventStream, args: &Args) -> anyhow::Result<Sinks> {
                 // stdout is gone (a closed pipe): keep serving, stop printing.
                 stdout = Stdout::Off;
             }
-            if let Some(writer) = file.as_mut() {
-                if writeln!(writer, "{}", json()).and_then(|()| writer.flush()).is_err() {
-                    eprintln!("mock-broker: writing the events file failed; no more events are written to it");
-                    file = None;
-                }
+            if let Some(writer) = file.as_mut()
+                && writeln!(writer, "{}", json()).and_then(|()| writer.flush()).is_err()
+            {
+                eprintln!("mock-broker: writing the events file failed; no more events are written to it");
+                file = None;
             }
         }
     });
