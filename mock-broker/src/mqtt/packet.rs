@@ -7,8 +7,10 @@ use serde::Serialize;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum Protocol {
     /// MQTT 3.1: protocol name `MQIsdp`, level 3.
+    #[serde(rename = "mqtt-3.1")]
     V31,
     /// MQTT 3.1.1: protocol name `MQTT`, level 4.
+    #[serde(rename = "mqtt-3.1.1")]
     V311,
 }
 

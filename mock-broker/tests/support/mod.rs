@@ -66,22 +66,27 @@ impl TestBroker {
         let mut io = self.dial(transport).await;
         io.write_bytes(connect).await.expect("CONNECT is written");
         let code = read_connack(&mut io).await;
-        let conn = self.next_conn().await;
+        let accepted = self.next_accepted().await;
+        let conn = accepted.conn;
+        let mut transcript = vec![accepted];
         if code != Some(ConnackCode::Accepted) {
-            let transcript = self.events.transcript(conn, self.patience).await;
+            transcript.extend(self.events.transcript(conn, self.patience).await);
             return Attempt { code, transcript, io: None };
         }
-        let transcript = self.until(conn, |k| matches!(k, EventKind::Online { .. })).await;
+        transcript.extend(self.until(conn, |k| matches!(k, EventKind::Online { .. })).await);
         Attempt { code, transcript, io: Some(io) }
     }
 
     /// The id of the next connection accepted.
     pub async fn next_conn(&mut self) -> u64 {
+        self.next_accepted().await.conn
+    }
+
+    async fn next_accepted(&mut self) -> Arc<Event> {
         self.events
             .wait_for(self.patience, |e| matches!(e.kind, EventKind::Accepted { .. }))
             .await
             .expect("a connection is accepted")
-            .conn
     }
 
     /// Events of `conn` up to and including the first one `stop` accepts.
