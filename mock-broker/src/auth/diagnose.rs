@@ -152,11 +152,12 @@ fn permutations<T: Copy>(items: &[T]) -> Vec<Vec<T>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::auth::sign::{sign_content, sorted_fields};
 
-    fn v1() -> Expectation<'static> {
+    /// What the broker expects of the doc example's CONNECT (vector V1).
+    pub(in crate::auth) fn v1() -> Expectation<'static> {
         Expectation {
             method: SignMethod::HmacSha1,
             declared: Some("hmacsha1"),

@@ -111,20 +111,10 @@ fn case(password: &[u8]) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::sign::{SignMethod, sorted_fields};
+    use crate::auth::diagnose::tests::v1;
     use crate::verdict::Outcome;
 
     const V1: &str = "fafd82a3d602b37fb0fa8b7892f24a477f851a14";
-
-    fn v1() -> Expectation<'static> {
-        Expectation {
-            method: SignMethod::HmacSha1,
-            declared: Some("hmacsha1"),
-            secret: "secret",
-            fields: sorted_fields(Some("12345"), "device", "pk", Some("789")),
-            mqtt_client_id: "12345|securemode=3,signmethod=hmacsha1,timestamp=789|",
-        }
-    }
 
     fn last(password: &[u8]) -> Verdict {
         check(&v1(), Some(password)).pop().expect("a verdict")
