@@ -7,9 +7,11 @@
 use crate::mqtt::Direction;
 use crate::transport::Transport;
 use crate::wire::{BoxIo, PacketIo};
-use rustls::{ClientConfig, RootCertStore};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use std::sync::Arc;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -69,11 +71,21 @@ pub struct DialOptions {
     pub subprotocols: Vec<String>,
     /// The largest packet to accept from the broker.
     pub max_packet_len: usize,
+    /// Whether to verify the server certificate (default true). False accepts any
+    /// certificate, untrusted, expired or for another host: fault injection for the client
+    /// that breaks C-TLS-VERIFY, never for real use.
+    pub verify_tls: bool,
 }
 
 impl Default for DialOptions {
     fn default() -> Self {
-        DialOptions { ca_pem: None, server_name: None, subprotocols: vec!["mqtt".into()], max_packet_len: 1 << 20 }
+        DialOptions {
+            ca_pem: None,
+            server_name: None,
+            subprotocols: vec!["mqtt".into()],
+            max_packet_len: 1 << 20,
+            verify_tls: true,
+        }
     }
 }
 
@@ -85,7 +97,7 @@ pub async fn dial(url: &str, options: &DialOptions) -> Result<PacketIo, DialErro
     let _ = tcp.set_nodelay(true);
     let io: BoxIo = if url.transport.is_tls() {
         let name = options.server_name.clone().unwrap_or_else(|| url.host.clone());
-        Box::new(tls_connect(tcp, &name, options.ca_pem.as_deref()).await?)
+        Box::new(tls_connect(tcp, &name, options).await?)
     } else {
         Box::new(tcp)
     };
@@ -108,7 +120,29 @@ fn bracket_ipv6(host: &str) -> String {
     if host.contains(':') { format!("[{host}]") } else { host.to_string() }
 }
 
-async fn tls_connect(tcp: TcpStream, name: &str, ca_pem: Option<&str>) -> Result<tokio_rustls::client::TlsStream<TcpStream>, DialError> {
+async fn tls_connect(
+    tcp: TcpStream,
+    name: &str,
+    options: &DialOptions,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, DialError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| DialError::Tls(e.to_string()))?;
+    let config = if options.verify_tls {
+        builder.with_root_certificates(trusted_roots(options.ca_pem.as_deref())?).with_no_client_auth()
+    } else {
+        builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider))).with_no_client_auth()
+    };
+    let server_name = ServerName::try_from(name.to_string()).map_err(|e| DialError::Tls(format!("server name {name:?}: {e}")))?;
+    TlsConnector::from(Arc::new(config))
+        .connect(server_name, tcp)
+        .await
+        .map_err(|e| DialError::Tls(e.to_string()))
+}
+
+/// The roots a verifying client trusts: the CA PEM's certificates, nothing else.
+fn trusted_roots(ca_pem: Option<&str>) -> Result<RootCertStore, DialError> {
     let mut roots = RootCertStore::empty();
     if let Some(pem) = ca_pem {
         for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
@@ -116,16 +150,48 @@ async fn tls_connect(tcp: TcpStream, name: &str, ca_pem: Option<&str>) -> Result
             roots.add(cert).map_err(|e| DialError::Tls(format!("adding the CA: {e}")))?;
         }
     }
-    let config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| DialError::Tls(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let server_name = ServerName::try_from(name.to_string()).map_err(|e| DialError::Tls(format!("server name {name:?}: {e}")))?;
-    TlsConnector::from(Arc::new(config))
-        .connect(server_name, tcp)
-        .await
-        .map_err(|e| DialError::Tls(e.to_string()))
+    Ok(roots)
+}
+
+/// Fault injection (C-TLS-VERIFY): a verifier that trusts every server certificate. The
+/// handshake signatures are still checked, so the TLS session itself is sound; only the
+/// certificate's chain, validity and names are ignored.
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 #[cfg(test)]

@@ -156,7 +156,8 @@ pub enum CloseReason {
     ClientDisconnect,
     /// K-TIMEOUT: silent for more than 1.5 x keepalive ("Keepalive timeout").
     KeepaliveTimeout { keep_alive_s: u16, silent_ms: u64 },
-    /// S-KICK: the same device logged in on connection `by`.
+    /// S-KICK: the same device logged in on connection `by` (0: the cloud side's
+    /// [`crate::Broker::kick`]).
     Kicked { by: ConnId },
     /// A-CONNACK: the CONNECT was refused with `code`; `rule` is the rule that refused it.
     Refused { code: ConnackCode, rule: String },

@@ -93,6 +93,7 @@ fn closed(out: &mut String, reason: &CloseReason) {
         CloseReason::KeepaliveTimeout { keep_alive_s, silent_ms } => {
             let _ = write!(out, " (K-TIMEOUT: keepalive {keep_alive_s} s, silent {silent_ms} ms)");
         }
+        CloseReason::Kicked { by: 0 } => out.push_str(" (S-KICK: by the cloud side)"),
         CloseReason::Kicked { by } => {
             let _ = write!(out, " (S-KICK: by connection #{by})");
         }

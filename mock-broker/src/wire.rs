@@ -145,6 +145,16 @@ impl PacketIo {
         }
     }
 
+    /// Fault injection (T-WS, C-WS): sends `text` as one WebSocket *text* frame, which MQTT
+    /// over WebSocket forbids. Only a mutant client uses it, to show how the broker and a
+    /// conformance check treat such a client. On a byte stream there are no frames: an error.
+    pub async fn write_text_frame(&mut self, text: &str) -> io::Result<()> {
+        match &mut self.wire {
+            Wire::Stream(_) => Err(io::Error::new(io::ErrorKind::Unsupported, "text frames need a WebSocket")),
+            Wire::Ws(ws) => ws.send(Message::Text(text.into())).await.map_err(io::Error::other),
+        }
+    }
+
     /// Closes the connection: a WebSocket close frame, or a TCP/TLS shutdown.
     pub async fn close(&mut self) {
         match &mut self.wire {

@@ -94,6 +94,36 @@ async fn serves_the_demo_device_on_defaults_and_exits_cleanly_on_sigterm() {
     assert!(!stdout.contains(&device.secret), "the secret never appears in events");
 }
 
+#[tokio::test]
+async fn json_lines_go_to_stdout_and_to_the_events_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ready, events) = (dir.path().join("ready.json"), dir.path().join("events.jsonl"));
+    let mut child = mock_broker()
+        .args(["--json", "--transport", "tcp", "--ready-file"])
+        .arg(&ready)
+        .arg("--events")
+        .arg(&events)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let info = wait_ready(&mut child, &ready);
+    assert_eq!(info["ws"], serde_json::Value::Null, "only tcp is served: {info}");
+    let mut io = connector::dial(info["tcp"].as_str().unwrap(), &DialOptions::default()).await.unwrap();
+    io.write_bytes(&[0x10, 0x02, 0x00, 0x00]).await.unwrap(); // a truncated CONNECT: a violation
+    assert_eq!(io.read().await.ok().flatten(), None);
+    let (status, stdout, _) = terminate(child);
+    assert!(status.success());
+    let file = std::fs::read_to_string(&events).unwrap();
+    for text in [&stdout, &file] {
+        let kinds: Vec<String> = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("every line is JSON")["event"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(kinds, ["accepted", "handshake", "closed"], "{text}");
+    }
+}
+
 #[test]
 fn print_env_gives_the_client_contract() {
     let mut child = mock_broker().args(["--print-env", "wss", "--transport", "wss"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
