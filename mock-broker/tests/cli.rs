@@ -138,7 +138,7 @@ fn print_env_gives_the_client_contract() {
     }
     child.stdout = Some(stdout);
     let _ = terminate(child);
-    for name in ["IOT_URL='wss://localhost:", "IOT_PRODUCT_KEY='a1DemoPrdct'", "IOT_DEVICE_NAME='demo-device'", "IOT_DEVICE_SECRET=", "IOT_CLIENT_ID=", "IOT_CA_FILE="] {
+    for name in ["IOT_URL='wss://localhost:", "IOT_PRODUCT_KEY='a1DemoPrdct'", "IOT_DEVICE_NAME='demo-device'", "IOT_DEVICE_SECRET=", "IOT_CLIENT_ID=", "IOT_SIGN_METHOD='hmacsha256'", "IOT_KEEPALIVE='300'", "IOT_CA_FILE="] {
         assert!(first_lines.contains(&format!("export {name}")), "{name}: {first_lines}");
     }
 }

@@ -60,10 +60,10 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub ready_file: Option<PathBuf>,
     /// Print shell exports (IOT_URL, IOT_PRODUCT_KEY, ...) for the first enabled device on
-    /// this transport, instead of the banner.
+    /// this transport, instead of the banner; events then go to stderr.
     #[arg(long, value_name = "ws|wss|tcp|tls")]
     pub print_env: Option<Transport>,
-    /// Events as JSON lines on stdout instead of readable lines.
+    /// Events as JSON lines instead of readable lines.
     #[arg(long)]
     pub json: bool,
     /// Also write every event as a JSON line into this file.

@@ -94,7 +94,8 @@ fn write_ready_file(broker: &Broker, ca_file: Option<&Path>, path: &Path) -> any
         .with_context(|| format!("writing the ready file {}", path.display()))
 }
 
-/// `--print-env`: shell exports of the client-under-test contract for the first enabled device.
+/// `--print-env`: shell exports of the client-under-test contract for the first enabled device
+/// (IOT_STAY_SECONDS is left out: a client started by hand stays until stopped).
 fn print_env(broker: &Broker, transport: Transport, device: Option<&Device>, ca_file: Option<&Path>) -> anyhow::Result<()> {
     let url = broker.url(transport).with_context(|| format!("--print-env {transport}: that transport is not served"))?;
     let device = device.context("--print-env: the registry has no enabled device")?;
@@ -104,6 +105,8 @@ fn print_env(broker: &Broker, transport: Transport, device: Option<&Device>, ca_
         ("IOT_DEVICE_NAME", device.device_name.clone()),
         ("IOT_DEVICE_SECRET", device.secret.clone()),
         ("IOT_CLIENT_ID", format!("{}.{}", device.product_key, device.device_name)),
+        ("IOT_SIGN_METHOD", "hmacsha256".to_string()),
+        ("IOT_KEEPALIVE", "300".to_string()),
     ];
     if let Some(ca) = ca_file {
         exports.push(("IOT_CA_FILE", ca.display().to_string()));

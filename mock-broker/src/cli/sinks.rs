@@ -1,4 +1,5 @@
-//! Where the CLI's events go: readable lines or JSON lines on stdout, JSON lines into a file.
+//! Where the CLI's events go: readable lines or JSON lines on stdout (on stderr with
+//! `--print-env`, whose exports own stdout), JSON lines into a file.
 //!
 //! The sink runs in its own task so that formatting never slows a connection; if it falls
 //! behind, it says how many events it lost.
@@ -41,6 +42,8 @@ pub fn start(mut events: EventStream, args: &Args) -> anyhow::Result<Sinks> {
         (false, true) => Stdout::Json,
         (false, false) => Stdout::Lines,
     };
+    // With --print-env, stdout carries the shell exports alone, so it can be sourced.
+    let to_stderr = args.print_env.is_some();
     let task = tokio::spawn(async move {
         loop {
             let event = match events.recv().await {
@@ -52,10 +55,15 @@ pub fn start(mut events: EventStream, args: &Args) -> anyhow::Result<Sinks> {
                 Err(StreamError::Closed) => break,
             };
             let json = || serde_json::to_string(&*event).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
-            let printed = match stdout {
-                Stdout::Off => Ok(()),
-                Stdout::Lines => writeln!(std::io::stdout(), "{}", render::line(&event)),
-                Stdout::Json => writeln!(std::io::stdout(), "{}", json()),
+            let line = match stdout {
+                Stdout::Off => None,
+                Stdout::Lines => Some(render::line(&event)),
+                Stdout::Json => Some(json()),
+            };
+            let printed = match (line, to_stderr) {
+                (None, _) => Ok(()),
+                (Some(line), false) => writeln!(std::io::stdout(), "{line}"),
+                (Some(line), true) => writeln!(std::io::stderr(), "{line}"),
             };
             if printed.is_err() {
                 // stdout is gone (a closed pipe): keep serving, stop printing.

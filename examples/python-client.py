@@ -1,0 +1,12 @@
+#!/usr/bin/env python3
+import hmac, os, time, urllib.parse, paho.mqtt.client as mqtt  # pip install paho-mqtt
+e, u, ts = os.environ, urllib.parse.urlparse(os.environ["IOT_URL"]), str(int(time.time() * 1000))
+cid, method, secure = e["IOT_CLIENT_ID"], e["IOT_SIGN_METHOD"], u.scheme in ("wss", "tls")
+content = f"clientId{cid}deviceName{e['IOT_DEVICE_NAME']}productKey{e['IOT_PRODUCT_KEY']}timestamp{ts}"
+client_id = f"{cid}|securemode={2 if secure else 3},signmethod={method},timestamp={ts}|"
+c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id, transport="websockets" if u.scheme.startswith("ws") else "tcp")
+c.username_pw_set(f"{e['IOT_DEVICE_NAME']}&{e['IOT_PRODUCT_KEY']}", hmac.new(e["IOT_DEVICE_SECRET"].encode(), content.encode(), method[4:]).hexdigest())
+if secure: c.tls_set(ca_certs=e["IOT_CA_FILE"])
+if u.scheme.startswith("ws"): c.ws_set_options(path=u.path)
+c.connect(u.hostname, u.port, keepalive=int(e.get("IOT_KEEPALIVE", "300")))
+c.loop_forever()  # paho pings within the keepalive and reconnects by itself
