@@ -5,6 +5,8 @@
 //! - `cargo xtask interop-deps`: only the install step.
 
 mod interop;
+#[cfg(test)]
+mod tidy;
 
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
