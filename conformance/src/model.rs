@@ -63,7 +63,11 @@ pub struct RunReport {
 impl RunReport {
     /// The worst verdict among the cases that ran (not-run and error aside), `None` if none ran.
     pub fn worst(&self) -> Option<CaseVerdict> {
-        self.cases.iter().map(|c| c.result.verdict).filter(|v| matches!(v, CaseVerdict::Pass | CaseVerdict::Warn | CaseVerdict::Fail)).max()
+        self.cases
+            .iter()
+            .map(|c| c.result.verdict)
+            .filter(|v| matches!(v, CaseVerdict::Pass | CaseVerdict::Warn | CaseVerdict::Fail))
+            .max()
     }
 
     /// True when the kit itself failed somewhere.

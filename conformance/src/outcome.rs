@@ -1,9 +1,9 @@
 //! What one case concluded about one client on one transport.
 
 use mock_broker::{Event, Outcome, Verdict};
-use std::sync::Arc;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// A case's verdict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

@@ -45,7 +45,10 @@ pub fn install(root: &Path) -> anyhow::Result<InteropDeps> {
     let paho_marker = python_path.join(format!(".installed-{PAHO}"));
     if !paho_marker.exists() {
         eprintln!("xtask: installing {PAHO} into {}", python_path.display());
-        run(Command::new("python3").args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--upgrade", "--target"]).arg(&python_path).arg(PAHO))?;
+        run(Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--upgrade", "--target"])
+            .arg(&python_path)
+            .arg(PAHO))?;
         std::fs::write(&paho_marker, "").context("marking the paho-mqtt install")?;
     }
     let mqttjs_marker = node_prefix.join(format!(".installed-{MQTTJS}"));

@@ -3,6 +3,10 @@
 //! - `cargo xtask test`: installs the third-party interop clients (paho-mqtt for Python,
 //!   MQTT.js for Node) into `target/interop/`, then runs every test of the workspace.
 //! - `cargo xtask interop-deps`: only the install step.
+//! - `cargo xtask conformance [CLIENT] [FLAGS] [-- CLIENT ARGS]`: builds the fixture clients
+//!   (when the `fixtures` crate is in the workspace) and runs the conformance suite against
+//!   `CLIENT`, a path or a fixture name (the reference fixture by default). The suite's own
+//!   `--help` lists its flags; its exit code is the task's.
 
 mod interop;
 #[cfg(test)]
@@ -18,12 +22,13 @@ fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("test") => {
             let deps = interop::install(&root)?;
-            let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            let mut cargo = cargo();
             cargo.current_dir(&root).args(["test", "--workspace", "--all-targets"]).args(&args[1..]);
             deps.apply(&mut cargo);
             run(&mut cargo)
         }
         Some("interop-deps") => interop::install(&root).map(|deps| println!("{deps}")),
+        Some("conformance") => conformance(&root, &args[1..]),
         Some(other) => bail!("unknown task {other:?}\n\n{USAGE}"),
         None => {
             println!("{USAGE}");
@@ -36,7 +41,29 @@ const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
   test [ARGS]     install the interop clients into target/interop, then cargo test --workspace
-  interop-deps    only install the interop clients (paho-mqtt, MQTT.js)";
+  interop-deps    only install the interop clients (paho-mqtt, MQTT.js)
+  conformance [CLIENT] [FLAGS] [-- CLIENT ARGS]
+                  run the conformance suite against CLIENT (a path, or a fixture name;
+                  default: the reference fixture); `cargo xtask conformance --help` for flags";
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+/// Builds `fixture-client` when the `fixtures` crate exists, then runs the `conformance`
+/// binary with `--fixture-bin` pointing at it. The suite's exit code becomes ours.
+fn conformance(root: &Path, args: &[String]) -> anyhow::Result<()> {
+    // The suite runs in the caller's directory, where a client path or --out DIR is relative to.
+    let mut suite = cargo();
+    suite.args(["run", "-q", "-p", "conformance", "--bin", "conformance", "--"]);
+    if root.join("fixtures/Cargo.toml").is_file() {
+        run(cargo().current_dir(root).args(["build", "-q", "-p", "fixtures", "--bin", "fixture-client"]))?;
+        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+        suite.arg("--fixture-bin").arg(target.join("debug").join("fixture-client"));
+    }
+    let status = suite.args(args).status().with_context(|| format!("starting {suite:?}"))?;
+    std::process::exit(status.code().unwrap_or(2));
+}
 
 /// The workspace root: the parent of this crate's directory.
 fn workspace_root() -> PathBuf {

@@ -1,0 +1,96 @@
+//! The cases: how each check of the catalogue runs a client against a broker of its own and
+//! judges it.
+//!
+//! - `harness`: the plumbing every case shares (broker, client, events, transcript).
+//! - `connect`: the cases judged on the broker's verdicts about the first CONNECT
+//!   (`securemode`, `username`, `client-id`, `keepalive`).
+//! - [`sign`]: `sign`, and [`sign::run_once`] for a property test over identities.
+//! - `ping`: `ping`, in real time.
+//! - `websocket`: `websocket`.
+//! - `tls_verify`: `tls-untrusted-ca`, `tls-expired`, `tls-wrong-host`.
+//!
+//! Interpretations common to all cases:
+//! - Each case's broker judges the case's own rules with the platform's defaults and opens up
+//!   the limits of other rules where the policy allows (keepalive range, clientId length), so
+//!   one broken rule does not mask another. Rules it cannot open (securemode, username,
+//!   signature...) still refuse a CONNECT first; a case whose rules the broker never reached
+//!   is "not run", the reason naming the rule that refused the CONNECT: the case of that
+//!   rule is the one that fails.
+//! - A client that sends no CONNECT within the connect timeout, or exits before sending one,
+//!   fails the case (except the TLS-verify cases, where not connecting is the point), and the
+//!   explanation quotes its last output.
+
+mod connect;
+mod harness;
+mod ping;
+pub mod sign;
+mod tls_verify;
+mod websocket;
+
+use crate::catalogue::{CaseInfo, Check};
+use crate::child::ClientCommand;
+use crate::outcome::CaseResult;
+use mock_broker::Transport;
+use mock_broker::auth::SignMethod;
+use std::time::Duration;
+
+/// The keepalive hint of the cases that do not measure timers: the platform doc's
+/// recommended minimum.
+pub const KEEPALIVE_HINT: u16 = 300;
+
+/// How long a case waits and how long real-time measurements may take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    /// How long the client has, from its start, to send its first CONNECT.
+    pub connect: Duration,
+    /// How long a case keeps watching after its deciding event for what may follow (a text
+    /// frame after CONNACK, a retry after a refused certificate, the client's own words
+    /// after a refused CONNECT).
+    pub settle: Duration,
+    /// Between SIGTERM and SIGKILL when the client is stopped.
+    pub grace: Duration,
+    /// The longest real-time window a timer case may take; a client whose declared
+    /// keepalive needs more is not run.
+    pub timer_budget: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            connect: Duration::from_secs(10),
+            settle: Duration::from_secs(2),
+            grace: Duration::from_secs(3),
+            timer_budget: Duration::from_secs(120),
+        }
+    }
+}
+
+/// What a case runs with.
+#[derive(Clone, Debug)]
+pub struct CaseContext {
+    pub transport: Transport,
+    pub client: ClientCommand,
+    /// The sign methods the run uses (the selected ones the client claims), in order. Cases
+    /// other than `sign` use the first; `sign` runs each. An empty list means the default,
+    /// hmacmd5.
+    pub sign_methods: Vec<SignMethod>,
+    pub timing: Timing,
+}
+
+impl CaseContext {
+    /// The sign method of the cases other than `sign`.
+    pub fn sign_method(&self) -> SignMethod {
+        self.sign_methods.first().copied().unwrap_or(SignMethod::DEFAULT)
+    }
+}
+
+/// Runs one case on the context's transport.
+pub async fn run(case: &CaseInfo, ctx: &CaseContext) -> CaseResult {
+    match case.check {
+        Check::ConnectVerdicts => connect::run(ctx, case.platform_rules).await,
+        Check::Sign => sign::run(ctx).await,
+        Check::Ping => ping::run(ctx).await,
+        Check::WebSocket => websocket::run(ctx).await,
+        Check::Certificate(bad) => tls_verify::run(ctx, bad).await,
+    }
+}

@@ -1,0 +1,340 @@
+//! The catalogue: every case the suite can run, with the rules it checks.
+//!
+//! A case checks one client rule (`C-...`, platform.md section 6, listed in
+//! [`crate::report::coverage::CLIENT_RULES`]) through the platform rules it follows from; the
+//! broker's verdicts on those platform rules are the case's findings. `--list` prints this
+//! table.
+//!
+//! Besides the platform rules section 6 names, three cases cite one more, because the broker
+//! gives the decisive verdict under it:
+//! - `sign` cites A-SIGNMETHOD: a signmethod the platform does not know is a signing failure.
+//! - `username` cites A-DEVICE: a username that names another device (`productKey&deviceName`
+//!   swapped) passes A-USERNAME's shape check and fails A-DEVICE.
+//! - `websocket` cites T-WS: C-WS asks for binary frames, which T-WS demands.
+
+use crate::model::Severity;
+use crate::profile::Capability;
+use mock_broker::{Rule, Transport};
+use std::time::Duration;
+
+/// A certificate the TLS-verify cases serve, wrong in one way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BadCertificate {
+    /// Issued by a CA other than the one in `IOT_CA_FILE`.
+    UntrustedCa,
+    /// Issued by the trusted CA, expired in 2001.
+    Expired,
+    /// Issued by the trusted CA for `wrong-host.invalid` only.
+    WrongHost,
+}
+
+/// How a case checks its rule; `cases::run` dispatches on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// The broker's verdicts on the case's platform rules, from the client's first CONNECT.
+    ConnectVerdicts,
+    /// The signature verdicts, once per sign method the run uses.
+    Sign,
+    /// Packet gaps over a real-time window of twice the declared keepalive.
+    Ping,
+    /// The WebSocket subprotocol offered and the frame type.
+    WebSocket,
+    /// The client must refuse this certificate.
+    Certificate(BadCertificate),
+}
+
+/// One case.
+#[derive(Clone, Debug)]
+pub struct CaseInfo {
+    /// The case ID `--only` and `--skip` take, e.g. `securemode`.
+    pub id: &'static str,
+    pub title: &'static str,
+    /// The client rule checked, e.g. `C-SECUREMODE`.
+    pub client_rule: &'static str,
+    /// The platform rules whose verdicts decide the case.
+    pub platform_rules: &'static [Rule],
+    pub severity: Severity,
+    /// How long the case usually takes with a client that starts quickly.
+    pub expected: Duration,
+    /// The transports the case applies to.
+    pub transports: &'static [Transport],
+    /// Runs in real time on keepalive timers: left out by `--profile quick`.
+    pub timer: bool,
+    /// What the client must claim beyond the transport and a sign method.
+    pub needs: &'static [Capability],
+    pub check: Check,
+}
+
+const ALL_TRANSPORTS: &[Transport] = &Transport::ALL;
+const WEBSOCKET: &[Transport] = &[Transport::Ws, Transport::Wss];
+const TLS: &[Transport] = &[Transport::Wss, Transport::Tls];
+
+/// The keepalive the timer cases ask for (`IOT_KEEPALIVE`): the platform's minimum.
+pub const TIMER_KEEPALIVE: u16 = 30;
+
+const fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+/// Every case, in the order reports list them.
+pub static CASES: [CaseInfo; 10] = [
+    CaseInfo {
+        id: "securemode",
+        title: "declares securemode 3 over ws/tcp and 2 over wss/tls",
+        client_rule: "C-SECUREMODE",
+        platform_rules: &[Rule::ASecuremode],
+        severity: Severity::Must,
+        expected: secs(2),
+        transports: ALL_TRANSPORTS,
+        timer: false,
+        needs: &[],
+        check: Check::ConnectVerdicts,
+    },
+    CaseInfo {
+        id: "sign",
+        title: "signs the password correctly for the signmethod it declares",
+        client_rule: "C-SIGN",
+        platform_rules: crate::cases::sign::RULES,
+        severity: Severity::Must,
+        expected: secs(6),
+        transports: ALL_TRANSPORTS,
+        timer: false,
+        needs: &[],
+        check: Check::Sign,
+    },
+    CaseInfo {
+        id: "username",
+        title: "sends the username deviceName&productKey",
+        client_rule: "C-USERNAME",
+        platform_rules: &[Rule::AUsername, Rule::ADevice],
+        severity: Severity::Must,
+        expected: secs(2),
+        transports: ALL_TRANSPORTS,
+        timer: false,
+        needs: &[],
+        check: Check::ConnectVerdicts,
+    },
+    CaseInfo {
+        id: "client-id",
+        title: "keeps the clientId within 64 characters and its params block well-formed",
+        client_rule: "C-CID",
+        platform_rules: &[Rule::ACidFormat, Rule::ACidLen],
+        severity: Severity::Must,
+        expected: secs(2),
+        transports: ALL_TRANSPORTS,
+        timer: false,
+        needs: &[],
+        check: Check::ConnectVerdicts,
+    },
+    CaseInfo {
+        id: "keepalive",
+        title: "declares a keepalive within 30..=1200 s",
+        client_rule: "C-KEEPALIVE",
+        platform_rules: &[Rule::AKeepalive],
+        severity: Severity::Must,
+        expected: secs(2),
+        transports: ALL_TRANSPORTS,
+        timer: false,
+        needs: &[],
+        check: Check::ConnectVerdicts,
+    },
+    CaseInfo {
+        id: "ping",
+        title: "sends a packet within every keepalive interval when idle (real time)",
+        client_rule: "C-PING",
+        platform_rules: &[Rule::KTimer, Rule::KTimeout],
+        severity: Severity::Must,
+        expected: secs(2 * TIMER_KEEPALIVE as u64 + 5),
+        transports: ALL_TRANSPORTS,
+        timer: true,
+        needs: &[],
+        check: Check::Ping,
+    },
+    CaseInfo {
+        id: "websocket",
+        title: "offers the subprotocol mqtt and sends MQTT in binary frames",
+        client_rule: "C-WS",
+        platform_rules: &[Rule::TWsSubproto, Rule::TWs],
+        severity: Severity::Must,
+        expected: secs(4),
+        transports: WEBSOCKET,
+        timer: false,
+        needs: &[],
+        check: Check::WebSocket,
+    },
+    CaseInfo {
+        id: "tls-untrusted-ca",
+        title: "refuses a server certificate from a CA it was not given",
+        client_rule: "C-TLS-VERIFY",
+        platform_rules: &[Rule::TWss, Rule::TTls],
+        severity: Severity::Must,
+        expected: secs(3),
+        transports: TLS,
+        timer: false,
+        needs: &[],
+        check: Check::Certificate(BadCertificate::UntrustedCa),
+    },
+    CaseInfo {
+        id: "tls-expired",
+        title: "refuses an expired server certificate",
+        client_rule: "C-TLS-VERIFY",
+        platform_rules: &[Rule::TWss, Rule::TTls],
+        severity: Severity::Must,
+        expected: secs(3),
+        transports: TLS,
+        timer: false,
+        needs: &[],
+        check: Check::Certificate(BadCertificate::Expired),
+    },
+    CaseInfo {
+        id: "tls-wrong-host",
+        title: "refuses a server certificate for another host name",
+        client_rule: "C-TLS-VERIFY",
+        platform_rules: &[Rule::TWss, Rule::TTls],
+        severity: Severity::Must,
+        expected: secs(3),
+        transports: TLS,
+        timer: false,
+        needs: &[],
+        check: Check::Certificate(BadCertificate::WrongHost),
+    },
+];
+
+/// The case with ID `id`.
+pub fn find(id: &str) -> Option<&'static CaseInfo> {
+    CASES.iter().find(|c| c.id == id)
+}
+
+/// The client rules the catalogue has cases for, each once, in catalogue order.
+pub fn client_rules() -> Vec<&'static str> {
+    let mut rules: Vec<&'static str> = Vec::new();
+    for case in &CASES {
+        if !rules.contains(&case.client_rule) {
+            rules.push(case.client_rule);
+        }
+    }
+    rules
+}
+
+/// The case IDs, comma-separated, for error messages.
+pub fn ids() -> String {
+    CASES.iter().map(|c| c.id).collect::<Vec<_>>().join(", ")
+}
+
+/// The `--list` table: one line per case.
+pub fn listing() -> String {
+    let mut text = format!(
+        "{:<17} {:<13} {:<6} {:>6} {:<15} {}\n",
+        "CASE", "CLIENT RULE", "LEVEL", "TIME", "TRANSPORTS", "PLATFORM RULES / TITLE"
+    );
+    for case in &CASES {
+        let level = match case.severity {
+            Severity::Must => "MUST",
+            Severity::Should => "SHOULD",
+        };
+        let transports: Vec<&str> = case.transports.iter().map(|t| t.scheme()).collect();
+        let rules: Vec<&str> = case.platform_rules.iter().map(|r| r.id()).collect();
+        let timer = if case.timer { " [timer: full profile only]" } else { "" };
+        text.push_str(&format!(
+            "{:<17} {:<13} {:<6} {:>5}s {:<15} {}\n{:>62}{}{timer}\n",
+            case.id,
+            case.client_rule,
+            level,
+            case.expected.as_secs(),
+            transports.join(","),
+            rules.join(", "),
+            "",
+            case.title,
+        ));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::report::coverage::CLIENT_RULES;
+
+    /// The rows of platform.md section 6: (client rule, the "From" column split at commas).
+    fn section_6() -> Vec<(String, Vec<String>)> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/spec/platform.md");
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let section = text.split("\n## 6.").nth(1).expect("platform.md has a section 6");
+        let section = section.split("\n## ").next().unwrap();
+        section
+            .lines()
+            .filter_map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                let from = cells.get(3).map(|c| c.split(',').map(|r| r.trim().to_owned()).collect());
+                (cells.len() >= 4 && cells[1].starts_with("C-")).then(|| (cells[1].to_owned(), from.unwrap()))
+            })
+            .collect()
+    }
+
+    /// Whether platform rule `rule` is one the "From" pattern names (`A-SIGN-*` is a prefix).
+    fn follows(pattern: &str, rule: &str) -> bool {
+        match pattern.strip_suffix('*') {
+            Some(prefix) => rule.starts_with(prefix),
+            None => rule == pattern,
+        }
+    }
+
+    #[test]
+    fn every_case_cites_a_section_6_rule_and_platform_rules_it_follows_from() {
+        let rows = section_6();
+        assert_eq!(rows.len(), 14, "{rows:?}");
+        let ids: Vec<&str> = rows.iter().map(|(id, _)| id.as_str()).collect();
+        let coverage_ids: Vec<&str> = CLIENT_RULES.iter().map(|r| r.id).collect();
+        assert_eq!(ids, coverage_ids, "report::coverage lists the rules of section 6");
+        for case in &CASES {
+            let (_, from) = rows
+                .iter()
+                .find(|(id, _)| id == case.client_rule)
+                .unwrap_or_else(|| panic!("{}: {} is not a rule of platform.md section 6", case.id, case.client_rule));
+            assert!(!case.platform_rules.is_empty(), "{}", case.id);
+            assert!(
+                case.platform_rules.iter().any(|r| from.iter().any(|p| follows(p, r.id()))),
+                "{}: none of {:?} follows {} (from {from:?})",
+                case.id,
+                case.platform_rules,
+                case.client_rule
+            );
+            for rule in case.platform_rules {
+                assert_eq!(Rule::from_id(rule.id()), Some(*rule));
+            }
+        }
+        assert_eq!(
+            client_rules(),
+            ["C-SECUREMODE", "C-SIGN", "C-USERNAME", "C-CID", "C-KEEPALIVE", "C-PING", "C-WS", "C-TLS-VERIFY"]
+        );
+    }
+
+    #[test]
+    fn ids_are_unique_and_cases_are_well_formed() {
+        let mut ids: Vec<&str> = CASES.iter().map(|c| c.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), CASES.len());
+        for case in &CASES {
+            assert!(!case.transports.is_empty(), "{}", case.id);
+            assert!(case.id.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'), "{}", case.id);
+            assert_eq!(find(case.id).map(|c| c.id), Some(case.id));
+        }
+        assert!(CASES.iter().filter(|c| c.timer).all(|c| c.check == Check::Ping));
+        for case in CASES.iter().filter(|c| matches!(c.check, Check::Certificate(_))) {
+            assert!(case.transports.iter().all(|t| t.is_tls()), "{}", case.id);
+        }
+        assert!(find("websocket").unwrap().transports.iter().all(|t| t.is_websocket()));
+        assert!(find("nope").is_none());
+    }
+
+    #[test]
+    fn the_listing_shows_every_case() {
+        let listing = listing();
+        for case in &CASES {
+            assert!(listing.contains(case.id) && listing.contains(case.title), "{}", case.id);
+        }
+        assert!(listing.contains("[timer: full profile only]"));
+    }
+}
