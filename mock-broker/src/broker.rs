@@ -223,8 +223,16 @@ impl Broker {
 
     /// Publishes a downlink to a device, as the cloud side. A QoS 1 message for an offline
     /// device with a cleanSession=0 session is queued (S-CLEAN).
-    pub async fn publish(&self, product_key: &str, device_name: &str, topic: &str, payload: impl Into<Bytes>, qos: QoS) -> Routed {
-        let publish = Publish { dup: false, qos, retain: false, topic: topic.into(), packet_id: None, payload: payload.into() };
+    pub async fn publish(
+        &self,
+        product_key: &str,
+        device_name: &str,
+        topic: &str,
+        payload: impl Into<Bytes>,
+        qos: QoS,
+    ) -> Routed {
+        let publish =
+            Publish { dup: false, qos, retain: false, topic: topic.into(), packet_id: None, payload: payload.into() };
         let key = DeviceKey::new(product_key, device_name);
         let (routed, send) = self.shared.hub.route(&key, publish);
         if let Some((tx, publish)) = send {
@@ -277,7 +285,13 @@ impl Drop for Broker {
 /// `localhost` for TLS (the name the minted certificate carries).
 fn url_host(ip: IpAddr, tls: bool) -> String {
     if ip.is_loopback() || ip.is_unspecified() {
-        return if tls { "localhost".into() } else if ip.is_ipv6() && !ip.is_unspecified() { "[::1]".into() } else { "127.0.0.1".into() };
+        return if tls {
+            "localhost".into()
+        } else if ip.is_ipv6() && !ip.is_unspecified() {
+            "[::1]".into()
+        } else {
+            "127.0.0.1".into()
+        };
     }
     match ip {
         IpAddr::V6(v6) => format!("[{v6}]"),

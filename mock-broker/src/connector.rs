@@ -107,7 +107,8 @@ pub async fn dial(url: &str, options: &DialOptions) -> Result<PacketIo, DialErro
     let target = format!("ws://{addr}{}", url.path);
     let mut request = target.into_client_request().map_err(|e| DialError::WebSocket(e.to_string()))?;
     if !options.subprotocols.is_empty() {
-        let offered = HeaderValue::from_str(&options.subprotocols.join(", ")).map_err(|e| DialError::WebSocket(e.to_string()))?;
+        let offered =
+            HeaderValue::from_str(&options.subprotocols.join(", ")).map_err(|e| DialError::WebSocket(e.to_string()))?;
         request.headers_mut().insert("sec-websocket-protocol", offered);
     }
     let (ws, _) = tokio_tungstenite::client_async_with_config(request, io, None)
@@ -132,13 +133,14 @@ async fn tls_connect(
     let config = if options.verify_tls {
         builder.with_root_certificates(trusted_roots(options.ca_pem.as_deref())?).with_no_client_auth()
     } else {
-        builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider))).with_no_client_auth()
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
+            .with_no_client_auth()
     };
-    let server_name = ServerName::try_from(name.to_string()).map_err(|e| DialError::Tls(format!("server name {name:?}: {e}")))?;
-    TlsConnector::from(Arc::new(config))
-        .connect(server_name, tcp)
-        .await
-        .map_err(|e| DialError::Tls(e.to_string()))
+    let server_name =
+        ServerName::try_from(name.to_string()).map_err(|e| DialError::Tls(format!("server name {name:?}: {e}")))?;
+    TlsConnector::from(Arc::new(config)).connect(server_name, tcp).await.map_err(|e| DialError::Tls(e.to_string()))
 }
 
 /// The roots a verifying client trusts: the CA PEM's certificates, nothing else.
@@ -201,7 +203,10 @@ mod tests {
     #[test]
     fn parses_the_four_url_forms() {
         let ws = BrokerUrl::parse("ws://127.0.0.1:4000/mqtt").unwrap();
-        assert_eq!((ws.transport, ws.host.as_str(), ws.port, ws.path.as_str()), (Transport::Ws, "127.0.0.1", 4000, "/mqtt"));
+        assert_eq!(
+            (ws.transport, ws.host.as_str(), ws.port, ws.path.as_str()),
+            (Transport::Ws, "127.0.0.1", 4000, "/mqtt")
+        );
         let tls = BrokerUrl::parse("tls://localhost:8883").unwrap();
         assert_eq!((tls.transport, tls.port, tls.path.as_str()), (Transport::Tls, 8883, "/"));
         assert_eq!(BrokerUrl::parse("tcp://[::1]:1883").unwrap().host, "::1");
@@ -209,7 +214,12 @@ mod tests {
 
     #[test]
     fn bad_urls_say_why() {
-        for (url, why) in [("127.0.0.1:1", "no scheme"), ("http://a:1", "unknown transport"), ("ws://a/mqtt", "no port"), ("ws://a:x/", "not a number")] {
+        for (url, why) in [
+            ("127.0.0.1:1", "no scheme"),
+            ("http://a:1", "unknown transport"),
+            ("ws://a/mqtt", "no port"),
+            ("ws://a:x/", "not a number"),
+        ] {
             let err = BrokerUrl::parse(url).unwrap_err().to_string();
             assert!(err.contains(why), "{url}: {err}");
         }

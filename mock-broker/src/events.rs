@@ -124,9 +124,11 @@ impl PacketSummary {
                 s.qos = Some(p.qos);
                 s.payload_len = Some(p.payload.len());
             }
-            Packet::Puback(id) | Packet::Pubrec(id) | Packet::Pubrel(id) | Packet::Pubcomp(id) | Packet::Unsuback(id) => {
-                s.packet_id = Some(*id)
-            }
+            Packet::Puback(id)
+            | Packet::Pubrec(id)
+            | Packet::Pubrel(id)
+            | Packet::Pubcomp(id)
+            | Packet::Unsuback(id) => s.packet_id = Some(*id),
             Packet::Subscribe(sub) => {
                 s.packet_id = Some(sub.packet_id);
                 s.items = sub.filters.iter().map(|(f, q)| format!("{f} (QoS {})", *q as u8)).collect();
@@ -254,11 +256,7 @@ impl EventStream {
     }
 
     /// Waits up to `timeout` for the first event that `pred` accepts, skipping others.
-    pub async fn wait_for(
-        &mut self,
-        timeout: Duration,
-        mut pred: impl FnMut(&Event) -> bool,
-    ) -> Option<Arc<Event>> {
+    pub async fn wait_for(&mut self, timeout: Duration, mut pred: impl FnMut(&Event) -> bool) -> Option<Arc<Event>> {
         tokio::time::timeout(timeout, async {
             loop {
                 match self.recv().await {

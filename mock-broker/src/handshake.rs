@@ -73,7 +73,12 @@ pub async fn establish(
     upgrade(io, handshake, ws_paths, max_packet_len).await
 }
 
-async fn upgrade(io: BoxIo, mut handshake: Handshake, ws_paths: &[String], max_packet_len: usize) -> Result<Established, Failed> {
+async fn upgrade(
+    io: BoxIo,
+    mut handshake: Handshake,
+    ws_paths: &[String],
+    max_packet_len: usize,
+) -> Result<Established, Failed> {
     let mut verdicts = Vec::new();
     let config = WebSocketConfig::default()
         .read_buffer_size(WS_READ_BUFFER)
@@ -81,14 +86,14 @@ async fn upgrade(io: BoxIo, mut handshake: Handshake, ws_paths: &[String], max_p
         .max_message_size(Some(max_packet_len))
         .max_frame_size(Some(max_packet_len));
     #[allow(clippy::result_large_err)]
-    let callback = |request: &Request, response: Response| inspect_upgrade(request, response, ws_paths, &mut handshake, &mut verdicts);
+    let callback = |request: &Request, response: Response| {
+        inspect_upgrade(request, response, ws_paths, &mut handshake, &mut verdicts)
+    };
     let upgraded = tokio_tungstenite::accept_hdr_async_with_config(io, callback, Some(config)).await;
     match upgraded {
-        Ok(ws) => Ok(Established {
-            io: PacketIo::websocket(ws, Direction::FromClient, max_packet_len),
-            handshake,
-            verdicts,
-        }),
+        Ok(ws) => {
+            Ok(Established { io: PacketIo::websocket(ws, Direction::FromClient, max_packet_len), handshake, verdicts })
+        }
         Err(e) => Err(Failed { message: format!("WebSocket upgrade: {e}"), verdicts }),
     }
 }
@@ -126,7 +131,8 @@ fn inspect_upgrade(
     verdicts.push(Verdict::pass(Rule::TWsPath, allowed, path));
 
     let chosen = MQTT_SUBPROTOCOLS.into_iter().find(|p| handshake.subprotocols.iter().any(|o| o == p));
-    let offered = if handshake.subprotocols.is_empty() { "none".to_string() } else { handshake.subprotocols.join(", ") };
+    let offered =
+        if handshake.subprotocols.is_empty() { "none".to_string() } else { handshake.subprotocols.join(", ") };
     match chosen {
         Some(protocol) => {
             response.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static(protocol));

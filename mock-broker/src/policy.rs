@@ -83,10 +83,7 @@ impl Default for Policy {
             signmethod_refusal: ConnackCode::IdentifierRejected,
             unknown_device_refusal: ConnackCode::BadCredentials,
             disabled_device_refusal: ConnackCode::NotAuthorized,
-            keepalive_check: KeepaliveCheck::Periodic {
-                period: Duration::from_secs(30),
-                phase: Duration::ZERO,
-            },
+            keepalive_check: KeepaliveCheck::Periodic { period: Duration::from_secs(30), phase: Duration::ZERO },
             connect_timeout: Duration::from_secs(10),
             qos2_publish: Qos2PublishReaction::Close,
             qos2_subscribe_grant: QoS::AtLeastOnce,

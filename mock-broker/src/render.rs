@@ -16,7 +16,9 @@ pub fn line(event: &Event) -> String {
         }
         EventKind::Handshake(h) => {
             out.push_str("handshake");
-            for (name, value) in [("sni", &h.server_name), ("path", &h.ws_path), ("host", &h.host), ("subprotocol", &h.subprotocol)] {
+            for (name, value) in
+                [("sni", &h.server_name), ("path", &h.ws_path), ("host", &h.host), ("subprotocol", &h.subprotocol)]
+            {
                 if let Some(value) = value {
                     let _ = write!(out, " {name}={value}");
                 }
@@ -109,6 +111,9 @@ fn closed(out: &mut String, reason: &CloseReason) {
         CloseReason::HandshakeFailed { message } | CloseReason::TransportError { message } => {
             let _ = write!(out, " ({message})");
         }
-        CloseReason::ClientClosed | CloseReason::ClientDisconnect | CloseReason::ClosedByCloud | CloseReason::Shutdown => {}
+        CloseReason::ClientClosed
+        | CloseReason::ClientDisconnect
+        | CloseReason::ClosedByCloud
+        | CloseReason::Shutdown => {}
     }
 }

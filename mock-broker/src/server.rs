@@ -67,7 +67,12 @@ pub(crate) fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 
 /// Accepts connections for `transport` until shutdown. Every connection task holds a clone of
 /// `alive`, so shutdown can wait for the last one to finish.
-pub(crate) async fn accept_loop(listener: TcpListener, transport: Transport, shared: Arc<Shared>, alive: mpsc::Sender<()>) {
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    transport: Transport,
+    shared: Arc<Shared>,
+    alive: mpsc::Sender<()>,
+) {
     let mut shutdown = shared.shutdown.clone();
     loop {
         tokio::select! {

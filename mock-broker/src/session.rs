@@ -120,7 +120,10 @@ impl Link {
             Ok(None) => Err(CloseReason::ClientClosed),
             Err(ReadError::Violation(v)) if v.connack.is_some() => {
                 let code = v.connack.unwrap_or(ConnackCode::UnacceptableProtocol);
-                self.emit(EventKind::Verdict(Verdict::fail(Rule::AProtocol, "MQTT 3.1 (MQIsdp/3) or 3.1.1 (MQTT/4)", v.message.clone()).with_detail(format!("[{}]", v.statement))));
+                self.emit(EventKind::Verdict(
+                    Verdict::fail(Rule::AProtocol, "MQTT 3.1 (MQIsdp/3) or 3.1.1 (MQTT/4)", v.message.clone())
+                        .with_detail(format!("[{}]", v.statement)),
+                ));
                 self.send(&Packet::Connack(Connack { session_present: false, code })).await?;
                 Err(CloseReason::Refused { code, rule: Rule::AProtocol.id().to_string() })
             }
@@ -142,7 +145,11 @@ impl Link {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(CloseReason::TransportError { message: format!("writing {}: {e}", packet.name()) }),
             Err(_) => Err(CloseReason::TransportError {
-                message: format!("writing {} took over {} s: the client does not read", packet.name(), WRITE_TIMEOUT.as_secs()),
+                message: format!(
+                    "writing {} took over {} s: the client does not read",
+                    packet.name(),
+                    WRITE_TIMEOUT.as_secs()
+                ),
             }),
         }
     }
@@ -194,7 +201,12 @@ struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    fn new(link: &'a mut Link, identity: Identity, connect: &Connect, commands: mpsc::Receiver<Command>) -> Session<'a> {
+    fn new(
+        link: &'a mut Link,
+        identity: Identity,
+        connect: &Connect,
+        commands: mpsc::Receiver<Command>,
+    ) -> Session<'a> {
         let key = DeviceKey::new(identity.product_key.clone(), identity.device_name.clone());
         Session {
             link,
@@ -221,7 +233,14 @@ impl<'a> Session<'a> {
         let conn = self.link.conn;
         let (previous, resumed) = self.shared().hub.login(&self.key, conn, tx, self.clean_session);
         if let Some((old, old_tx)) = previous {
-            self.verdict(Verdict::warn(Rule::SKick, "one connection per device", format!("a second login while connection #{old} is online")).with_detail(format!("connection #{old} is kicked")));
+            self.verdict(
+                Verdict::warn(
+                    Rule::SKick,
+                    "one connection per device",
+                    format!("a second login while connection #{old} is online"),
+                )
+                .with_detail(format!("connection #{old} is kicked")),
+            );
             let _ = old_tx.send(Command::Kick { by: conn }).await;
         }
         let session_present = resumed.is_some();
@@ -312,24 +331,38 @@ impl<'a> Session<'a> {
         if publish.qos == QoS::ExactlyOnce {
             self.verdict(Verdict::fail(Rule::SQos, "QoS 0 or 1", format!("QoS 2 PUBLISH on {topic}")));
             return match policy.qos2_publish {
-                Qos2PublishReaction::Close => Err(CloseReason::Violation { rule: Rule::SQos.id().into(), message: "QoS 2 PUBLISH".into() }),
+                Qos2PublishReaction::Close => {
+                    Err(CloseReason::Violation { rule: Rule::SQos.id().into(), message: "QoS 2 PUBLISH".into() })
+                }
                 Qos2PublishReaction::Drop => Ok(()),
             };
         }
         if publish.retain {
-            self.verdict(Verdict::warn(Rule::AWillRetain, "RETAIN 0", format!("RETAIN 1 on {topic}")).with_detail("retained messages are not supported; delivered as not retained"));
+            self.verdict(
+                Verdict::warn(Rule::AWillRetain, "RETAIN 0", format!("RETAIN 1 on {topic}"))
+                    .with_detail("retained messages are not supported; delivered as not retained"),
+            );
         }
         if publish.payload.len() > policy.payload_limit {
-            self.verdict(Verdict::fail(Rule::SPayload, format!("payload of at most {} bytes", policy.payload_limit), format!("{} bytes on {topic}", publish.payload.len())));
+            self.verdict(Verdict::fail(
+                Rule::SPayload,
+                format!("payload of at most {} bytes", policy.payload_limit),
+                format!("{} bytes on {topic}", publish.payload.len()),
+            ));
             if policy.oversize == OversizeReaction::Close {
-                return Err(CloseReason::Violation { rule: Rule::SPayload.id().into(), message: "payload over the limit".into() });
+                return Err(CloseReason::Violation {
+                    rule: Rule::SPayload.id().into(),
+                    message: "payload over the limit".into(),
+                });
             }
             return self.ack(&publish).await;
         }
         if !self.within_rate() {
             return self.ack(&publish).await;
         }
-        if let Err(reason) = topics::check_publish(&self.link.shared.registry, &self.key.product_key, &self.key.device_name, &topic) {
+        if let Err(reason) =
+            topics::check_publish(&self.link.shared.registry, &self.key.product_key, &self.key.device_name, &topic)
+        {
             self.verdict(Verdict::fail(Rule::SPubDeny, "a topic the device may publish to", topic).with_detail(reason));
             if !self.link.shared.policy.puback_denied_publish {
                 return Ok(());
@@ -355,7 +388,14 @@ impl<'a> Session<'a> {
         }
         self.rate.count += 1;
         if self.rate.count == limit + 1 {
-            self.verdict(Verdict::fail(Rule::SRate, format!("at most {limit} messages per second"), format!("message {} within one second", limit + 1)).with_detail("the excess is dropped; the connection stays"));
+            self.verdict(
+                Verdict::fail(
+                    Rule::SRate,
+                    format!("at most {limit} messages per second"),
+                    format!("message {} within one second", limit + 1),
+                )
+                .with_detail("the excess is dropped; the connection stays"),
+            );
         }
         self.rate.count <= limit
     }
@@ -365,14 +405,21 @@ impl<'a> Session<'a> {
         let mut codes = Vec::with_capacity(subscribe.filters.len());
         for (filter, qos) in subscribe.filters {
             let shared = &self.link.shared;
-            if let Err(reason) = topics::check_subscribe(&shared.registry, &self.key.product_key, &self.key.device_name, &filter) {
-                self.verdict(Verdict::fail(Rule::SSubDeny, "a topic the device may subscribe to", filter).with_detail(reason));
+            if let Err(reason) =
+                topics::check_subscribe(&shared.registry, &self.key.product_key, &self.key.device_name, &filter)
+            {
+                self.verdict(
+                    Verdict::fail(Rule::SSubDeny, "a topic the device may subscribe to", filter).with_detail(reason),
+                );
                 codes.push(SubackCode::Failure);
                 continue;
             }
             let granted = if qos == QoS::ExactlyOnce {
                 let grant = shared.policy.qos2_subscribe_grant;
-                self.verdict(Verdict::warn(Rule::SQos, "QoS 0 or 1", format!("QoS 2 subscription to {filter}")).with_detail(format!("granted QoS {}", grant as u8)));
+                self.verdict(
+                    Verdict::warn(Rule::SQos, "QoS 0 or 1", format!("QoS 2 subscription to {filter}"))
+                        .with_detail(format!("granted QoS {}", grant as u8)),
+                );
                 grant
             } else {
                 qos
@@ -409,7 +456,10 @@ impl<'a> Session<'a> {
     /// A downlink: sent when a subscription matches its topic, else recorded as undelivered.
     async fn deliver(&mut self, mut publish: Publish) -> Result<(), CloseReason> {
         if !self.subscriptions.iter().any(|f| topics::filter_matches(f, &publish.topic)) {
-            self.link.emit(EventKind::Undelivered { topic: publish.topic, reason: "the device has not subscribed to it".into() });
+            self.link.emit(EventKind::Undelivered {
+                topic: publish.topic,
+                reason: "the device has not subscribed to it".into(),
+            });
             return Ok(());
         }
         if publish.qos != QoS::AtMostOnce {

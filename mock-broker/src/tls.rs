@@ -7,8 +7,8 @@
 //! at run time.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, date_time_ymd,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, date_time_ymd,
 };
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
@@ -48,10 +48,7 @@ pub struct ServerCert {
 impl ServerCert {
     /// Loads a PEM certificate chain and a PEM private key from files.
     pub fn load(cert: &Path, key: &Path) -> Result<ServerCert, TlsError> {
-        let load_err = |path: &Path, message: String| TlsError::Load {
-            path: path.display().to_string(),
-            message,
-        };
+        let load_err = |path: &Path, message: String| TlsError::Load { path: path.display().to_string(), message };
         let chain = CertificateDer::pem_file_iter(cert)
             .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
             .map_err(|e| load_err(cert, e.to_string()))?;
@@ -85,16 +82,13 @@ impl Authority {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.distinguished_name = distinguished_name(common_name);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.key_usages =
+            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
         params.not_before = date_time_ymd(2020, 1, 1);
         params.not_after = date_time_ymd(2100, 1, 1);
         let key = KeyPair::generate()?;
         let cert = params.self_signed(&key)?;
-        Ok(Authority {
-            pem: cert.pem(),
-            der: cert.der().clone(),
-            issuer: Issuer::new(params, key),
-        })
+        Ok(Authority { pem: cert.pem(), der: cert.der().clone(), issuer: Issuer::new(params, key) })
     }
 
     /// The CA certificate in PEM, for clients to trust.
@@ -153,7 +147,9 @@ mod tests {
     fn minted_leaf_makes_a_server_config() {
         let ca = Authority::generate("test CA").unwrap();
         assert!(ca.pem().starts_with("-----BEGIN CERTIFICATE-----"));
-        let leaf = ca.issue(&leaf_names(&["a1B2c3D4e5F.iot-as-mqtt.cn-shanghai.aliyuncs.com".into()]), Validity::Current).unwrap();
+        let leaf = ca
+            .issue(&leaf_names(&["a1B2c3D4e5F.iot-as-mqtt.cn-shanghai.aliyuncs.com".into()]), Validity::Current)
+            .unwrap();
         assert_eq!(leaf.chain.len(), 2);
         leaf.server_config().unwrap();
     }
@@ -166,7 +162,8 @@ mod tests {
 
     #[test]
     fn loading_a_missing_file_names_it() {
-        let err = ServerCert::load(Path::new("/nonexistent/cert.pem"), Path::new("/nonexistent/key.pem")).err().unwrap();
+        let err =
+            ServerCert::load(Path::new("/nonexistent/cert.pem"), Path::new("/nonexistent/key.pem")).err().unwrap();
         assert!(err.to_string().contains("/nonexistent/cert.pem"), "{err}");
     }
 }

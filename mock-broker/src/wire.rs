@@ -91,7 +91,10 @@ impl PacketIo {
                 return if self.inbound.is_empty() {
                     Ok(None)
                 } else {
-                    Err(ReadError::Io(format!("connection closed inside a packet ({} bytes buffered)", self.inbound.len())))
+                    Err(ReadError::Io(format!(
+                        "connection closed inside a packet ({} bytes buffered)",
+                        self.inbound.len()
+                    )))
                 };
             }
         }
@@ -114,7 +117,9 @@ impl PacketIo {
                     }
                     Some(Ok(Message::Text(_))) => return Err(ReadError::TextFrame),
                     Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
-                    Some(Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed)) => return Ok(false),
+                    Some(Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed)) => {
+                        return Ok(false);
+                    }
                     Some(Err(e)) => return Err(ReadError::Io(e.to_string())),
                 }
             },

@@ -60,7 +60,12 @@ async fn serves_the_demo_device_on_defaults_and_exits_cleanly_on_sigterm() {
         .spawn()
         .unwrap();
     let info = wait_ready(&mut child, &ready);
-    for (key, prefix) in [("ws", "ws://127.0.0.1:"), ("wss", "wss://localhost:"), ("tcp", "tcp://127.0.0.1:"), ("tls", "tls://localhost:")] {
+    for (key, prefix) in [
+        ("ws", "ws://127.0.0.1:"),
+        ("wss", "wss://localhost:"),
+        ("tcp", "tcp://127.0.0.1:"),
+        ("tls", "tls://localhost:"),
+    ] {
         assert!(info[key].as_str().unwrap().starts_with(prefix), "{key}: {info}");
     }
     assert_eq!(info["pid"], child.id());
@@ -72,9 +77,13 @@ async fn serves_the_demo_device_on_defaults_and_exits_cleanly_on_sigterm() {
         let options = DialOptions { ca_pem: Some(ca_pem.clone()), ..DialOptions::default() };
         let mut io = connector::dial(info[key].as_str().unwrap(), &options).await.unwrap();
         let content = sign_content(Some("cli-test"), &device.device_name, &device.product_key, None);
-        let mut connect = mqttbytes::v4::Connect::new(format!("cli-test|securemode={securemode},signmethod=hmacsha256|"));
+        let mut connect =
+            mqttbytes::v4::Connect::new(format!("cli-test|securemode={securemode},signmethod=hmacsha256|"));
         connect.keep_alive = 60;
-        connect.set_login(format!("{}&{}", device.device_name, device.product_key), sign(SignMethod::HmacSha256, &device.secret, &content));
+        connect.set_login(
+            format!("{}&{}", device.device_name, device.product_key),
+            sign(SignMethod::HmacSha256, &device.secret, &content),
+        );
         let mut buf = bytes::BytesMut::new();
         connect.write(&mut buf).unwrap();
         io.write_bytes(&buf).await.unwrap();
@@ -118,7 +127,12 @@ async fn json_lines_go_to_stdout_and_to_the_events_file() {
     for text in [&stdout, &file] {
         let kinds: Vec<String> = text
             .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("every line is JSON")["event"].as_str().unwrap().to_string())
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).expect("every line is JSON")["event"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
             .collect();
         assert_eq!(kinds, ["accepted", "handshake", "closed"], "{text}");
     }
@@ -126,7 +140,12 @@ async fn json_lines_go_to_stdout_and_to_the_events_file() {
 
 #[test]
 fn print_env_gives_the_client_contract() {
-    let mut child = mock_broker().args(["--print-env", "wss", "--transport", "wss"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = mock_broker()
+        .args(["--print-env", "wss", "--transport", "wss"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut first_lines = String::new();
     let mut stdout = child.stdout.take().unwrap();
     let mut buf = [0u8; 4096];
@@ -138,7 +157,16 @@ fn print_env_gives_the_client_contract() {
     }
     child.stdout = Some(stdout);
     let _ = terminate(child);
-    for name in ["IOT_URL='wss://localhost:", "IOT_PRODUCT_KEY='a1DemoPrdct'", "IOT_DEVICE_NAME='demo-device'", "IOT_DEVICE_SECRET=", "IOT_CLIENT_ID=", "IOT_SIGN_METHOD='hmacsha256'", "IOT_KEEPALIVE='300'", "IOT_CA_FILE="] {
+    for name in [
+        "IOT_URL='wss://localhost:",
+        "IOT_PRODUCT_KEY='a1DemoPrdct'",
+        "IOT_DEVICE_NAME='demo-device'",
+        "IOT_DEVICE_SECRET=",
+        "IOT_CLIENT_ID=",
+        "IOT_SIGN_METHOD='hmacsha256'",
+        "IOT_KEEPALIVE='300'",
+        "IOT_CA_FILE=",
+    ] {
         assert!(first_lines.contains(&format!("export {name}")), "{name}: {first_lines}");
     }
 }

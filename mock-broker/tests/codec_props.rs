@@ -8,8 +8,8 @@
 
 use bytes::{Bytes, BytesMut};
 use mock_broker::mqtt::{
-    Connack, ConnackCode, Connect, Direction, Packet, Protocol, Publish, QoS, Suback, SubackCode,
-    Subscribe, Unsubscribe, Violation, Will, decode, encode,
+    Connack, ConnackCode, Connect, Direction, Packet, Protocol, Publish, QoS, Suback, SubackCode, Subscribe,
+    Unsubscribe, Violation, Will, decode, encode,
 };
 use mqttbytes::v4;
 use proptest::collection::vec;
@@ -33,9 +33,7 @@ fn level() -> impl Strategy<Value = String> {
 }
 
 fn topic_name() -> impl Strategy<Value = String> {
-    vec(level(), 1..4)
-        .prop_map(|levels| levels.join("/"))
-        .prop_filter("non-empty", |t| !t.is_empty())
+    vec(level(), 1..4).prop_map(|levels| levels.join("/")).prop_filter("non-empty", |t| !t.is_empty())
 }
 
 fn topic_filter() -> impl Strategy<Value = String> {
@@ -51,11 +49,7 @@ fn topic_filter() -> impl Strategy<Value = String> {
 }
 
 fn qos() -> impl Strategy<Value = QoS> {
-    prop_oneof![
-        Just(QoS::AtMostOnce),
-        Just(QoS::AtLeastOnce),
-        Just(QoS::ExactlyOnce)
-    ]
+    prop_oneof![Just(QoS::AtMostOnce), Just(QoS::AtLeastOnce), Just(QoS::ExactlyOnce)]
 }
 
 fn packet_id() -> impl Strategy<Value = u16> {
@@ -67,13 +61,11 @@ fn payload(max: usize) -> impl Strategy<Value = Bytes> {
 }
 
 fn will() -> impl Strategy<Value = Will> {
-    (topic_name(), payload(32), qos(), any::<bool>()).prop_map(|(topic, payload, qos, retain)| {
-        Will {
-            topic,
-            payload,
-            qos,
-            retain,
-        }
+    (topic_name(), payload(32), qos(), any::<bool>()).prop_map(|(topic, payload, qos, retain)| Will {
+        topic,
+        payload,
+        qos,
+        retain,
     })
 }
 
@@ -105,29 +97,14 @@ fn connect(
     let will = proptest::option::of(will());
     (protocol, text(30), any::<bool>(), any::<u16>(), login, will).prop_map(
         |(protocol, client_id, clean_session, keep_alive, (username, password), will)| {
-            Packet::Connect(Connect {
-                protocol,
-                client_id,
-                clean_session,
-                keep_alive,
-                username,
-                password,
-                will,
-            })
+            Packet::Connect(Connect { protocol, client_id, clean_session, keep_alive, username, password, will })
         },
     )
 }
 
 fn publish() -> impl Strategy<Value = Packet> {
-    (
-        any::<bool>(),
-        qos(),
-        any::<bool>(),
-        topic_name(),
-        packet_id(),
-        payload(64),
-    )
-        .prop_map(|(dup, qos, retain, topic, id, payload)| {
+    (any::<bool>(), qos(), any::<bool>(), topic_name(), packet_id(), payload(64)).prop_map(
+        |(dup, qos, retain, topic, id, payload)| {
             let acknowledged = qos != QoS::AtMostOnce;
             Packet::Publish(Publish {
                 dup: dup && acknowledged,
@@ -137,7 +114,8 @@ fn publish() -> impl Strategy<Value = Packet> {
                 packet_id: acknowledged.then_some(id),
                 payload,
             })
-        })
+        },
+    )
 }
 
 /// Packets with only a packet identifier that travel both ways.
@@ -177,15 +155,9 @@ fn server_packet() -> impl Strategy<Value = Packet> {
     ];
     let connack = (any::<bool>(), code).prop_map(|(present, code)| {
         let session_present = present && code == ConnackCode::Accepted;
-        Packet::Connack(Connack {
-            session_present,
-            code,
-        })
+        Packet::Connack(Connack { session_present, code })
     });
-    let suback_code = prop_oneof![
-        qos().prop_map(SubackCode::Granted),
-        Just(SubackCode::Failure)
-    ];
+    let suback_code = prop_oneof![qos().prop_map(SubackCode::Granted), Just(SubackCode::Failure)];
     let suback = (packet_id(), vec(suback_code, 1..5))
         .prop_map(|(packet_id, codes)| Packet::Suback(Suback { packet_id, codes }));
     prop_oneof![
@@ -200,10 +172,7 @@ fn server_packet() -> impl Strategy<Value = Packet> {
 
 /// Any valid packet with the direction it may travel in.
 fn any_packet() -> impl Strategy<Value = (Direction, Packet)> {
-    let connect = connect(
-        prop_oneof![Just(Protocol::V31), Just(Protocol::V311)],
-        any_login(),
-    );
+    let connect = connect(prop_oneof![Just(Protocol::V31), Just(Protocol::V311)], any_login());
     prop_oneof![
         client_packet(connect.boxed()).prop_map(|p| (Direction::FromClient, p)),
         server_packet().prop_map(|p| (Direction::FromServer, p)),
@@ -221,10 +190,7 @@ fn oracle_packet() -> impl Strategy<Value = (Direction, Packet)> {
 
 /// Valid packets, several in a row, all for one direction.
 fn packet_stream() -> impl Strategy<Value = (Direction, Vec<Packet>)> {
-    let connect = connect(
-        prop_oneof![Just(Protocol::V31), Just(Protocol::V311)],
-        any_login(),
-    );
+    let connect = connect(prop_oneof![Just(Protocol::V31), Just(Protocol::V311)], any_login());
     prop_oneof![
         vec(client_packet(connect.boxed()), 1..5).prop_map(|p| (Direction::FromClient, p)),
         vec(server_packet(), 1..5).prop_map(|p| (Direction::FromServer, p)),
@@ -235,22 +201,17 @@ fn packet_stream() -> impl Strategy<Value = (Direction, Vec<Packet>)> {
 /// deep into the decoder, unlike uniformly random ones.
 fn mutated_bytes() -> impl Strategy<Value = Vec<u8>> {
     let edits = vec((any::<Index>(), any::<u8>()), 0..4);
-    (
-        vec(any_packet(), 1..3),
-        edits,
-        proptest::option::of(any::<Index>()),
-    )
-        .prop_map(|(packets, edits, cut)| {
-            let mut bytes = encoded(packets.iter().map(|(_, p)| p));
-            for (at, xor) in edits {
-                let i = at.index(bytes.len());
-                bytes[i] ^= xor;
-            }
-            if let Some(cut) = cut {
-                bytes.truncate(cut.index(bytes.len() + 1));
-            }
-            bytes
-        })
+    (vec(any_packet(), 1..3), edits, proptest::option::of(any::<Index>())).prop_map(|(packets, edits, cut)| {
+        let mut bytes = encoded(packets.iter().map(|(_, p)| p));
+        for (at, xor) in edits {
+            let i = at.index(bytes.len());
+            bytes[i] ^= xor;
+        }
+        if let Some(cut) = cut {
+            bytes.truncate(cut.index(bytes.len() + 1));
+        }
+        bytes
+    })
 }
 
 fn direction() -> impl Strategy<Value = Direction> {
@@ -273,39 +234,22 @@ fn encoded<'a>(packets: impl IntoIterator<Item = &'a Packet>) -> Vec<u8> {
 
 /// The first byte and the body of an encoded packet, without its remaining length.
 fn split_header(bytes: &[u8]) -> (u8, &[u8]) {
-    let length_bytes = bytes[1..]
-        .iter()
-        .position(|b| b & 0x80 == 0)
-        .expect("complete length");
+    let length_bytes = bytes[1..].iter().position(|b| b & 0x80 == 0).expect("complete length");
     (bytes[0], &bytes[2 + length_bytes..])
 }
 
 /// Calls `decode` and checks what it did to the buffer: nothing while a packet is
 /// incomplete, and for a packet exactly the bytes our encoder writes for it (the remaining
 /// length aside: the decoder accepts non-minimal encodings).
-fn decode_checked(
-    buf: &mut BytesMut,
-    direction: Direction,
-    max: usize,
-) -> Result<Option<Packet>, Violation> {
+fn decode_checked(buf: &mut BytesMut, direction: Direction, max: usize) -> Result<Option<Packet>, Violation> {
     let before = buf.clone();
     let result = decode(buf, direction, max);
     let consumed = &before[..before.len() - buf.len()];
-    assert_eq!(
-        &before[consumed.len()..],
-        &buf[..],
-        "only a prefix is consumed"
-    );
+    assert_eq!(&before[consumed.len()..], &buf[..], "only a prefix is consumed");
     match &result {
-        Ok(None) => assert!(
-            consumed.is_empty(),
-            "consumed {consumed:02x?} but returned None"
-        ),
+        Ok(None) => assert!(consumed.is_empty(), "consumed {consumed:02x?} but returned None"),
         Ok(Some(packet)) => {
-            assert!(
-                consumed.len() <= max,
-                "a packet over the limit came through"
-            );
+            assert!(consumed.len() <= max, "a packet over the limit came through");
             let again = encoded([packet]);
             assert_eq!(split_header(&again), split_header(consumed), "{packet:?}");
         }
@@ -336,11 +280,7 @@ fn feed(bytes: &[u8], chunks: &[usize], direction: Direction, max: usize) -> Out
                 Ok(Some(packet)) => packets.push(packet),
                 Ok(None) => break,
                 Err(violation) => {
-                    return Outcome {
-                        packets,
-                        violation: Some(violation),
-                        unread: 0,
-                    };
+                    return Outcome { packets, violation: Some(violation), unread: 0 };
                 }
             }
         }
@@ -348,11 +288,7 @@ fn feed(bytes: &[u8], chunks: &[usize], direction: Direction, max: usize) -> Out
             break;
         }
     }
-    Outcome {
-        packets,
-        violation: None,
-        unread: buf.len(),
-    }
+    Outcome { packets, violation: None, unread: buf.len() }
 }
 
 fn v4_qos(qos: QoS) -> mqttbytes::QoS {
@@ -367,16 +303,11 @@ fn v4_connect(c: &Connect) -> v4::Connect {
     let mut v = v4::Connect::new(c.client_id.clone());
     v.keep_alive = c.keep_alive;
     v.clean_session = c.clean_session;
-    v.last_will = c
-        .will
-        .as_ref()
-        .map(|w| v4::LastWill::new(w.topic.clone(), w.payload.to_vec(), v4_qos(w.qos), w.retain));
+    v.last_will =
+        c.will.as_ref().map(|w| v4::LastWill::new(w.topic.clone(), w.payload.to_vec(), v4_qos(w.qos), w.retain));
     v.login = c.username.as_ref().map(|user| {
         let password = c.password.as_ref().map(|p| p.to_vec()).unwrap_or_default();
-        v4::Login::new(
-            user.clone(),
-            String::from_utf8(password).expect("a UTF-8 password"),
-        )
+        v4::Login::new(user.clone(), String::from_utf8(password).expect("a UTF-8 password"))
     });
     v
 }
@@ -402,10 +333,7 @@ fn v4_publish(p: &Publish) -> v4::Publish {
 }
 
 fn v4_subscribe(s: &Subscribe) -> v4::Subscribe {
-    let filters = s
-        .filters
-        .iter()
-        .map(|(f, q)| v4::SubscribeFilter::new(f.clone(), v4_qos(*q)));
+    let filters = s.filters.iter().map(|(f, q)| v4::SubscribeFilter::new(f.clone(), v4_qos(*q)));
     let mut v = v4::Subscribe::new_many(filters);
     v.pkid = s.packet_id;
     v
@@ -431,10 +359,9 @@ fn to_v4(packet: &Packet) -> v4::Packet {
         Packet::Pubcomp(id) => v4::Packet::PubComp(v4::PubComp::new(*id)),
         Packet::Subscribe(s) => v4::Packet::Subscribe(v4_subscribe(s)),
         Packet::Suback(s) => v4::Packet::SubAck(v4_suback(s)),
-        Packet::Unsubscribe(u) => v4::Packet::Unsubscribe(v4::Unsubscribe {
-            pkid: u.packet_id,
-            topics: u.filters.clone(),
-        }),
+        Packet::Unsubscribe(u) => {
+            v4::Packet::Unsubscribe(v4::Unsubscribe { pkid: u.packet_id, topics: u.filters.clone() })
+        }
         Packet::Unsuback(id) => v4::Packet::UnsubAck(v4::UnsubAck::new(*id)),
         Packet::Pingreq => v4::Packet::PingReq,
         Packet::Pingresp => v4::Packet::PingResp,

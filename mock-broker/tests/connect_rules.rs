@@ -29,7 +29,9 @@ async fn doc_example_is_accepted_over_every_transport() {
 #[tokio::test]
 async fn securemode_must_match_the_transport() {
     let mut tb = TestBroker::start().await;
-    for (transport, wrong) in [(Transport::Ws, "2"), (Transport::Tcp, "2"), (Transport::Wss, "3"), (Transport::Tls, "3")] {
+    for (transport, wrong) in
+        [(Transport::Ws, "2"), (Transport::Tcp, "2"), (Transport::Wss, "3"), (Transport::Tls, "3")]
+    {
         let connect = connect_bytes(&doc_client_id(wrong), "device&pk", PASSWORD_V1, 60);
         let attempt = tb.attempt(transport, &connect).await;
         let verdict = attempt.assert_refused(ConnackCode::IdentifierRejected, Rule::ASecuremode);
@@ -63,19 +65,91 @@ async fn keepalive_outside_30_to_1200_is_refused() {
 
 /// Vectors V1-V9 and U1 as CONNECTs: (transport, mqttClientId, username, password).
 const ACCEPTED: &[(&str, Transport, &str, &str, &str)] = &[
-    ("V1", Transport::Ws, "12345|securemode=3,signmethod=hmacsha1,timestamp=789|", "device&pk", "fafd82a3d602b37fb0fa8b7892f24a477f851a14"),
-    ("V2", Transport::Ws, "12345|securemode=3,signmethod=hmacmd5,timestamp=789|", "device&pk", "14b198324fe55e1d3c88f2e705e201ee"),
-    ("V2, signmethod absent", Transport::Tcp, "12345|securemode=3,timestamp=789|", "device&pk", "14b198324fe55e1d3c88f2e705e201ee"),
-    ("V3", Transport::Wss, "12345|securemode=2,signmethod=hmacsha256,timestamp=789|", "device&pk", "6074a46a91b1ebb2cc4ea42790ad0e80202c9843859fc292e57c4eb19fad9e57"),
+    (
+        "V1",
+        Transport::Ws,
+        "12345|securemode=3,signmethod=hmacsha1,timestamp=789|",
+        "device&pk",
+        "fafd82a3d602b37fb0fa8b7892f24a477f851a14",
+    ),
+    (
+        "V2",
+        Transport::Ws,
+        "12345|securemode=3,signmethod=hmacmd5,timestamp=789|",
+        "device&pk",
+        "14b198324fe55e1d3c88f2e705e201ee",
+    ),
+    (
+        "V2, signmethod absent",
+        Transport::Tcp,
+        "12345|securemode=3,timestamp=789|",
+        "device&pk",
+        "14b198324fe55e1d3c88f2e705e201ee",
+    ),
+    (
+        "V3",
+        Transport::Wss,
+        "12345|securemode=2,signmethod=hmacsha256,timestamp=789|",
+        "device&pk",
+        "6074a46a91b1ebb2cc4ea42790ad0e80202c9843859fc292e57c4eb19fad9e57",
+    ),
     ("V4", Transport::Tls, "12345|securemode=2,signmethod=hmacmd5|", "device&pk", "2ce7304ec0ddd548eb1492d65ac0b334"),
-    ("V5", Transport::Tls, "12345|securemode=2,signmethod=hmacsha1|", "device&pk", "3504e4df7ce4766d30f796ee973c9ce7fc5425cb"),
-    ("V6", Transport::Ws, "12345|securemode=3,signmethod=hmacsha256|", "device&pk", "c8cb3dcb7159682438e5fd9a9c34f398e41bb8edb6f222795e307bafee151090"),
-    ("V1 upper case", Transport::Ws, "12345|securemode=3,signmethod=hmacsha1,timestamp=789|", "device&pk", "FAFD82A3D602B37FB0FA8B7892F24A477F851A14"),
-    ("V7 iotkit v3", Transport::Tls, "pk.device|timestamp=2524608000000,_v=sdk-c-3.0.1,securemode=2,signmethod=hmacsha256,lan=C,gw=0,ext=0|", "device&pk", "2EAB47D05EC94FAB1A34E7E9F54AEBD34A1E15770F932E05300193007E0091E9"),
-    ("V7 LinkSDK 4.x", Transport::Tls, "pk.device|timestamp=2524608000000,_ss=1,_v=sdk-c-4.1.0,securemode=2,signmethod=hmacsha256,ext=3,_conn=tls_1a|", "device&pk", "2EAB47D05EC94FAB1A34E7E9F54AEBD34A1E15770F932E05300193007E0091E9"),
-    ("V8 Python linkkit", Transport::Wss, "pk&device|securemode=2,signmethod=hmacsha1,ext=1,_ss=1,lan=Python,_v=1.2.13,timestamp=1700000000|", "device&pk", "d724b02afe3c2feb34006bf42504d521ca66909a"),
-    ("V9 empty clientId", Transport::Tls, "|securemode=2,signmethod=hmacsha256,timestamp=2524608000000|", "device&pk", "9DEA83E5947409FB4220128787F6BC66D77090396D01E641880AB505497A6DF6"),
-    ("U1 UTF-8 clientId", Transport::Ws, "设备01|securemode=3,signmethod=hmacsha1,timestamp=789|", "device&pk", "1b92fc90f45881776020577e87b28a243fd13247"),
+    (
+        "V5",
+        Transport::Tls,
+        "12345|securemode=2,signmethod=hmacsha1|",
+        "device&pk",
+        "3504e4df7ce4766d30f796ee973c9ce7fc5425cb",
+    ),
+    (
+        "V6",
+        Transport::Ws,
+        "12345|securemode=3,signmethod=hmacsha256|",
+        "device&pk",
+        "c8cb3dcb7159682438e5fd9a9c34f398e41bb8edb6f222795e307bafee151090",
+    ),
+    (
+        "V1 upper case",
+        Transport::Ws,
+        "12345|securemode=3,signmethod=hmacsha1,timestamp=789|",
+        "device&pk",
+        "FAFD82A3D602B37FB0FA8B7892F24A477F851A14",
+    ),
+    (
+        "V7 iotkit v3",
+        Transport::Tls,
+        "pk.device|timestamp=2524608000000,_v=sdk-c-3.0.1,securemode=2,signmethod=hmacsha256,lan=C,gw=0,ext=0|",
+        "device&pk",
+        "2EAB47D05EC94FAB1A34E7E9F54AEBD34A1E15770F932E05300193007E0091E9",
+    ),
+    (
+        "V7 LinkSDK 4.x",
+        Transport::Tls,
+        "pk.device|timestamp=2524608000000,_ss=1,_v=sdk-c-4.1.0,securemode=2,signmethod=hmacsha256,ext=3,_conn=tls_1a|",
+        "device&pk",
+        "2EAB47D05EC94FAB1A34E7E9F54AEBD34A1E15770F932E05300193007E0091E9",
+    ),
+    (
+        "V8 Python linkkit",
+        Transport::Wss,
+        "pk&device|securemode=2,signmethod=hmacsha1,ext=1,_ss=1,lan=Python,_v=1.2.13,timestamp=1700000000|",
+        "device&pk",
+        "d724b02afe3c2feb34006bf42504d521ca66909a",
+    ),
+    (
+        "V9 empty clientId",
+        Transport::Tls,
+        "|securemode=2,signmethod=hmacsha256,timestamp=2524608000000|",
+        "device&pk",
+        "9DEA83E5947409FB4220128787F6BC66D77090396D01E641880AB505497A6DF6",
+    ),
+    (
+        "U1 UTF-8 clientId",
+        Transport::Ws,
+        "设备01|securemode=3,signmethod=hmacsha1,timestamp=789|",
+        "device&pk",
+        "1b92fc90f45881776020577e87b28a243fd13247",
+    ),
 ];
 
 #[tokio::test]
@@ -121,7 +195,12 @@ async fn negative_vectors_are_refused_with_bad_credentials() {
 #[tokio::test]
 async fn a_bad_signature_is_explained_with_the_rebuilt_content() {
     let mut tb = TestBroker::start().await;
-    let attempt = tb.attempt(Transport::Ws, &connect_bytes(&doc_client_id("3"), "device&pk", "c202dea8b02210477101fa849b3143b20fb5ea8d", 60)).await;
+    let attempt = tb
+        .attempt(
+            Transport::Ws,
+            &connect_bytes(&doc_client_id("3"), "device&pk", "c202dea8b02210477101fa849b3143b20fb5ea8d", 60),
+        )
+        .await;
     let verdict = attempt.verdicts().into_iter().find(|v| v.outcome == Outcome::Fail).expect("a failed verdict");
     let all = format!("{} {} {}", verdict.expected, verdict.received, verdict.detail);
     assert!(all.contains("clientId12345deviceNamedeviceproductKeypktimestamp789"), "{all}");
@@ -138,12 +217,42 @@ async fn username_device_and_client_id_refusals() {
         ("username reversed", doc_client_id("3"), "pk&device", ConnackCode::BadCredentials, Rule::ADevice),
         ("username without &", doc_client_id("3"), "devicepk", ConnackCode::BadCredentials, Rule::AUsername),
         ("unknown device", doc_client_id("3"), "nobody&pk", ConnackCode::BadCredentials, Rule::ADevice),
-        ("65-character clientId", format!("{}|securemode=3,signmethod=hmacsha1|", "c".repeat(65)), "device&pk", ConnackCode::IdentifierRejected, Rule::ACidLen),
+        (
+            "65-character clientId",
+            format!("{}|securemode=3,signmethod=hmacsha1|", "c".repeat(65)),
+            "device&pk",
+            ConnackCode::IdentifierRejected,
+            Rule::ACidLen,
+        ),
         ("no params block", "12345".to_string(), "device&pk", ConnackCode::IdentifierRejected, Rule::ACidFormat),
-        ("one bar only", "12345|securemode=3".to_string(), "device&pk", ConnackCode::IdentifierRejected, Rule::ACidFormat),
-        ("param without =", "12345|securemode=3,signmethod|".to_string(), "device&pk", ConnackCode::IdentifierRejected, Rule::ACidFormat),
-        ("mis-cased signmethod", "12345|securemode=3,signmethod=HmacSHA1|".to_string(), "device&pk", ConnackCode::IdentifierRejected, Rule::ASignmethod),
-        ("unknown signmethod", "12345|securemode=3,signmethod=hmacsha512|".to_string(), "device&pk", ConnackCode::IdentifierRejected, Rule::ASignmethod),
+        (
+            "one bar only",
+            "12345|securemode=3".to_string(),
+            "device&pk",
+            ConnackCode::IdentifierRejected,
+            Rule::ACidFormat,
+        ),
+        (
+            "param without =",
+            "12345|securemode=3,signmethod|".to_string(),
+            "device&pk",
+            ConnackCode::IdentifierRejected,
+            Rule::ACidFormat,
+        ),
+        (
+            "mis-cased signmethod",
+            "12345|securemode=3,signmethod=HmacSHA1|".to_string(),
+            "device&pk",
+            ConnackCode::IdentifierRejected,
+            Rule::ASignmethod,
+        ),
+        (
+            "unknown signmethod",
+            "12345|securemode=3,signmethod=hmacsha512|".to_string(),
+            "device&pk",
+            ConnackCode::IdentifierRejected,
+            Rule::ASignmethod,
+        ),
     ];
     for (name, client_id, username, code, rule) in cases {
         let attempt = tb.attempt(Transport::Ws, &connect_bytes(client_id, username, PASSWORD_V1, 60)).await;
@@ -184,7 +293,8 @@ async fn a_disabled_device_is_not_authorized() {
 #[tokio::test]
 async fn unknown_params_are_ignored() {
     let mut tb = TestBroker::start().await;
-    let client_id = "12345|securemode=3,_v=sdk-c-3.0.1,signmethod=hmacsha1,gw=0,ext=0,lan=C,timestamp=789,authtype=id2|";
+    let client_id =
+        "12345|securemode=3,_v=sdk-c-3.0.1,signmethod=hmacsha1,gw=0,ext=0,lan=C,timestamp=789,authtype=id2|";
     let attempt = tb.attempt(Transport::Ws, &connect_bytes(client_id, "device&pk", PASSWORD_V1, 60)).await;
     attempt.assert_accepted();
 }
@@ -224,7 +334,8 @@ async fn a_will_is_accepted_with_a_warning() {
     let mut connect = mqttbytes::v4::Connect::new(doc_client_id("3"));
     connect.keep_alive = 60;
     connect.set_login("device&pk", PASSWORD_V1);
-    connect.last_will = Some(mqttbytes::v4::LastWill::new("/pk/device/user/update", "bye", mqttbytes::QoS::AtMostOnce, false));
+    connect.last_will =
+        Some(mqttbytes::v4::LastWill::new("/pk/device/user/update", "bye", mqttbytes::QoS::AtMostOnce, false));
     let mut buf = bytes::BytesMut::new();
     connect.write(&mut buf).unwrap();
     let mut tb = TestBroker::start().await;

@@ -14,8 +14,9 @@ const PREFIX: &str = "interop-1";
 
 /// The installed clients' location, from `cargo xtask test`.
 fn dependency_path(var: &str) -> PathBuf {
-    let path = std::env::var_os(var)
-        .unwrap_or_else(|| panic!("{var} is not set: run the tests with `cargo xtask test`, which installs paho-mqtt and MQTT.js"));
+    let path = std::env::var_os(var).unwrap_or_else(|| {
+        panic!("{var} is not set: run the tests with `cargo xtask test`, which installs paho-mqtt and MQTT.js")
+    });
     PathBuf::from(path)
 }
 
@@ -56,7 +57,11 @@ impl Client {
         let stdout = String::from_utf8_lossy(&output.stdout);
         let last = stdout.lines().last().unwrap_or_default();
         serde_json::from_str(last).unwrap_or_else(|e| {
-            panic!("{self:?} printed no JSON ({e}); status {}, stdout {stdout}, stderr {}", output.status, String::from_utf8_lossy(&output.stderr))
+            panic!(
+                "{self:?} printed no JSON ({e}); status {}, stdout {stdout}, stderr {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            )
         })
     }
 }
@@ -70,13 +75,20 @@ async fn check(client: Client) {
         let url = tb.broker.url(transport).unwrap();
         let right = transport.expected_securemode();
         let wrong = if right == "2" { "3" } else { "2" };
-        for (case, securemode, secret, rc) in [("correct", right, SECRET, 0), ("wrong secret", right, "not-the-secret", 4), ("wrong securemode", wrong, SECRET, 2)] {
+        for (case, securemode, secret, rc) in [
+            ("correct", right, SECRET, 0),
+            ("wrong secret", right, "not-the-secret", 4),
+            ("wrong securemode", wrong, SECRET, 2),
+        ] {
             let result = client.connect(&url, securemode, secret, &ca_file).await;
             assert_eq!(result["rc"], rc, "{client:?} over {transport}, {case}: {result}");
             let conn = tb.next_conn().await;
             let events = tb.until(conn, |k| matches!(k, EventKind::Closed { .. } | EventKind::Online { .. })).await;
             if rc != 0 {
-                assert!(matches!(&events.last().unwrap().kind, EventKind::Closed { reason: CloseReason::Refused { .. } }), "{events:#?}");
+                assert!(
+                    matches!(&events.last().unwrap().kind, EventKind::Closed { reason: CloseReason::Refused { .. } }),
+                    "{events:#?}"
+                );
             }
         }
     }

@@ -13,13 +13,15 @@ use tokio::time::{Instant, sleep};
 /// A broker whose waits suit a paused clock: timers minutes ahead are reached at once, so
 /// both the connect timeout and the test's patience must lie beyond them.
 async fn paused_broker(check: KeepaliveCheck) -> TestBroker {
-    let policy = Policy { keepalive_check: check, connect_timeout: Duration::from_secs(24 * 3600), ..Policy::default() };
+    let policy =
+        Policy { keepalive_check: check, connect_timeout: Duration::from_secs(24 * 3600), ..Policy::default() };
     let mut tb = TestBroker::with_policy(policy).await;
     tb.patience = Duration::from_secs(3600);
     tb
 }
 
-const PERIODIC_30S: KeepaliveCheck = KeepaliveCheck::Periodic { period: Duration::from_secs(30), phase: Duration::ZERO };
+const PERIODIC_30S: KeepaliveCheck =
+    KeepaliveCheck::Periodic { period: Duration::from_secs(30), phase: Duration::ZERO };
 
 /// Connects with the doc example (keepalive 60 s) and returns the connection, its id and
 /// the broker time of its CONNACK.

@@ -29,7 +29,14 @@ async fn online(tb: &mut TestBroker, client_id: &str, clean_session: bool) -> (P
 const CID: &str = "dev1|securemode=3,signmethod=hmacsha1|";
 
 fn publish(topic: &str, qos: QoS, packet_id: Option<u16>, payload: &'static [u8]) -> Packet {
-    Packet::Publish(Publish { dup: false, qos, retain: false, topic: topic.into(), packet_id, payload: Bytes::from_static(payload) })
+    Packet::Publish(Publish {
+        dup: false,
+        qos,
+        retain: false,
+        topic: topic.into(),
+        packet_id,
+        payload: Bytes::from_static(payload),
+    })
 }
 
 async fn next(io: &mut PacketIo) -> Option<Packet> {
@@ -85,7 +92,12 @@ async fn subscriptions_without_the_right_get_0x80_and_the_connection_stays() {
     io.write(&Packet::Subscribe(Subscribe { packet_id: 7, filters })).await.unwrap();
     let expected = Suback {
         packet_id: 7,
-        codes: vec![SubackCode::Granted(QoS::AtLeastOnce), SubackCode::Failure, SubackCode::Granted(QoS::AtLeastOnce), SubackCode::Failure],
+        codes: vec![
+            SubackCode::Granted(QoS::AtLeastOnce),
+            SubackCode::Failure,
+            SubackCode::Granted(QoS::AtLeastOnce),
+            SubackCode::Failure,
+        ],
     };
     assert_eq!(next(&mut io).await, Some(Packet::Suback(expected)));
     let denied = verdict(&mut tb, conn, Rule::SSubDeny).await;
@@ -166,8 +178,15 @@ async fn downlinks_reach_subscribed_devices_only() {
     let routed = tb.broker.publish(PK, DN, "/pk/device/user/get", "early", QoS::AtMostOnce).await;
     assert_eq!(routed, Routed::Sent(conn));
     let undelivered = tb.until(conn, |k| matches!(k, EventKind::Undelivered { .. })).await;
-    assert!(matches!(&undelivered.last().unwrap().kind, EventKind::Undelivered { topic, .. } if topic == "/pk/device/user/get"));
-    io.write(&Packet::Subscribe(Subscribe { packet_id: 1, filters: vec![("/sys/pk/device/thing/#".into(), QoS::AtLeastOnce)] })).await.unwrap();
+    assert!(
+        matches!(&undelivered.last().unwrap().kind, EventKind::Undelivered { topic, .. } if topic == "/pk/device/user/get")
+    );
+    io.write(&Packet::Subscribe(Subscribe {
+        packet_id: 1,
+        filters: vec![("/sys/pk/device/thing/#".into(), QoS::AtLeastOnce)],
+    }))
+    .await
+    .unwrap();
     assert!(matches!(next(&mut io).await, Some(Packet::Suback(_))));
     let topic = "/sys/pk/device/thing/service/property/set";
     tb.broker.publish(PK, DN, topic, "hello", QoS::AtLeastOnce).await;
@@ -184,7 +203,12 @@ async fn downlinks_reach_subscribed_devices_only() {
 async fn a_clean_session_0_device_gets_qos1_messages_published_while_offline() {
     let mut tb = TestBroker::start().await;
     let (mut io, conn) = online(&mut tb, CID, false).await;
-    io.write(&Packet::Subscribe(Subscribe { packet_id: 1, filters: vec![("/pk/device/user/get".into(), QoS::AtLeastOnce)] })).await.unwrap();
+    io.write(&Packet::Subscribe(Subscribe {
+        packet_id: 1,
+        filters: vec![("/pk/device/user/get".into(), QoS::AtLeastOnce)],
+    }))
+    .await
+    .unwrap();
     assert!(matches!(next(&mut io).await, Some(Packet::Suback(_))));
     io.write(&Packet::Disconnect).await.unwrap();
     assert_eq!(tb.closed(conn).await.0, CloseReason::ClientDisconnect);

@@ -23,7 +23,13 @@ fn settings(keep_times: bool) -> insta::Settings {
     settings
 }
 
-async fn transcript_of(transport: Transport, client_id: &str, username: &str, password: &str, keep_alive: u16) -> String {
+async fn transcript_of(
+    transport: Transport,
+    client_id: &str,
+    username: &str,
+    password: &str,
+    keep_alive: u16,
+) -> String {
     let mut tb = TestBroker::start().await;
     let attempt = tb.attempt(transport, &connect_bytes(client_id, username, password, keep_alive)).await;
     lines(&attempt.transcript)
@@ -38,25 +44,50 @@ async fn accepted_doc_example_over_wss() {
 
 #[tokio::test]
 async fn refused_unsorted_signature_n1() {
-    let text = transcript_of(Transport::Ws, "12345|securemode=3,signmethod=hmacsha1,timestamp=789|", "device&pk", "c202dea8b02210477101fa849b3143b20fb5ea8d", 60).await;
+    let text = transcript_of(
+        Transport::Ws,
+        "12345|securemode=3,signmethod=hmacsha1,timestamp=789|",
+        "device&pk",
+        "c202dea8b02210477101fa849b3143b20fb5ea8d",
+        60,
+    )
+    .await;
     settings(false).bind(|| insta::assert_snapshot!(text));
 }
 
 #[tokio::test]
 async fn refused_securemode_over_tls() {
-    let text = transcript_of(Transport::Tls, "12345|securemode=3,signmethod=hmacsha1,timestamp=789|", "device&pk", "fafd82a3d602b37fb0fa8b7892f24a477f851a14", 60).await;
+    let text = transcript_of(
+        Transport::Tls,
+        "12345|securemode=3,signmethod=hmacsha1,timestamp=789|",
+        "device&pk",
+        "fafd82a3d602b37fb0fa8b7892f24a477f851a14",
+        60,
+    )
+    .await;
     settings(false).bind(|| insta::assert_snapshot!(text));
 }
 
 #[tokio::test]
 async fn refused_keepalive_zero_over_tcp() {
-    let text = transcript_of(Transport::Tcp, "12345|securemode=3,signmethod=hmacsha1,timestamp=789|", "device&pk", "fafd82a3d602b37fb0fa8b7892f24a477f851a14", 0).await;
+    let text = transcript_of(
+        Transport::Tcp,
+        "12345|securemode=3,signmethod=hmacsha1,timestamp=789|",
+        "device&pk",
+        "fafd82a3d602b37fb0fa8b7892f24a477f851a14",
+        0,
+    )
+    .await;
     settings(false).bind(|| insta::assert_snapshot!(text));
 }
 
 #[tokio::test(start_paused = true)]
 async fn keepalive_cut_with_exact_times() {
-    let policy = Policy { keepalive_check: KeepaliveCheck::Exact, connect_timeout: Duration::from_secs(24 * 3600), ..Policy::default() };
+    let policy = Policy {
+        keepalive_check: KeepaliveCheck::Exact,
+        connect_timeout: Duration::from_secs(24 * 3600),
+        ..Policy::default()
+    };
     let mut tb = TestBroker::with_policy(policy).await;
     tb.patience = Duration::from_secs(3600);
     let attempt = tb.attempt(Transport::Ws, &doc_example(Transport::Ws)).await;
@@ -69,7 +100,12 @@ async fn keepalive_cut_with_exact_times() {
 #[tokio::test]
 async fn json_events_of_a_refusal() {
     let mut tb = TestBroker::start().await;
-    let attempt = tb.attempt(Transport::Ws, &connect_bytes("12345|securemode=3,signmethod=hmacsha1,timestamp=789|", "nobody&pk", "00", 60)).await;
+    let attempt = tb
+        .attempt(
+            Transport::Ws,
+            &connect_bytes("12345|securemode=3,signmethod=hmacsha1,timestamp=789|", "nobody&pk", "00", 60),
+        )
+        .await;
     let events: Vec<_> = attempt.transcript.iter().map(|e| serde_json::to_value(&**e).unwrap()).collect();
     settings(false).bind(|| {
         insta::assert_json_snapshot!(events, {

@@ -15,7 +15,11 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 /// A raw WebSocket client offering `subprotocols`, for what `PacketIo` never sends.
-async fn raw_ws(tb: &TestBroker, path: &str, subprotocols: Option<&str>) -> Result<tokio_tungstenite::WebSocketStream<TcpStream>, String> {
+async fn raw_ws(
+    tb: &TestBroker,
+    path: &str,
+    subprotocols: Option<&str>,
+) -> Result<tokio_tungstenite::WebSocketStream<TcpStream>, String> {
     let addr = tb.broker.addr(Transport::Ws).unwrap();
     let mut request = format!("ws://{addr}{path}").into_client_request().unwrap();
     if let Some(offered) = subprotocols {
@@ -81,7 +85,11 @@ async fn any_path_is_served_by_default_and_an_allow_list_refuses_others() {
     assert!(refused.contains("404"), "{refused}");
     let conn = tb.next_conn().await;
     let events = tb.until(conn, |k| matches!(k, EventKind::Closed { .. })).await;
-    assert!(events.iter().any(|e| matches!(&e.kind, EventKind::Verdict(v) if v.rule == Rule::TWsPath && v.outcome == Outcome::Fail)));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(&e.kind, EventKind::Verdict(v) if v.rule == Rule::TWsPath && v.outcome == Outcome::Fail))
+    );
     assert!(matches!(&events.last().unwrap().kind, EventKind::Closed { reason: CloseReason::HandshakeFailed { .. } }));
 }
 
@@ -153,7 +161,9 @@ async fn a_client_verifying_against_another_ca_fails_the_handshake() {
 async fn garbage_closes_only_its_own_connection() {
     let mut tb = TestBroker::start().await;
     let mut good = tb.attempt(Transport::Tcp, &doc_example(Transport::Tcp)).await.io.unwrap();
-    for garbage in [&b"GET / HTTP/1.1\r\n\r\n"[..], &[0xff; 64], &[0x10, 0xff, 0xff, 0xff, 0xff, 0x7f], &[0x30, 0x02, 0x00, 0x00]] {
+    for garbage in
+        [&b"GET / HTTP/1.1\r\n\r\n"[..], &[0xff; 64], &[0x10, 0xff, 0xff, 0xff, 0xff, 0x7f], &[0x30, 0x02, 0x00, 0x00]]
+    {
         let mut tcp = TcpStream::connect(tb.broker.addr(Transport::Tcp).unwrap()).await.unwrap();
         let conn = tb.next_conn().await;
         tcp.write_all(garbage).await.unwrap();

@@ -154,7 +154,8 @@ impl Args {
     /// The policy the flags describe.
     pub fn policy(&self) -> anyhow::Result<Policy> {
         let seconds = |flag: &str, value: f64| -> anyhow::Result<Duration> {
-            Duration::try_from_secs_f64(value).map_err(|_| anyhow::anyhow!("--{flag} {value}: expected a non-negative number of seconds"))
+            Duration::try_from_secs_f64(value)
+                .map_err(|_| anyhow::anyhow!("--{flag} {value}: expected a non-negative number of seconds"))
         };
         let code = |flag: &str, value: u8| -> anyhow::Result<ConnackCode> {
             ConnackCode::from_u8(value)
@@ -174,7 +175,10 @@ impl Args {
             keepalive_check: if self.exact_keepalive {
                 KeepaliveCheck::Exact
             } else {
-                KeepaliveCheck::Periodic { period, phase: seconds("keepalive-check-phase", self.keepalive_check_phase)? }
+                KeepaliveCheck::Periodic {
+                    period,
+                    phase: seconds("keepalive-check-phase", self.keepalive_check_phase)?,
+                }
             },
             connect_timeout: seconds("connect-timeout", self.connect_timeout)?,
             qos2_publish: match self.qos2_publish {

@@ -50,7 +50,8 @@ fn credentials(transport: Transport, device: &Device) -> (String, String, String
         "{EXAMPLE_CLIENT_ID}|securemode={},signmethod=hmacsha1,timestamp={EXAMPLE_TIMESTAMP}|",
         transport.expected_securemode()
     );
-    let content = sign_content(Some(EXAMPLE_CLIENT_ID), &device.device_name, &device.product_key, Some(EXAMPLE_TIMESTAMP));
+    let content =
+        sign_content(Some(EXAMPLE_CLIENT_ID), &device.device_name, &device.product_key, Some(EXAMPLE_TIMESTAMP));
     let password = sign(SignMethod::HmacSha1, &device.secret, &content);
     (client_id, format!("{}&{}", device.device_name, device.product_key), password)
 }
@@ -102,7 +103,8 @@ mod tests {
 
     #[test]
     fn example_credentials_follow_the_documented_form() {
-        let device = Device { product_key: "pk".into(), device_name: "device".into(), secret: "secret".into(), enabled: true };
+        let device =
+            Device { product_key: "pk".into(), device_name: "device".into(), secret: "secret".into(), enabled: true };
         let (client_id, username, password) = credentials(Transport::Wss, &device);
         assert_eq!(client_id, "example-1|securemode=2,signmethod=hmacsha1,timestamp=1700000000000|");
         assert_eq!(username, "device&pk");

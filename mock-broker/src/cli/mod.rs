@@ -96,8 +96,14 @@ fn write_ready_file(broker: &Broker, ca_file: Option<&Path>, path: &Path) -> any
 
 /// `--print-env`: shell exports of the client-under-test contract for the first enabled device
 /// (IOT_STAY_SECONDS is left out: a client started by hand stays until stopped).
-fn print_env(broker: &Broker, transport: Transport, device: Option<&Device>, ca_file: Option<&Path>) -> anyhow::Result<()> {
-    let url = broker.url(transport).with_context(|| format!("--print-env {transport}: that transport is not served"))?;
+fn print_env(
+    broker: &Broker,
+    transport: Transport,
+    device: Option<&Device>,
+    ca_file: Option<&Path>,
+) -> anyhow::Result<()> {
+    let url =
+        broker.url(transport).with_context(|| format!("--print-env {transport}: that transport is not served"))?;
     let device = device.context("--print-env: the registry has no enabled device")?;
     let mut exports = vec![
         ("IOT_URL", url),

@@ -34,11 +34,7 @@ const RETURN_CODE: Field = Field::new("return code", "MQTT-3.2.2.3");
 /// (fixed header included; reported as soon as the remaining length is known). A violation
 /// found in the fixed header leaves `buf` untouched; one found in the body consumes the
 /// packet. Either way the connection cannot go on.
-pub fn decode(
-    buf: &mut BytesMut,
-    direction: Direction,
-    max_packet_len: usize,
-) -> Result<Option<Packet>, Violation> {
+pub fn decode(buf: &mut BytesMut, direction: Direction, max_packet_len: usize) -> Result<Option<Packet>, Violation> {
     let Some(&first) = buf.first() else {
         return Ok(None);
     };
@@ -72,17 +68,14 @@ impl Frame {
 /// The packet type, who may send it, and its fixed-header flags.
 fn check_first_byte(first: u8, direction: Direction) -> Result<&'static Kind, Violation> {
     let code = first >> 4;
-    let kind = Kind::from_code(code)
-        .ok_or_else(|| Violation::new("MQTT-2.2.1", format!("packet type {code} is reserved")))?;
+    let kind =
+        Kind::from_code(code).ok_or_else(|| Violation::new("MQTT-2.2.1", format!("packet type {code} is reserved")))?;
     let (forbidden, allowed) = match direction {
         Direction::FromClient => (Sender::Server, "server"),
         Direction::FromServer => (Sender::Client, "client"),
     };
     if kind.sender == forbidden {
-        return Err(Violation::new(
-            kind.section,
-            format!("{} is sent only by a {allowed}", kind.name),
-        ));
+        return Err(Violation::new(kind.section, format!("{} is sent only by a {allowed}", kind.name)));
     }
     check_flags(kind, first & 0x0F)?;
     Ok(kind)
@@ -95,16 +88,10 @@ fn check_flags(kind: &Kind, flags: u8) -> Result<(), Violation> {
         None => publish_flags(flags).map(drop),
         Some(required) if flags == required => Ok(()),
         Some(required) => {
-            let also = kind
-                .flags_statement
-                .map(|s| format!(" ({s})"))
-                .unwrap_or_default();
+            let also = kind.flags_statement.map(|s| format!(" ({s})")).unwrap_or_default();
             Err(Violation::new(
                 "MQTT-2.2.2-1",
-                format!(
-                    "{} fixed-header flags are {flags:#06b}, must be {required:#06b}{also}",
-                    kind.name
-                ),
+                format!("{} fixed-header flags are {flags:#06b}, must be {required:#06b}{also}", kind.name),
             ))
         }
     }
@@ -120,22 +107,12 @@ struct PublishFlags {
 fn publish_flags(flags: u8) -> Result<PublishFlags, Violation> {
     let dup = flags & 0b1000 != 0;
     let Some(qos) = QoS::from_bits((flags >> 1) & 0b11) else {
-        return Err(Violation::new(
-            "MQTT-3.3.1-4",
-            "PUBLISH has both QoS bits set (QoS 3)",
-        ));
+        return Err(Violation::new("MQTT-3.3.1-4", "PUBLISH has both QoS bits set (QoS 3)"));
     };
     if dup && qos == QoS::AtMostOnce {
-        return Err(Violation::new(
-            "MQTT-3.3.1-2",
-            "PUBLISH has DUP set with QoS 0",
-        ));
+        return Err(Violation::new("MQTT-3.3.1-2", "PUBLISH has DUP set with QoS 0"));
     }
-    Ok(PublishFlags {
-        dup,
-        qos,
-        retain: flags & 0b0001 != 0,
-    })
+    Ok(PublishFlags { dup, qos, retain: flags & 0b0001 != 0 })
 }
 
 /// Reads the remaining length after the first byte; `Ok(None)` until it is complete.
@@ -150,45 +127,28 @@ fn remaining_length(bytes: &[u8]) -> Result<Option<Frame>, Violation> {
     for (i, &byte) in bytes.iter().take(MAX_BYTES).enumerate() {
         remaining |= usize::from(byte & 0x7F) << (7 * i);
         if byte & 0x80 == 0 {
-            return Ok(Some(Frame {
-                header_len: 2 + i,
-                remaining,
-            }));
+            return Ok(Some(Frame { header_len: 2 + i, remaining }));
         }
     }
     if bytes.len() < MAX_BYTES {
         return Ok(None);
     }
-    Err(Violation::new(
-        "MQTT-2.2.3",
-        "malformed remaining length: its 4th byte has the continuation bit set",
-    ))
+    Err(Violation::new("MQTT-2.2.3", "malformed remaining length: its 4th byte has the continuation bit set"))
 }
 
 /// Checks the remaining length against the type's fixed size and the size limit.
 fn check_size(kind: &Kind, frame: Frame, max_packet_len: usize) -> Result<(), Violation> {
     if let Some(expected) = kind.fixed_len.filter(|&n| n != frame.remaining) {
-        let detail = if frame.remaining > expected {
-            "trailing bytes"
-        } else {
-            "truncated"
-        };
+        let detail = if frame.remaining > expected { "trailing bytes" } else { "truncated" };
         return Err(Violation::new(
             kind.header_section,
-            format!(
-                "{} remaining length is {}, must be {expected} ({detail})",
-                kind.name, frame.remaining
-            ),
+            format!("{} remaining length is {}, must be {expected} ({detail})", kind.name, frame.remaining),
         ));
     }
     if frame.total() > max_packet_len {
         return Err(Violation::new(
             "limit",
-            format!(
-                "{} packet of {} bytes exceeds the limit of {max_packet_len} bytes",
-                kind.name,
-                frame.total()
-            ),
+            format!("{} packet of {} bytes exceeds the limit of {max_packet_len} bytes", kind.name, frame.total()),
         ));
     }
     Ok(())
@@ -223,26 +183,16 @@ fn connack(mut r: Reader) -> Result<Connack, Violation> {
             format!("CONNACK acknowledge flags are {flags:#010b}, bits 7-1 must be 0"),
         ));
     }
-    let code = ConnackCode::from_u8(code).ok_or_else(|| {
-        Violation::new(
-            RETURN_CODE.statement,
-            format!("CONNACK return code {code} is reserved"),
-        )
-    })?;
+    let code = ConnackCode::from_u8(code)
+        .ok_or_else(|| Violation::new(RETURN_CODE.statement, format!("CONNACK return code {code} is reserved")))?;
     let session_present = flags & 0x01 != 0;
     if session_present && code != ConnackCode::Accepted {
         return Err(Violation::new(
             "MQTT-3.2.2-4",
-            format!(
-                "CONNACK sets session present with return code {}",
-                code.as_u8()
-            ),
+            format!("CONNACK sets session present with return code {}", code.as_u8()),
         ));
     }
-    Ok(Connack {
-        session_present,
-        code,
-    })
+    Ok(Connack { session_present, code })
 }
 
 fn publish(flags: PublishFlags, mut r: Reader) -> Result<Publish, Violation> {
@@ -252,14 +202,7 @@ fn publish(flags: PublishFlags, mut r: Reader) -> Result<Publish, Violation> {
         QoS::AtMostOnce => None,
         QoS::AtLeastOnce | QoS::ExactlyOnce => Some(r.packet_id(ORIGIN_ID)?),
     };
-    Ok(Publish {
-        dup: flags.dup,
-        qos: flags.qos,
-        retain: flags.retain,
-        topic,
-        packet_id,
-        payload: r.rest(),
-    })
+    Ok(Publish { dup: flags.dup, qos: flags.qos, retain: flags.retain, topic, packet_id, payload: r.rest() })
 }
 
 fn subscribe(mut r: Reader) -> Result<Subscribe, Violation> {
@@ -271,10 +214,7 @@ fn subscribe(mut r: Reader) -> Result<Subscribe, Violation> {
         filters.push((filter, requested_qos(r.u8(REQUESTED_QOS)?)?));
     }
     if filters.is_empty() {
-        return Err(Violation::new(
-            "MQTT-3.8.3-3",
-            "SUBSCRIBE carries no topic filter",
-        ));
+        return Err(Violation::new("MQTT-3.8.3-3", "SUBSCRIBE carries no topic filter"));
     }
     Ok(Subscribe { packet_id, filters })
 }
@@ -293,16 +233,9 @@ fn requested_qos(byte: u8) -> Result<QoS, Violation> {
 
 fn suback(mut r: Reader) -> Result<Suback, Violation> {
     let packet_id = r.packet_id(SUBSCRIBE_ACK_ID)?;
-    let codes = r
-        .rest()
-        .iter()
-        .map(|&b| suback_code(b))
-        .collect::<Result<Vec<_>, _>>()?;
+    let codes = r.rest().iter().map(|&b| suback_code(b)).collect::<Result<Vec<_>, _>>()?;
     if codes.is_empty() {
-        return Err(Violation::new(
-            "MQTT-3.9.3",
-            "SUBACK carries no return code",
-        ));
+        return Err(Violation::new("MQTT-3.9.3", "SUBACK carries no return code"));
     }
     Ok(Suback { packet_id, codes })
 }
@@ -313,12 +246,7 @@ fn suback_code(byte: u8) -> Result<SubackCode, Violation> {
     }
     QoS::from_bits(byte)
         .map(SubackCode::Granted)
-        .ok_or_else(|| {
-            Violation::new(
-                "MQTT-3.9.3-2",
-                format!("SUBACK return code {byte:#04x} is reserved"),
-            )
-        })
+        .ok_or_else(|| Violation::new("MQTT-3.9.3-2", format!("SUBACK return code {byte:#04x} is reserved")))
 }
 
 fn unsubscribe(mut r: Reader) -> Result<Unsubscribe, Violation> {
@@ -330,10 +258,7 @@ fn unsubscribe(mut r: Reader) -> Result<Unsubscribe, Violation> {
         filters.push(filter);
     }
     if filters.is_empty() {
-        return Err(Violation::new(
-            "MQTT-3.10.3-2",
-            "UNSUBSCRIBE carries no topic filter",
-        ));
+        return Err(Violation::new("MQTT-3.10.3-2", "UNSUBSCRIBE carries no topic filter"));
     }
     Ok(Unsubscribe { packet_id, filters })
 }
@@ -415,8 +340,7 @@ mod tests {
     /// Messages start lower case, or with a packet name in upper case.
     fn styled(message: &str) -> bool {
         let first_word = message.split(' ').next().unwrap_or_default();
-        message.starts_with(char::is_lowercase)
-            || first_word.chars().all(|c| c.is_ascii_uppercase())
+        message.starts_with(char::is_lowercase) || first_word.chars().all(|c| c.is_ascii_uppercase())
     }
 
     // Framing.
@@ -444,10 +368,7 @@ mod tests {
         bytes.extend(frame(0x30, &[s(b"a/b"), b"hi".to_vec()].concat()));
         bytes.push(0xC0); // the start of a third
         let mut buf = BytesMut::from(&bytes[..]);
-        assert_eq!(
-            decode(&mut buf, FromClient, NO_LIMIT),
-            Ok(Some(Packet::Puback(0x1234)))
-        );
+        assert_eq!(decode(&mut buf, FromClient, NO_LIMIT), Ok(Some(Packet::Puback(0x1234))));
         let publish = Publish {
             dup: false,
             qos: QoS::AtMostOnce,
@@ -456,10 +377,7 @@ mod tests {
             packet_id: None,
             payload: Bytes::from_static(b"hi"),
         };
-        assert_eq!(
-            decode(&mut buf, FromClient, NO_LIMIT),
-            Ok(Some(Packet::Publish(publish)))
-        );
+        assert_eq!(decode(&mut buf, FromClient, NO_LIMIT), Ok(Some(Packet::Publish(publish))));
         assert_eq!(decode(&mut buf, FromClient, NO_LIMIT), Ok(None));
         assert_eq!(&buf[..], &[0xC0]);
     }
@@ -470,10 +388,7 @@ mod tests {
         let mut buf = BytesMut::from(&[0x30, 0xE8, 0x07][..]);
         let v = decode(&mut buf, FromClient, 100).unwrap_err();
         assert_eq!(v.statement, "limit");
-        assert_eq!(
-            v.message,
-            "PUBLISH packet of 1003 bytes exceeds the limit of 100 bytes"
-        );
+        assert_eq!(v.message, "PUBLISH packet of 1003 bytes exceeds the limit of 100 bytes");
         assert_eq!(buf.len(), 3, "a header violation consumes nothing");
     }
 
@@ -498,10 +413,7 @@ mod tests {
         let v = violation(&[0x30, 0xFF, 0xFF, 0xFF, 0xFF], FromClient);
         assert_eq!(v.statement, "MQTT-2.2.3");
         // Known as soon as the 4th length byte is in, without waiting for a 5th.
-        assert_eq!(
-            violation(&[0x30, 0x80, 0x80, 0x80, 0x80], FromClient).statement,
-            "MQTT-2.2.3"
-        );
+        assert_eq!(violation(&[0x30, 0x80, 0x80, 0x80, 0x80], FromClient).statement, "MQTT-2.2.3");
         assert_eq!(decode_all(&[0x30, 0x80, 0x80, 0x80], FromClient), Ok(None));
     }
 
@@ -510,15 +422,9 @@ mod tests {
         // PINGREQ with 0 encoded in two bytes, then a PUBACK with 2 encoded in four.
         let bytes = [0xC0, 0x80, 0x00, 0x40, 0x82, 0x80, 0x80, 0x00, 0x00, 0x07];
         let mut buf = BytesMut::from(&bytes[..]);
-        assert_eq!(
-            decode(&mut buf, FromClient, NO_LIMIT),
-            Ok(Some(Packet::Pingreq))
-        );
+        assert_eq!(decode(&mut buf, FromClient, NO_LIMIT), Ok(Some(Packet::Pingreq)));
         assert_eq!(buf.len(), 7);
-        assert_eq!(
-            decode(&mut buf, FromClient, NO_LIMIT),
-            Ok(Some(Packet::Puback(7)))
-        );
+        assert_eq!(decode(&mut buf, FromClient, NO_LIMIT), Ok(Some(Packet::Puback(7))));
         assert!(buf.is_empty());
     }
 
@@ -546,10 +452,7 @@ mod tests {
             ("type 15", vec![0xF0, 0x00], FromServer, "MQTT-2.2.1"),
             ("type 15 alone", vec![0xF0], FromClient, "MQTT-2.2.1"),
         ]);
-        assert_eq!(
-            violation(&[0xF0], FromClient).message,
-            "packet type 15 is reserved"
-        );
+        assert_eq!(violation(&[0xF0], FromClient).message, "packet type 15 is reserved");
     }
 
     #[test]
@@ -560,29 +463,13 @@ mod tests {
             ("UNSUBACK", frame(0xB0, &[0, 1]), FromClient, "MQTT-3.11"),
             ("PINGRESP", frame(0xD0, &[]), FromClient, "MQTT-3.13"),
             ("CONNECT", connect4(0x02, &[b"c"]), FromServer, "MQTT-3.1"),
-            (
-                "SUBSCRIBE",
-                frame(0x82, &[0, 1, 0, 1, b'a', 0]),
-                FromServer,
-                "MQTT-3.8",
-            ),
-            (
-                "UNSUBSCRIBE",
-                frame(0xA2, &[0, 1, 0, 1, b'a']),
-                FromServer,
-                "MQTT-3.10",
-            ),
+            ("SUBSCRIBE", frame(0x82, &[0, 1, 0, 1, b'a', 0]), FromServer, "MQTT-3.8"),
+            ("UNSUBSCRIBE", frame(0xA2, &[0, 1, 0, 1, b'a']), FromServer, "MQTT-3.10"),
             ("PINGREQ", frame(0xC0, &[]), FromServer, "MQTT-3.12"),
             ("DISCONNECT", frame(0xE0, &[]), FromServer, "MQTT-3.14"),
         ]);
-        assert_eq!(
-            violation(&[0x20], FromClient).message,
-            "CONNACK is sent only by a server"
-        );
-        assert_eq!(
-            violation(&[0xE0], FromServer).message,
-            "DISCONNECT is sent only by a client"
-        );
+        assert_eq!(violation(&[0x20], FromClient).message, "CONNACK is sent only by a server");
+        assert_eq!(violation(&[0xE0], FromServer).message, "DISCONNECT is sent only by a client");
     }
 
     #[test]
@@ -593,10 +480,7 @@ mod tests {
             assert_eq!(decoded(&frame(0x40, &[0, 1]), direction), Packet::Puback(1));
             assert_eq!(decoded(&frame(0x50, &[0, 2]), direction), Packet::Pubrec(2));
             assert_eq!(decoded(&frame(0x62, &[0, 3]), direction), Packet::Pubrel(3));
-            assert_eq!(
-                decoded(&frame(0x70, &[0, 4]), direction),
-                Packet::Pubcomp(4)
-            );
+            assert_eq!(decoded(&frame(0x70, &[0, 4]), direction), Packet::Pubcomp(4));
         }
     }
 
@@ -606,40 +490,15 @@ mod tests {
             ("CONNECT", frame(0x11, &[]), FromClient, "MQTT-2.2.2-1"),
             ("PUBACK", frame(0x42, &[0, 1]), FromClient, "MQTT-2.2.2-1"),
             ("PUBREC", frame(0x58, &[0, 1]), FromClient, "MQTT-2.2.2-1"),
-            (
-                "PUBREL 0000",
-                frame(0x60, &[0, 1]),
-                FromClient,
-                "MQTT-2.2.2-1",
-            ),
+            ("PUBREL 0000", frame(0x60, &[0, 1]), FromClient, "MQTT-2.2.2-1"),
             ("PUBCOMP", frame(0x72, &[0, 1]), FromClient, "MQTT-2.2.2-1"),
-            (
-                "SUBSCRIBE 0000",
-                frame(0x80, &[0, 1, 0, 1, b'a', 0]),
-                FromClient,
-                "MQTT-2.2.2-1",
-            ),
-            (
-                "SUBSCRIBE 0011",
-                frame(0x83, &[0, 1, 0, 1, b'a', 0]),
-                FromClient,
-                "MQTT-2.2.2-1",
-            ),
-            (
-                "UNSUBSCRIBE",
-                frame(0xA0, &[0, 1, 0, 1, b'a']),
-                FromClient,
-                "MQTT-2.2.2-1",
-            ),
+            ("SUBSCRIBE 0000", frame(0x80, &[0, 1, 0, 1, b'a', 0]), FromClient, "MQTT-2.2.2-1"),
+            ("SUBSCRIBE 0011", frame(0x83, &[0, 1, 0, 1, b'a', 0]), FromClient, "MQTT-2.2.2-1"),
+            ("UNSUBSCRIBE", frame(0xA0, &[0, 1, 0, 1, b'a']), FromClient, "MQTT-2.2.2-1"),
             ("PINGREQ", frame(0xC1, &[]), FromClient, "MQTT-2.2.2-1"),
             ("DISCONNECT", frame(0xE4, &[]), FromClient, "MQTT-2.2.2-1"),
             ("CONNACK", frame(0x21, &[0, 0]), FromServer, "MQTT-2.2.2-1"),
-            (
-                "SUBACK",
-                frame(0x92, &[0, 1, 0]),
-                FromServer,
-                "MQTT-2.2.2-1",
-            ),
+            ("SUBACK", frame(0x92, &[0, 1, 0]), FromServer, "MQTT-2.2.2-1"),
             ("UNSUBACK", frame(0xB8, &[0, 1]), FromServer, "MQTT-2.2.2-1"),
             ("PINGRESP", frame(0xD2, &[]), FromServer, "MQTT-2.2.2-1"),
         ]);
@@ -647,10 +506,7 @@ mod tests {
             violation(&[0x80], FromClient).message,
             "SUBSCRIBE fixed-header flags are 0b0000, must be 0b0010 (MQTT-3.8.1-1)"
         );
-        assert_eq!(
-            violation(&[0xC8], FromClient).message,
-            "PINGREQ fixed-header flags are 0b1000, must be 0b0000"
-        );
+        assert_eq!(violation(&[0xC8], FromClient).message, "PINGREQ fixed-header flags are 0b1000, must be 0b0000");
     }
 
     // Fixed-size packets.
@@ -658,21 +514,11 @@ mod tests {
     #[test]
     fn fixed_size_packets_with_another_remaining_length() {
         check_statements(&[
-            (
-                "PUBACK long",
-                frame(0x40, &[0, 1, 0]),
-                FromClient,
-                "MQTT-3.4.1",
-            ),
+            ("PUBACK long", frame(0x40, &[0, 1, 0]), FromClient, "MQTT-3.4.1"),
             ("PUBACK short", frame(0x40, &[0]), FromClient, "MQTT-3.4.1"),
             ("PUBREC", frame(0x50, &[0, 1, 0]), FromClient, "MQTT-3.5.1"),
             ("PUBREL", frame(0x62, &[]), FromClient, "MQTT-3.6.1"),
-            (
-                "PUBCOMP",
-                frame(0x70, &[0, 1, 0, 0]),
-                FromServer,
-                "MQTT-3.7.1",
-            ),
+            ("PUBCOMP", frame(0x70, &[0, 1, 0, 0]), FromServer, "MQTT-3.7.1"),
             ("PINGREQ", frame(0xC0, &[0]), FromClient, "MQTT-3.12.1"),
             ("DISCONNECT", frame(0xE0, &[0]), FromClient, "MQTT-3.14.1"),
             ("CONNACK", frame(0x20, &[0, 0, 0]), FromServer, "MQTT-3.2.1"),
@@ -693,12 +539,7 @@ mod tests {
             ("PUBREL", frame(0x62, &[0, 0]), FromClient, "MQTT-2.3.1-6"),
             ("PUBCOMP", frame(0x70, &[0, 0]), FromServer, "MQTT-2.3.1-6"),
             ("UNSUBACK", frame(0xB0, &[0, 0]), FromServer, "MQTT-2.3.1-7"),
-            (
-                "SUBACK",
-                frame(0x90, &[0, 0, 0]),
-                FromServer,
-                "MQTT-2.3.1-7",
-            ),
+            ("SUBACK", frame(0x90, &[0, 0, 0]), FromServer, "MQTT-2.3.1-7"),
         ]);
     }
 
@@ -747,54 +588,21 @@ mod tests {
     #[test]
     fn connect_protocol_name_and_level() {
         check_statements(&[
-            (
-                "name",
-                connect(b"MQTX", 4, 2, &[b"c"]),
-                FromClient,
-                "MQTT-3.1.2-1",
-            ),
-            (
-                "lower case",
-                connect(b"mqtt", 4, 2, &[b"c"]),
-                FromClient,
-                "MQTT-3.1.2-1",
-            ),
-            (
-                "empty name",
-                connect(b"", 4, 2, &[b"c"]),
-                FromClient,
-                "MQTT-3.1.2-1",
-            ),
+            ("name", connect(b"MQTX", 4, 2, &[b"c"]), FromClient, "MQTT-3.1.2-1"),
+            ("lower case", connect(b"mqtt", 4, 2, &[b"c"]), FromClient, "MQTT-3.1.2-1"),
+            ("empty name", connect(b"", 4, 2, &[b"c"]), FromClient, "MQTT-3.1.2-1"),
             ("no name", frame(0x10, &[0]), FromClient, "MQTT-3.1.2-1"),
-            (
-                "no level",
-                frame(0x10, &s(b"MQTT")),
-                FromClient,
-                "MQTT-3.1.2",
-            ),
+            ("no level", frame(0x10, &s(b"MQTT")), FromClient, "MQTT-3.1.2"),
         ]);
-        let cases: [(&[u8], u8); 5] = [
-            (b"MQTT", 5),
-            (b"MQTT", 3),
-            (b"MQIsdp", 4),
-            (b"MQTT", 0),
-            (b"MQIsdp", 255),
-        ];
+        let cases: [(&[u8], u8); 5] = [(b"MQTT", 5), (b"MQTT", 3), (b"MQIsdp", 4), (b"MQTT", 0), (b"MQIsdp", 255)];
         for (name, level) in cases {
             let v = violation(&connect(name, level, 2, &[b"c"]), FromClient);
             assert_eq!(v.statement, "MQTT-3.1.2-2", "{level}");
-            assert_eq!(
-                v.connack,
-                Some(ConnackCode::UnacceptableProtocol),
-                "{level}"
-            );
+            assert_eq!(v.connack, Some(ConnackCode::UnacceptableProtocol), "{level}");
         }
         let other = violation(&connect(b"MQTX", 4, 2, &[b"c"]), FromClient);
         assert_eq!(other.connack, None);
-        assert_eq!(
-            other.message,
-            "protocol name \"MQTX\" is neither \"MQTT\" nor \"MQIsdp\""
-        );
+        assert_eq!(other.message, "protocol name \"MQTX\" is neither \"MQTT\" nor \"MQIsdp\"");
     }
 
     #[test]
@@ -815,42 +623,12 @@ mod tests {
     #[test]
     fn connect_flags() {
         check_statements(&[
-            (
-                "reserved",
-                connect4(0b0000_0011, &[b"c"]),
-                FromClient,
-                "MQTT-3.1.2-3",
-            ),
-            (
-                "will QoS 1 no will",
-                connect4(0b0000_1000, &[b"c"]),
-                FromClient,
-                "MQTT-3.1.2-11",
-            ),
-            (
-                "will QoS 2 no will",
-                connect4(0b0001_0000, &[b"c"]),
-                FromClient,
-                "MQTT-3.1.2-11",
-            ),
-            (
-                "will QoS 3",
-                connect4(0b0001_1100, &[b"c", b"t", b"m"]),
-                FromClient,
-                "MQTT-3.1.2-12",
-            ),
-            (
-                "will retain no will",
-                connect4(0b0010_0000, &[b"c"]),
-                FromClient,
-                "MQTT-3.1.2-13",
-            ),
-            (
-                "password only",
-                connect4(0b0100_0000, &[b"c", b"p"]),
-                FromClient,
-                "MQTT-3.1.2-22",
-            ),
+            ("reserved", connect4(0b0000_0011, &[b"c"]), FromClient, "MQTT-3.1.2-3"),
+            ("will QoS 1 no will", connect4(0b0000_1000, &[b"c"]), FromClient, "MQTT-3.1.2-11"),
+            ("will QoS 2 no will", connect4(0b0001_0000, &[b"c"]), FromClient, "MQTT-3.1.2-11"),
+            ("will QoS 3", connect4(0b0001_1100, &[b"c", b"t", b"m"]), FromClient, "MQTT-3.1.2-12"),
+            ("will retain no will", connect4(0b0010_0000, &[b"c"]), FromClient, "MQTT-3.1.2-13"),
+            ("password only", connect4(0b0100_0000, &[b"c", b"p"]), FromClient, "MQTT-3.1.2-22"),
         ]);
         assert_eq!(
             violation(&connect4(0b0000_0011, &[b"c"]), FromClient).message,
@@ -861,112 +639,36 @@ mod tests {
     #[test]
     fn connect_fields_the_flags_announce_must_be_there() {
         check_statements(&[
-            (
-                "no client id",
-                connect4(0x02, &[]),
-                FromClient,
-                "MQTT-3.1.3-3",
-            ),
-            (
-                "no will topic",
-                connect4(0x06, &[b"c"]),
-                FromClient,
-                "MQTT-3.1.2-9",
-            ),
-            (
-                "no will message",
-                connect4(0x06, &[b"c", b"t"]),
-                FromClient,
-                "MQTT-3.1.2-9",
-            ),
-            (
-                "no user name",
-                connect4(0x82, &[b"c"]),
-                FromClient,
-                "MQTT-3.1.2-17",
-            ),
-            (
-                "no password",
-                connect4(0xC2, &[b"c", b"u"]),
-                FromClient,
-                "MQTT-3.1.2-19",
-            ),
-            (
-                "no keep alive",
-                frame(0x10, &[s(b"MQTT"), vec![4, 2, 0]].concat()),
-                FromClient,
-                "MQTT-3.1.2",
-            ),
+            ("no client id", connect4(0x02, &[]), FromClient, "MQTT-3.1.3-3"),
+            ("no will topic", connect4(0x06, &[b"c"]), FromClient, "MQTT-3.1.2-9"),
+            ("no will message", connect4(0x06, &[b"c", b"t"]), FromClient, "MQTT-3.1.2-9"),
+            ("no user name", connect4(0x82, &[b"c"]), FromClient, "MQTT-3.1.2-17"),
+            ("no password", connect4(0xC2, &[b"c", b"u"]), FromClient, "MQTT-3.1.2-19"),
+            ("no keep alive", frame(0x10, &[s(b"MQTT"), vec![4, 2, 0]].concat()), FromClient, "MQTT-3.1.2"),
         ]);
         let v = violation(&connect4(0x82, &[b"c"]), FromClient);
-        assert_eq!(
-            v.message,
-            "CONNECT ends inside its user name: 2 more bytes needed, 0 left"
-        );
+        assert_eq!(v.message, "CONNECT ends inside its user name: 2 more bytes needed, 0 left");
     }
 
     #[test]
     fn connect_trailing_bytes() {
         check_statements(&[
-            (
-                "after client id",
-                connect4(0x02, &[b"c", b"u"]),
-                FromClient,
-                "MQTT-3.1.3",
-            ),
-            (
-                "after password",
-                connect4(0xC2, &[b"c", b"u", b"p", b""]),
-                FromClient,
-                "MQTT-3.1.3",
-            ),
+            ("after client id", connect4(0x02, &[b"c", b"u"]), FromClient, "MQTT-3.1.3"),
+            ("after password", connect4(0xC2, &[b"c", b"u", b"p", b""]), FromClient, "MQTT-3.1.3"),
         ]);
         let v = violation(&connect4(0x82, &[b"c", b"u", b"x"]), FromClient);
-        assert!(
-            v.message.contains("trailing bytes after its user name"),
-            "{v}"
-        );
+        assert!(v.message.contains("trailing bytes after its user name"), "{v}");
     }
 
     #[test]
     fn connect_strings() {
         check_statements(&[
-            (
-                "client id NUL",
-                connect4(0x02, &[b"a\0"]),
-                FromClient,
-                "MQTT-1.5.3-2",
-            ),
-            (
-                "client id UTF-8",
-                connect4(0x02, &[b"\xC0\xAF"]),
-                FromClient,
-                "MQTT-1.5.3-1",
-            ),
-            (
-                "user name UTF-8",
-                connect4(0x82, &[b"c", b"\xFF"]),
-                FromClient,
-                "MQTT-1.5.3-1",
-            ),
-            (
-                "will topic UTF-8",
-                connect4(0x06, &[b"c", b"\x80", b"m"]),
-                FromClient,
-                "MQTT-1.5.3-1",
-            ),
-            (
-                "will topic empty",
-                connect4(0x06, &[b"c", b"", b"m"]),
-                FromClient,
-                "MQTT-4.7.3-1",
-            ),
-            (
-                "will topic wildcard",
-                connect4(0x06, &[b"c", b"a/#", b"m"]),
-                FromClient,
-                "MQTT-4.7.1-1",
-            ),
+            ("client id NUL", connect4(0x02, &[b"a\0"]), FromClient, "MQTT-1.5.3-2"),
+            ("client id UTF-8", connect4(0x02, &[b"\xC0\xAF"]), FromClient, "MQTT-1.5.3-1"),
+            ("user name UTF-8", connect4(0x82, &[b"c", b"\xFF"]), FromClient, "MQTT-1.5.3-1"),
+            ("will topic UTF-8", connect4(0x06, &[b"c", b"\x80", b"m"]), FromClient, "MQTT-1.5.3-1"),
+            ("will topic empty", connect4(0x06, &[b"c", b"", b"m"]), FromClient, "MQTT-4.7.3-1"),
+            ("will topic wildcard", connect4(0x06, &[b"c", b"a/#", b"m"]), FromClient, "MQTT-4.7.1-1"),
         ]);
     }
 
@@ -974,10 +676,7 @@ mod tests {
 
     #[test]
     fn publish_of_each_qos() {
-        let qos2 = decoded(
-            &frame(0x3D, &[s(b"a/b"), vec![0x01, 0x02], b"x".to_vec()].concat()),
-            FromClient,
-        );
+        let qos2 = decoded(&frame(0x3D, &[s(b"a/b"), vec![0x01, 0x02], b"x".to_vec()].concat()), FromClient);
         let expected = Publish {
             dup: true,
             qos: QoS::ExactlyOnce,
@@ -990,10 +689,7 @@ mod tests {
         let Packet::Publish(qos0) = decoded(&frame(0x30, &s(b"t")), FromServer) else {
             panic!("not a PUBLISH");
         };
-        assert_eq!(
-            (qos0.qos, qos0.packet_id, qos0.payload.len()),
-            (QoS::AtMostOnce, None, 0)
-        );
+        assert_eq!((qos0.qos, qos0.packet_id, qos0.payload.len()), (QoS::AtMostOnce, None, 0));
     }
 
     #[test]
@@ -1001,61 +697,16 @@ mod tests {
         let with_id = |first: u8, topic: &[u8]| frame(first, &[s(topic), vec![0, 1]].concat());
         check_statements(&[
             ("QoS 3", with_id(0x36, b"t"), FromClient, "MQTT-3.3.1-4"),
-            (
-                "DUP with QoS 0",
-                frame(0x38, &s(b"t")),
-                FromClient,
-                "MQTT-3.3.1-2",
-            ),
-            (
-                "wildcard +",
-                frame(0x30, &s(b"a/+/b")),
-                FromClient,
-                "MQTT-3.3.2-2",
-            ),
-            (
-                "wildcard #",
-                with_id(0x32, b"a/#"),
-                FromServer,
-                "MQTT-3.3.2-2",
-            ),
-            (
-                "empty topic",
-                frame(0x30, &s(b"")),
-                FromClient,
-                "MQTT-4.7.3-1",
-            ),
-            (
-                "NUL in topic",
-                frame(0x30, &s(b"a\0")),
-                FromClient,
-                "MQTT-1.5.3-2",
-            ),
-            (
-                "bad UTF-8",
-                frame(0x30, &s(b"\xED\xA0\x80")),
-                FromClient,
-                "MQTT-1.5.3-1",
-            ),
-            (
-                "packet id 0",
-                frame(0x32, &[s(b"t"), vec![0, 0]].concat()),
-                FromClient,
-                "MQTT-2.3.1-1",
-            ),
-            (
-                "no packet id",
-                frame(0x32, &s(b"t")),
-                FromClient,
-                "MQTT-2.3.1-1",
-            ),
+            ("DUP with QoS 0", frame(0x38, &s(b"t")), FromClient, "MQTT-3.3.1-2"),
+            ("wildcard +", frame(0x30, &s(b"a/+/b")), FromClient, "MQTT-3.3.2-2"),
+            ("wildcard #", with_id(0x32, b"a/#"), FromServer, "MQTT-3.3.2-2"),
+            ("empty topic", frame(0x30, &s(b"")), FromClient, "MQTT-4.7.3-1"),
+            ("NUL in topic", frame(0x30, &s(b"a\0")), FromClient, "MQTT-1.5.3-2"),
+            ("bad UTF-8", frame(0x30, &s(b"\xED\xA0\x80")), FromClient, "MQTT-1.5.3-1"),
+            ("packet id 0", frame(0x32, &[s(b"t"), vec![0, 0]].concat()), FromClient, "MQTT-2.3.1-1"),
+            ("no packet id", frame(0x32, &s(b"t")), FromClient, "MQTT-2.3.1-1"),
             ("no topic", frame(0x30, &[]), FromClient, "MQTT-3.3.2-1"),
-            (
-                "truncated topic",
-                frame(0x30, &[0, 5, b'a']),
-                FromClient,
-                "MQTT-3.3.2-1",
-            ),
+            ("truncated topic", frame(0x30, &[0, 5, b'a']), FromClient, "MQTT-3.3.2-1"),
         ]);
         // QoS 3 is known from the first byte alone.
         assert_eq!(violation(&[0x36], FromClient).statement, "MQTT-3.3.1-4");
@@ -1073,11 +724,7 @@ mod tests {
     }
 
     fn unsubscribe(filters: &[&[u8]]) -> Vec<u8> {
-        let body: Vec<u8> = [vec![0, 10]]
-            .into_iter()
-            .chain(filters.iter().map(|f| s(f)))
-            .flatten()
-            .collect();
+        let body: Vec<u8> = [vec![0, 10]].into_iter().chain(filters.iter().map(|f| s(f))).flatten().collect();
         frame(0xA2, &body)
     }
 
@@ -1099,72 +746,17 @@ mod tests {
     fn subscribe_violations() {
         check_statements(&[
             ("no filters", subscribe(&[]), FromClient, "MQTT-3.8.3-3"),
-            (
-                "reserved bits",
-                subscribe(&[(b"a", 0x04)]),
-                FromClient,
-                "MQTT-3-8.3-4",
-            ),
-            (
-                "QoS 3",
-                subscribe(&[(b"a", 1), (b"b", 3)]),
-                FromClient,
-                "MQTT-3-8.3-4",
-            ),
-            (
-                "packet id 0",
-                frame(0x82, &[0, 0, 0, 1, b'a', 0]),
-                FromClient,
-                "MQTT-2.3.1-1",
-            ),
-            (
-                "no packet id",
-                frame(0x82, &[0]),
-                FromClient,
-                "MQTT-2.3.1-1",
-            ),
-            (
-                "# not last",
-                subscribe(&[(b"a/#/b", 0)]),
-                FromClient,
-                "MQTT-4.7.1-2",
-            ),
-            (
-                "# in a level",
-                subscribe(&[(b"a/b#", 0)]),
-                FromClient,
-                "MQTT-4.7.1-2",
-            ),
-            (
-                "+ in a level",
-                subscribe(&[(b"a+/b", 0)]),
-                FromClient,
-                "MQTT-4.7.1-3",
-            ),
-            (
-                "empty filter",
-                subscribe(&[(b"", 0)]),
-                FromClient,
-                "MQTT-4.7.3-1",
-            ),
-            (
-                "filter UTF-8",
-                subscribe(&[(b"\xFE", 0)]),
-                FromClient,
-                "MQTT-1.5.3-1",
-            ),
-            (
-                "no QoS byte",
-                frame(0x82, &[0, 1, 0, 1, b'a']),
-                FromClient,
-                "MQTT-3.8.3",
-            ),
-            (
-                "truncated filter",
-                frame(0x82, &[0, 1, 0, 9, b'a']),
-                FromClient,
-                "MQTT-3.8.3-1",
-            ),
+            ("reserved bits", subscribe(&[(b"a", 0x04)]), FromClient, "MQTT-3-8.3-4"),
+            ("QoS 3", subscribe(&[(b"a", 1), (b"b", 3)]), FromClient, "MQTT-3-8.3-4"),
+            ("packet id 0", frame(0x82, &[0, 0, 0, 1, b'a', 0]), FromClient, "MQTT-2.3.1-1"),
+            ("no packet id", frame(0x82, &[0]), FromClient, "MQTT-2.3.1-1"),
+            ("# not last", subscribe(&[(b"a/#/b", 0)]), FromClient, "MQTT-4.7.1-2"),
+            ("# in a level", subscribe(&[(b"a/b#", 0)]), FromClient, "MQTT-4.7.1-2"),
+            ("+ in a level", subscribe(&[(b"a+/b", 0)]), FromClient, "MQTT-4.7.1-3"),
+            ("empty filter", subscribe(&[(b"", 0)]), FromClient, "MQTT-4.7.3-1"),
+            ("filter UTF-8", subscribe(&[(b"\xFE", 0)]), FromClient, "MQTT-1.5.3-1"),
+            ("no QoS byte", frame(0x82, &[0, 1, 0, 1, b'a']), FromClient, "MQTT-3.8.3"),
+            ("truncated filter", frame(0x82, &[0, 1, 0, 9, b'a']), FromClient, "MQTT-3.8.3-1"),
         ]);
         assert_eq!(
             violation(&subscribe(&[(b"a", 0x81)]), FromClient).message,
@@ -1174,34 +766,13 @@ mod tests {
 
     #[test]
     fn unsubscribe_decodes_and_checks() {
-        let expected = Unsubscribe {
-            packet_id: 10,
-            filters: vec!["a/#".into(), "+".into()],
-        };
-        assert_eq!(
-            decoded(&unsubscribe(&[b"a/#", b"+"]), FromClient),
-            Packet::Unsubscribe(expected)
-        );
+        let expected = Unsubscribe { packet_id: 10, filters: vec!["a/#".into(), "+".into()] };
+        assert_eq!(decoded(&unsubscribe(&[b"a/#", b"+"]), FromClient), Packet::Unsubscribe(expected));
         check_statements(&[
             ("no filters", unsubscribe(&[]), FromClient, "MQTT-3.10.3-2"),
-            (
-                "packet id 0",
-                frame(0xA2, &[0, 0, 0, 1, b'a']),
-                FromClient,
-                "MQTT-2.3.1-1",
-            ),
-            (
-                "bad filter",
-                unsubscribe(&[b"a", b"#/a"]),
-                FromClient,
-                "MQTT-4.7.1-2",
-            ),
-            (
-                "trailing byte",
-                frame(0xA2, &[0, 1, 0, 1, b'a', 0]),
-                FromClient,
-                "MQTT-3.10.3-1",
-            ),
+            ("packet id 0", frame(0xA2, &[0, 0, 0, 1, b'a']), FromClient, "MQTT-2.3.1-1"),
+            ("bad filter", unsubscribe(&[b"a", b"#/a"]), FromClient, "MQTT-4.7.1-2"),
+            ("trailing byte", frame(0xA2, &[0, 1, 0, 1, b'a', 0]), FromClient, "MQTT-3.10.3-1"),
         ]);
     }
 
@@ -1209,41 +780,14 @@ mod tests {
 
     #[test]
     fn connack() {
-        let ok = Connack {
-            session_present: true,
-            code: ConnackCode::Accepted,
-        };
-        assert_eq!(
-            decoded(&frame(0x20, &[1, 0]), FromServer),
-            Packet::Connack(ok)
-        );
-        let refused = Connack {
-            session_present: false,
-            code: ConnackCode::NotAuthorized,
-        };
-        assert_eq!(
-            decoded(&frame(0x20, &[0, 5]), FromServer),
-            Packet::Connack(refused)
-        );
+        let ok = Connack { session_present: true, code: ConnackCode::Accepted };
+        assert_eq!(decoded(&frame(0x20, &[1, 0]), FromServer), Packet::Connack(ok));
+        let refused = Connack { session_present: false, code: ConnackCode::NotAuthorized };
+        assert_eq!(decoded(&frame(0x20, &[0, 5]), FromServer), Packet::Connack(refused));
         check_statements(&[
-            (
-                "reserved flags",
-                frame(0x20, &[2, 0]),
-                FromServer,
-                "MQTT-3.2.2.1",
-            ),
-            (
-                "reserved code",
-                frame(0x20, &[0, 6]),
-                FromServer,
-                "MQTT-3.2.2.3",
-            ),
-            (
-                "session present refused",
-                frame(0x20, &[1, 4]),
-                FromServer,
-                "MQTT-3.2.2-4",
-            ),
+            ("reserved flags", frame(0x20, &[2, 0]), FromServer, "MQTT-3.2.2.1"),
+            ("reserved code", frame(0x20, &[0, 6]), FromServer, "MQTT-3.2.2.3"),
+            ("session present refused", frame(0x20, &[1, 4]), FromServer, "MQTT-3.2.2-4"),
         ]);
     }
 
@@ -1257,17 +801,9 @@ mod tests {
                 SubackCode::Granted(QoS::ExactlyOnce),
             ],
         };
-        assert_eq!(
-            decoded(&frame(0x90, &[0, 3, 0, 0x80, 2]), FromServer),
-            Packet::Suback(expected)
-        );
+        assert_eq!(decoded(&frame(0x90, &[0, 3, 0, 0x80, 2]), FromServer), Packet::Suback(expected));
         check_statements(&[
-            (
-                "reserved code",
-                frame(0x90, &[0, 3, 0, 3]),
-                FromServer,
-                "MQTT-3.9.3-2",
-            ),
+            ("reserved code", frame(0x90, &[0, 3, 0, 3]), FromServer, "MQTT-3.9.3-2"),
             ("no codes", frame(0x90, &[0, 3]), FromServer, "MQTT-3.9.3"),
         ]);
     }

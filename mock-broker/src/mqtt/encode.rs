@@ -81,11 +81,9 @@ fn body(packet: &Packet, s: &mut impl Sink) -> Result<(), Violation> {
         Packet::Connect(c) => connect(c, s)?,
         Packet::Connack(c) => s.put(&[u8::from(c.session_present), c.code.as_u8()]),
         Packet::Publish(p) => publish(p, s)?,
-        Packet::Puback(id)
-        | Packet::Pubrec(id)
-        | Packet::Pubrel(id)
-        | Packet::Pubcomp(id)
-        | Packet::Unsuback(id) => s.u16(*id),
+        Packet::Puback(id) | Packet::Pubrec(id) | Packet::Pubrel(id) | Packet::Pubcomp(id) | Packet::Unsuback(id) => {
+            s.u16(*id)
+        }
         Packet::Subscribe(sub) => {
             s.u16(sub.packet_id);
             for (filter, qos) in &sub.filters {
@@ -177,19 +175,11 @@ fn binary(s: &mut impl Sink, field: &str, data: &[u8]) -> Result<(), Violation> 
     prefixed(s, field, data, "MQTT-3.1.3")
 }
 
-fn prefixed(
-    s: &mut impl Sink,
-    field: &str,
-    data: &[u8],
-    statement: &'static str,
-) -> Result<(), Violation> {
+fn prefixed(s: &mut impl Sink, field: &str, data: &[u8], statement: &'static str) -> Result<(), Violation> {
     let len = u16::try_from(data.len()).map_err(|_| {
         Violation::new(
             statement,
-            format!(
-                "the {field} is {} bytes long, at most 65535 fit its length prefix",
-                data.len()
-            ),
+            format!("the {field} is {} bytes long, at most 65535 fit its length prefix", data.len()),
         )
     })?;
     s.u16(len);
@@ -201,8 +191,7 @@ fn prefixed(
 mod tests {
     use super::*;
     use crate::mqtt::{
-        Connack, ConnackCode, Direction, Protocol, Suback, SubackCode, Subscribe, Unsubscribe,
-        Will, decode,
+        Connack, ConnackCode, Direction, Protocol, Suback, SubackCode, Subscribe, Unsubscribe, Will, decode,
     };
     use bytes::Bytes;
 
@@ -220,14 +209,7 @@ mod tests {
     }
 
     fn publish(qos: QoS, packet_id: Option<u16>) -> Publish {
-        Publish {
-            dup: false,
-            qos,
-            retain: false,
-            topic: "t".into(),
-            packet_id,
-            payload: Bytes::new(),
-        }
+        Publish { dup: false, qos, retain: false, topic: "t".into(), packet_id, payload: Bytes::new() }
     }
 
     fn full_connect() -> Connect {
@@ -253,27 +235,18 @@ mod tests {
         qos1.payload = Bytes::from(vec![7; 300]);
         vec![
             Packet::Connect(full_connect()),
-            Packet::Connack(Connack {
-                session_present: true,
-                code: ConnackCode::Accepted,
-            }),
+            Packet::Connack(Connack { session_present: true, code: ConnackCode::Accepted }),
             Packet::Publish(qos1),
             Packet::Puback(1),
             Packet::Pubrec(2),
             Packet::Pubrel(3),
             Packet::Pubcomp(4),
-            Packet::Subscribe(Subscribe {
-                packet_id: 5,
-                filters: vec![("a/#".into(), QoS::ExactlyOnce)],
-            }),
+            Packet::Subscribe(Subscribe { packet_id: 5, filters: vec![("a/#".into(), QoS::ExactlyOnce)] }),
             Packet::Suback(Suback {
                 packet_id: 5,
                 codes: vec![SubackCode::Failure, SubackCode::Granted(QoS::AtLeastOnce)],
             }),
-            Packet::Unsubscribe(Unsubscribe {
-                packet_id: 6,
-                filters: vec!["+".into()],
-            }),
+            Packet::Unsubscribe(Unsubscribe { packet_id: 6, filters: vec!["+".into()] }),
             Packet::Unsuback(6),
             Packet::Pingreq,
             Packet::Pingresp,
@@ -305,13 +278,7 @@ mod tests {
             will: None,
             ..full_connect()
         };
-        let expected = [
-            &[0x10, 17, 0, 6][..],
-            b"MQIsdp",
-            &[3, 0, 0x01, 0x2C, 0, 3],
-            b"dev",
-        ]
-        .concat();
+        let expected = [&[0x10, 17, 0, 6][..], b"MQIsdp", &[3, 0, 0x01, 0x2C, 0, 3], b"dev"].concat();
         assert_eq!(encoded(&Packet::Connect(connect)), expected);
     }
 
@@ -320,28 +287,16 @@ mod tests {
         let mut qos2 = publish(QoS::ExactlyOnce, Some(0x0102));
         qos2.dup = true;
         qos2.retain = true;
-        let refused = Connack {
-            session_present: false,
-            code: ConnackCode::BadCredentials,
-        };
-        let suback = Suback {
-            packet_id: 1,
-            codes: vec![SubackCode::Granted(QoS::ExactlyOnce), SubackCode::Failure],
-        };
+        let refused = Connack { session_present: false, code: ConnackCode::BadCredentials };
+        let suback = Suback { packet_id: 1, codes: vec![SubackCode::Granted(QoS::ExactlyOnce), SubackCode::Failure] };
         let cases: [(Packet, &[u8]); 8] = [
             (Packet::Publish(qos2), &[0x3D, 5, 0, 1, b't', 1, 2]),
-            (
-                Packet::Publish(publish(QoS::AtMostOnce, None)),
-                &[0x30, 3, 0, 1, b't'],
-            ),
+            (Packet::Publish(publish(QoS::AtMostOnce, None)), &[0x30, 3, 0, 1, b't']),
             (Packet::Connack(refused), &[0x20, 2, 0, 4]),
             (Packet::Suback(suback), &[0x90, 4, 0, 1, 2, 0x80]),
             (Packet::Pubrel(0x1234), &[0x62, 2, 0x12, 0x34]),
             (
-                Packet::Unsubscribe(Unsubscribe {
-                    packet_id: 1,
-                    filters: vec!["a".into()],
-                }),
+                Packet::Unsubscribe(Unsubscribe { packet_id: 1, filters: vec!["a".into()] }),
                 &[0xA2, 5, 0, 1, 0, 1, b'a'],
             ),
             (Packet::Pingresp, &[0xD0, 0]),
@@ -381,28 +336,16 @@ mod tests {
                 _ => Direction::FromClient,
             };
             let mut buf = BytesMut::from(&encoded(&packet)[..]);
-            assert_eq!(
-                decode(&mut buf, direction, usize::MAX),
-                Ok(Some(packet.clone()))
-            );
+            assert_eq!(decode(&mut buf, direction, usize::MAX), Ok(Some(packet.clone())));
             assert!(buf.is_empty(), "{}", packet.name());
         }
     }
 
     #[test]
     fn publish_packet_id_must_match_qos() {
-        assert_eq!(
-            refused(&Packet::Publish(publish(QoS::AtMostOnce, Some(1)))).statement,
-            "MQTT-2.3.1-5"
-        );
-        assert_eq!(
-            refused(&Packet::Publish(publish(QoS::AtLeastOnce, None))).statement,
-            "MQTT-2.3.1-1"
-        );
-        assert_eq!(
-            refused(&Packet::Publish(publish(QoS::ExactlyOnce, None))).statement,
-            "MQTT-2.3.1-1"
-        );
+        assert_eq!(refused(&Packet::Publish(publish(QoS::AtMostOnce, Some(1)))).statement, "MQTT-2.3.1-5");
+        assert_eq!(refused(&Packet::Publish(publish(QoS::AtLeastOnce, None))).statement, "MQTT-2.3.1-1");
+        assert_eq!(refused(&Packet::Publish(publish(QoS::ExactlyOnce, None))).statement, "MQTT-2.3.1-1");
     }
 
     #[test]
@@ -412,24 +355,12 @@ mod tests {
         topic.topic = long.clone();
         let v = refused(&Packet::Publish(topic));
         assert_eq!(v.statement, "MQTT-1.5.3");
-        assert_eq!(
-            v.message,
-            "the topic name is 65536 bytes long, at most 65535 fit its length prefix"
-        );
-        let filter = Subscribe {
-            packet_id: 1,
-            filters: vec![(long.clone(), QoS::AtMostOnce)],
-        };
+        assert_eq!(v.message, "the topic name is 65536 bytes long, at most 65535 fit its length prefix");
+        let filter = Subscribe { packet_id: 1, filters: vec![(long.clone(), QoS::AtMostOnce)] };
         assert_eq!(refused(&Packet::Subscribe(filter)).statement, "MQTT-1.5.3");
-        let id = Connect {
-            client_id: long,
-            ..full_connect()
-        };
+        let id = Connect { client_id: long, ..full_connect() };
         assert_eq!(refused(&Packet::Connect(id)).statement, "MQTT-1.5.3");
-        let password = Connect {
-            password: Some(Bytes::from(vec![0; 65_536])),
-            ..full_connect()
-        };
+        let password = Connect { password: Some(Bytes::from(vec![0; 65_536])), ..full_connect() };
         assert_eq!(refused(&Packet::Connect(password)).statement, "MQTT-3.1.3");
         // 65535 still fits.
         let mut max = publish(QoS::AtMostOnce, None);

@@ -235,16 +235,8 @@ mod tests {
     fn table_rows_sit_at_their_code() {
         for (i, kind) in KINDS.iter().enumerate() {
             assert_eq!(usize::from(kind.code()), i + 1, "{}", kind.name);
-            assert!(
-                kind.section.ends_with(&format!(".{}", kind.code())),
-                "{}",
-                kind.name
-            );
-            assert!(
-                kind.header_section.starts_with(kind.section),
-                "{}",
-                kind.name
-            );
+            assert!(kind.section.ends_with(&format!(".{}", kind.code())), "{}", kind.name);
+            assert!(kind.header_section.starts_with(kind.section), "{}", kind.name);
         }
     }
 
@@ -257,12 +249,7 @@ mod tests {
 
     #[test]
     fn names_agree_with_the_packet_model() {
-        let packets = [
-            Packet::Pingreq,
-            Packet::Pingresp,
-            Packet::Disconnect,
-            Packet::Puback(1),
-        ];
+        let packets = [Packet::Pingreq, Packet::Pingresp, Packet::Disconnect, Packet::Puback(1)];
         for packet in &packets {
             assert_eq!(Kind::of(packet).name, packet.name());
         }

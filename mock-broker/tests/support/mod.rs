@@ -35,12 +35,7 @@ impl TestBroker {
     }
 
     pub async fn with_policy(policy: Policy) -> TestBroker {
-        let broker = Broker::builder()
-            .device(PK, DN, SECRET)
-            .policy(policy)
-            .start()
-            .await
-            .expect("the broker starts");
+        let broker = Broker::builder().device(PK, DN, SECRET).policy(policy).start().await.expect("the broker starts");
         Self::wrap(broker)
     }
 

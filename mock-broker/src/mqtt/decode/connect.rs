@@ -32,23 +32,12 @@ pub(super) fn parse(mut r: Reader) -> Result<Connect, Violation> {
     let keep_alive = r.u16(KEEP_ALIVE)?;
     // May be empty; whether an empty id is acceptable (MQTT-3.1.3-7) is the broker's call.
     let client_id = r.string(CLIENT_ID)?;
-    let will = flags
-        .will
-        .map(|(qos, retain)| will(&mut r, qos, retain))
-        .transpose()?;
+    let will = flags.will.map(|(qos, retain)| will(&mut r, qos, retain)).transpose()?;
     let username = flags.username.then(|| r.string(USERNAME)).transpose()?;
     // Binary: MQTT 3.1.1 section 3.1.3.5 does not require UTF-8.
     let password = flags.password.then(|| r.binary(PASSWORD)).transpose()?;
     r.finish("MQTT-3.1.3", last_field(&flags))?;
-    Ok(Connect {
-        protocol,
-        client_id,
-        clean_session: flags.clean_session,
-        keep_alive,
-        username,
-        password,
-        will,
-    })
+    Ok(Connect { protocol, client_id, clean_session: flags.clean_session, keep_alive, username, password, will })
 }
 
 /// Protocol name and level: `MQIsdp` 3 is MQTT 3.1, `MQTT` 4 is MQTT 3.1.1.
@@ -61,10 +50,7 @@ fn protocol(r: &mut Reader) -> Result<Protocol, Violation> {
         other => {
             return Err(Violation::new(
                 "MQTT-3.1.2-1",
-                format!(
-                    "protocol name {} is neither \"MQTT\" nor \"MQIsdp\"",
-                    shown(&String::from_utf8_lossy(other))
-                ),
+                format!("protocol name {} is neither \"MQTT\" nor \"MQIsdp\"", shown(&String::from_utf8_lossy(other))),
             ));
         }
     };
@@ -85,12 +71,7 @@ fn protocol(r: &mut Reader) -> Result<Protocol, Violation> {
 }
 
 fn flags(byte: u8) -> Result<Flags, Violation> {
-    let fail = |statement, what: &str| {
-        Err(Violation::new(
-            statement,
-            format!("connect flags {byte:#010b}: {what}"),
-        ))
-    };
+    let fail = |statement, what: &str| Err(Violation::new(statement, format!("connect flags {byte:#010b}: {what}")));
     if byte & 0x01 != 0 {
         return fail("MQTT-3.1.2-3", "the reserved bit 0 is 1, must be 0");
     }
@@ -100,43 +81,27 @@ fn flags(byte: u8) -> Result<Flags, Violation> {
     let username = byte & 0x80 != 0;
     let password = byte & 0x40 != 0;
     if !will_flag && will_qos != 0 {
-        return fail(
-            "MQTT-3.1.2-11",
-            &format!("will QoS is {will_qos} without the will flag"),
-        );
+        return fail("MQTT-3.1.2-11", &format!("will QoS is {will_qos} without the will flag"));
     }
     if !will_flag && will_retain {
         return fail("MQTT-3.1.2-13", "will retain is set without the will flag");
     }
     if password && !username {
-        return fail(
-            "MQTT-3.1.2-22",
-            "the password flag is set without the user name flag",
-        );
+        return fail("MQTT-3.1.2-22", "the password flag is set without the user name flag");
     }
     let will = match (will_flag, QoS::from_bits(will_qos)) {
         (false, _) => None,
         (true, Some(qos)) => Some((qos, will_retain)),
         (true, None) => return fail("MQTT-3.1.2-12", "will QoS is 3"),
     };
-    Ok(Flags {
-        clean_session: byte & 0x02 != 0,
-        will,
-        username,
-        password,
-    })
+    Ok(Flags { clean_session: byte & 0x02 != 0, will, username, password })
 }
 
 fn will(r: &mut Reader, qos: QoS, retain: bool) -> Result<Will, Violation> {
     let topic = r.string(WILL_TOPIC)?;
     topic::check_name(&topic, WILL_TOPIC.name, "MQTT-4.7.1-1")?;
     let payload = r.binary(WILL_MESSAGE)?;
-    Ok(Will {
-        topic,
-        payload,
-        qos,
-        retain,
-    })
+    Ok(Will { topic, payload, qos, retain })
 }
 
 /// The last payload field the flags announce, for the trailing-bytes message.

@@ -64,10 +64,7 @@ impl Reader {
     /// A packet identifier, which is never 0 (MQTT-2.3.1-1).
     pub(super) fn packet_id(&mut self, field: Field) -> Result<u16, Violation> {
         match self.u16(field)? {
-            0 => Err(Violation::new(
-                field.statement,
-                format!("{} {} is 0, must be non-zero", self.packet, field.name),
-            )),
+            0 => Err(Violation::new(field.statement, format!("{} {} is 0, must be non-zero", self.packet, field.name))),
             id => Ok(id),
         }
     }
@@ -115,17 +112,13 @@ fn utf8<'a>(raw: &'a [u8], field: &str) -> Result<&'a str, Violation> {
         let at = e.valid_up_to();
         Violation::new(
             "MQTT-1.5.3-1",
-            format!(
-                "the {field} is not well-formed UTF-8: byte {:#04x} at offset {at}",
-                raw[at]
-            ),
+            format!("the {field} is not well-formed UTF-8: byte {:#04x} at offset {at}", raw[at]),
         )
     })?;
     match text.find('\0') {
-        Some(at) => Err(Violation::new(
-            "MQTT-1.5.3-2",
-            format!("the {field} {} contains U+0000 at offset {at}", shown(text)),
-        )),
+        Some(at) => {
+            Err(Violation::new("MQTT-1.5.3-2", format!("the {field} {} contains U+0000 at offset {at}", shown(text))))
+        }
         None => Ok(text),
     }
 }
@@ -153,37 +146,16 @@ mod tests {
     fn a_length_beyond_the_body_is_a_violation_not_an_allocation() {
         let err = reader(&[0xFF, 0xFF, b'a']).binary(F).unwrap_err();
         assert_eq!(err.statement, "TEST-1");
-        assert_eq!(
-            err.message,
-            "TESTPACKET ends inside its thing: 65535 more bytes needed, 1 left"
-        );
+        assert_eq!(err.message, "TESTPACKET ends inside its thing: 65535 more bytes needed, 1 left");
     }
 
     #[test]
     fn strings_reject_ill_formed_utf8_and_nul() {
-        assert_eq!(
-            reader(&[0, 2, 0xC3, 0x28]).string(F).unwrap_err().statement,
-            "MQTT-1.5.3-1"
-        );
+        assert_eq!(reader(&[0, 2, 0xC3, 0x28]).string(F).unwrap_err().statement, "MQTT-1.5.3-1");
         // An encoded surrogate (U+D800) is ill-formed too.
-        assert_eq!(
-            reader(&[0, 3, 0xED, 0xA0, 0x80])
-                .string(F)
-                .unwrap_err()
-                .statement,
-            "MQTT-1.5.3-1"
-        );
-        assert_eq!(
-            reader(&[0, 3, b'a', 0, b'b'])
-                .string(F)
-                .unwrap_err()
-                .statement,
-            "MQTT-1.5.3-2"
-        );
-        assert_eq!(
-            reader(&[0, 3, 0xEF, 0xBB, 0xBF]).string(F).unwrap(),
-            "\u{FEFF}"
-        );
+        assert_eq!(reader(&[0, 3, 0xED, 0xA0, 0x80]).string(F).unwrap_err().statement, "MQTT-1.5.3-1");
+        assert_eq!(reader(&[0, 3, b'a', 0, b'b']).string(F).unwrap_err().statement, "MQTT-1.5.3-2");
+        assert_eq!(reader(&[0, 3, 0xEF, 0xBB, 0xBF]).string(F).unwrap(), "\u{FEFF}");
     }
 
     #[test]

@@ -6,19 +6,12 @@ use crate::mqtt::Violation;
 
 /// Checks a topic name (PUBLISH topic, will topic): at least one character (MQTT-4.7.3-1),
 /// no wildcard (`wildcard_statement`: MQTT-3.3.2-2 in PUBLISH, MQTT-4.7.1-1 elsewhere).
-pub(super) fn check_name(
-    name: &str,
-    field: &str,
-    wildcard_statement: &'static str,
-) -> Result<(), Violation> {
+pub(super) fn check_name(name: &str, field: &str, wildcard_statement: &'static str) -> Result<(), Violation> {
     check_not_empty(name, field)?;
     match name.chars().find(|&c| c == '+' || c == '#') {
         Some(wildcard) => Err(Violation::new(
             wildcard_statement,
-            format!(
-                "the {field} {} contains the wildcard '{wildcard}'",
-                shown(name)
-            ),
+            format!("the {field} {} contains the wildcard '{wildcard}'", shown(name)),
         )),
         None => Ok(()),
     }
@@ -32,11 +25,7 @@ pub(super) fn check_filter(filter: &str) -> Result<(), Violation> {
     while let Some(level) = levels.next() {
         let last = levels.peek().is_none();
         if level.contains('#') && (level != "#" || !last) {
-            let place = if level != "#" {
-                "shares a level"
-            } else {
-                "is not in the last level"
-            };
+            let place = if level != "#" { "shares a level" } else { "is not in the last level" };
             return Err(Violation::new(
                 "MQTT-4.7.1-2",
                 format!("in topic filter {} the wildcard '#' {place}", shown(filter)),
@@ -45,10 +34,7 @@ pub(super) fn check_filter(filter: &str) -> Result<(), Violation> {
         if level.contains('+') && level != "+" {
             return Err(Violation::new(
                 "MQTT-4.7.1-3",
-                format!(
-                    "in topic filter {} the wildcard '+' shares a level",
-                    shown(filter)
-                ),
+                format!("in topic filter {} the wildcard '+' shares a level", shown(filter)),
             ));
         }
     }
@@ -57,10 +43,7 @@ pub(super) fn check_filter(filter: &str) -> Result<(), Violation> {
 
 fn check_not_empty(topic: &str, field: &str) -> Result<(), Violation> {
     if topic.is_empty() {
-        return Err(Violation::new(
-            "MQTT-4.7.3-1",
-            format!("the {field} is empty"),
-        ));
+        return Err(Violation::new("MQTT-4.7.3-1", format!("the {field} is empty")));
     }
     Ok(())
 }
@@ -100,13 +83,7 @@ mod tests {
         assert!(check_name("a b/$c", "topic name", "X").is_ok());
         let err = check_name("a/+", "topic name", "X").unwrap_err();
         assert_eq!(err.statement, "X");
-        assert_eq!(
-            err.message,
-            "the topic name \"a/+\" contains the wildcard '+'"
-        );
-        assert_eq!(
-            check_name("", "will topic", "X").unwrap_err().statement,
-            "MQTT-4.7.3-1"
-        );
+        assert_eq!(err.message, "the topic name \"a/+\" contains the wildcard '+'");
+        assert_eq!(check_name("", "will topic", "X").unwrap_err().statement, "MQTT-4.7.3-1");
     }
 }
