@@ -11,12 +11,14 @@
 //! terminal's Ctrl-C).
 
 use crate::cases::Timing;
+use crate::cases::sign_property::{self, SignProperty};
 use crate::catalogue;
 use crate::child::ClientCommand;
 use crate::contract::{CaseEnv, Identity};
 use crate::profile::{ClientProfile, parse_sign_method};
 use crate::report::{self, FailOn, console};
 use crate::runner::{self, Progress, RunConfig, SuiteProfile};
+use crate::snapshot;
 use clap::Parser;
 use mock_broker::Transport;
 use mock_broker::auth::SignMethod;
@@ -72,6 +74,18 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 
+    /// Compare each case's redacted broker transcript with the client's snapshot in
+    /// DIR/<client-name>/<case>__<transport>.snap; a new or changed one is written beside it
+    /// as .snap.new (review with `cargo insta review`), a change shows as a diff and a
+    /// warning. The default is relative to the current directory, like --out: from the kit's
+    /// root it is the kit's own conformance/snapshots, from your repository a folder of yours.
+    #[arg(long, value_name = "DIR", default_value = snapshot::DEFAULT_DIR)]
+    pub snapshots: PathBuf,
+
+    /// Compare no transcript snapshot (and write none).
+    #[arg(long, conflicts_with = "snapshots")]
+    pub no_snapshots: bool,
+
     /// Exit with 1 when a case ends with this verdict or a worse one.
     #[arg(long, value_enum, default_value = "fail")]
     pub fail_on: FailOn,
@@ -109,6 +123,16 @@ pub struct Args {
     /// Seconds the client has, from its start, to send its first CONNECT.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub connect_timeout: f64,
+
+    /// C-SIGN: identities generated per sign method (each one client run).
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub sign_cases: u32,
+
+    /// C-SIGN: where each client's regression seeds (its smallest failing identities) are
+    /// kept, as `<client>.json`; the next run tries them first. Relative to the current
+    /// directory, like --snapshots.
+    #[arg(long, value_name = "DIR", default_value = "conformance/regressions")]
+    pub regressions: PathBuf,
 
     /// The fixture-client binary, for fixture names (cargo xtask conformance passes it).
     #[arg(long, value_name = "PATH")]
@@ -205,6 +229,7 @@ pub fn configure(args: &Args) -> Result<RunConfig, String> {
         timer_budget: seconds("timer-budget", args.timer_budget)?,
         ..Timing::default()
     };
+    let seeds = sign_property::seeds_file(&args.regressions, &client_name);
     let config = RunConfig {
         client,
         client_name,
@@ -216,6 +241,8 @@ pub fn configure(args: &Args) -> Result<RunConfig, String> {
         suite: args.profile,
         jobs: args.jobs.map_or_else(runner::default_jobs, usize::from),
         timing,
+        snapshots: (!args.no_snapshots).then(|| args.snapshots.clone()),
+        sign_property: SignProperty { cases: args.sign_cases, seeds: Some(seeds), ..SignProperty::default() },
     };
     runner::plan(&config).map_err(|e| e.to_string())?;
     Ok(config)

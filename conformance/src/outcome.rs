@@ -1,5 +1,6 @@
 //! What one case concluded about one client on one transport.
 
+use crate::contract::Identity;
 use mock_broker::{Event, Outcome, Verdict};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -71,10 +72,22 @@ pub struct CaseResult {
     pub measured: BTreeMap<String, serde_json::Value>,
     /// The client process, when one ran.
     pub client: Option<ClientRun>,
-    /// The broker's transcript of the case (every connection), for snapshots and `--verbose`;
-    /// not part of `report.json`.
+    /// The broker's transcript of the case (every connection) up to where the case stopped
+    /// watching: what it judged on, and what the transcript snapshot pins. Not part of
+    /// `report.json`.
     #[serde(skip)]
     pub transcript: Vec<Arc<Event>>,
+    /// What the broker logged after that, while the suite stopped the client and shut the
+    /// broker down (the client's last packets, its DISCONNECT, the closes). How much of it
+    /// happens races with the stop, so the snapshot leaves it out; failure dumps show it.
+    /// Not part of `report.json`.
+    #[serde(skip)]
+    pub stopping: Vec<Arc<Event>>,
+    /// The identities handed to the client in the runs the transcript holds (a case that runs
+    /// the client several times, like `sign`, lists each), so that the transcript snapshot
+    /// can redact them; not part of `report.json`.
+    #[serde(skip)]
+    pub identities: Vec<Identity>,
 }
 
 impl CaseResult {
@@ -96,6 +109,8 @@ impl CaseResult {
             measured: BTreeMap::new(),
             client: None,
             transcript: Vec::new(),
+            stopping: Vec::new(),
+            identities: Vec::new(),
         }
     }
 }

@@ -14,17 +14,25 @@
 //! [`run`] runs the other rows, longest expected first so that a timer case does not start
 //! last, and returns every row in catalogue order. Progress goes to a callback as cases start
 //! and finish; a case that panics is an error row, not a lost run.
+//!
+//! With [`RunConfig::snapshots`] set, each row that ran (pass, warn or fail) has its
+//! transcript, redacted of the identities the case handed its client, compared with the
+//! client's stored snapshot before the row is reported ([`crate::snapshot`]): a changed one
+//! turns a pass into a warning carrying the diff, a new one is written for review.
 
+use crate::cases::sign_property::SignProperty;
 use crate::cases::{self, CaseContext, Timing};
 use crate::catalogue::{CASES, CaseInfo};
 use crate::child::ClientCommand;
 use crate::model::{CaseReport, RunReport};
-use crate::outcome::CaseResult;
+use crate::outcome::{CaseResult, CaseVerdict};
 use crate::profile::ClientProfile;
+use crate::snapshot::{self, RunIds};
 use mock_broker::Transport;
 use mock_broker::auth::SignMethod;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::task::JoinSet;
@@ -82,6 +90,11 @@ pub struct RunConfig {
     /// Cases run at the same time.
     pub jobs: usize,
     pub timing: Timing,
+    /// The folder of per-client transcript snapshots (`--snapshots`); `None` compares none
+    /// (`--no-snapshots`).
+    pub snapshots: Option<PathBuf>,
+    /// How `sign` explores identities (C-SIGN as a property).
+    pub sign_property: SignProperty,
 }
 
 /// The default number of parallel cases: the CPUs, at least 2.
@@ -218,6 +231,7 @@ pub async fn run(config: &RunConfig, mut progress: impl FnMut(Progress<'_>)) -> 
                 client: config.client.clone(),
                 sign_methods: sign_methods.clone(),
                 timing: config.timing,
+                sign_property: config.sign_property.clone(),
             };
             let case = row.case;
             progress(Progress::Started { case, transport: row.transport });
@@ -225,16 +239,44 @@ pub async fn run(config: &RunConfig, mut progress: impl FnMut(Progress<'_>)) -> 
             started.insert(handle.id(), (i, Instant::now()));
         }
         let Some(joined) = running.join_next_with_id().await else { break };
-        let (id, result) = match joined {
+        let (id, mut result) = match joined {
             Ok((id, result)) => (id, result),
             Err(e) => (e.id(), CaseResult::error(format!("the case itself failed: {e}"))),
         };
         let (i, at) = started.remove(&id).expect("every task is recorded when spawned");
-        let report = case_report(planned[i].case, planned[i].transport, at.elapsed(), result);
+        let elapsed = at.elapsed();
+        if let Some(dir) = &config.snapshots {
+            compare_snapshot(dir, &config.client_name, &planned[i], &mut result);
+        }
+        let report = case_report(planned[i].case, planned[i].transport, elapsed, result);
         progress(Progress::Finished(&report));
         reports[i] = Some(report);
     }
     Ok(reports.into_iter().map(|r| r.expect("every row is reported")).collect())
+}
+
+/// Compares the transcript of a row that ran (pass, warn or fail) with the client's stored
+/// snapshot under `dir`, redacting the identities the case handed its client, and records
+/// the outcome on the row. A snapshot that cannot be read or written makes the row an error:
+/// the run is incomplete.
+fn compare_snapshot(dir: &Path, client: &str, row: &PlannedCase, result: &mut CaseResult) {
+    if !matches!(result.verdict, CaseVerdict::Pass | CaseVerdict::Warn | CaseVerdict::Fail) {
+        return;
+    }
+    let ids: Vec<RunIds> = result.identities.iter().map(RunIds::from).collect();
+    let text = snapshot::redact(&result.transcript, &ids);
+    match snapshot::check(dir, client, row.case.id, row.transport, &text) {
+        Ok(outcome) => outcome.apply(result),
+        Err(e) => {
+            result.explanation = format!(
+                "{}: {}; but the transcript snapshot under {} could not be checked: {e}",
+                result.verdict.name(),
+                result.explanation,
+                dir.display()
+            );
+            result.verdict = CaseVerdict::Error;
+        }
+    }
 }
 
 /// The run's report, from its rows. Coverage is left empty: the report module computes it.
@@ -268,6 +310,8 @@ mod tests {
             suite: SuiteProfile::Full,
             jobs: 2,
             timing: Timing::default(),
+            snapshots: None,
+            sign_property: SignProperty::default(),
         }
     }
 
@@ -363,5 +407,50 @@ mod tests {
         let report = run_report(&config, reports, UNIX_EPOCH + Duration::from_millis(1500), Duration::from_secs(2));
         assert_eq!((report.started_unix_ms, report.duration_ms, report.profile.as_str()), (1500, 2000, "full"));
         assert_eq!(report.worst(), None);
+    }
+
+    #[test]
+    fn rows_that_ran_are_compared_with_their_snapshot_redacted_of_their_identities() {
+        use crate::contract::Identity;
+        use mock_broker::events::{Event, EventKind};
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap();
+        let row = plan(&config()).unwrap().into_iter().find(|r| r.case.id == "username").unwrap();
+        let identity = Identity::generate(9);
+        let online = EventKind::Online {
+            product_key: identity.product_key.clone(),
+            device_name: identity.device_name.clone(),
+            session_present: false,
+        };
+        let ran = |verdict| {
+            let mut result = CaseResult::not_run("x");
+            result.verdict = verdict;
+            result.transcript = vec![Arc::new(Event { conn: 7, at: Duration::from_millis(5), kind: online.clone() })];
+            result.identities = vec![identity.clone()];
+            result
+        };
+        let pending = dir.path().join("true/username__ws.snap.new");
+
+        for verdict in [CaseVerdict::NotRun, CaseVerdict::Error] {
+            let mut result = ran(verdict);
+            compare_snapshot(dir.path(), "true", &row, &mut result);
+            assert!(result.measured.is_empty() && !pending.exists(), "{verdict:?} rows are not compared");
+        }
+        let mut result = ran(CaseVerdict::Fail);
+        compare_snapshot(dir.path(), "true", &row, &mut result);
+        assert!(result.measured["snapshot"].as_str().unwrap().starts_with(snapshot::NEW_NOTE), "{result:?}");
+        let written = std::fs::read_to_string(&pending).unwrap();
+        assert!(written.ends_with("    [time] #1    online as [productKey]/[deviceName]\n"), "{written}");
+        std::fs::rename(&pending, dir.path().join("true/username__ws.snap")).unwrap();
+        let mut result = ran(CaseVerdict::Pass);
+        compare_snapshot(dir.path(), "true", &row, &mut result);
+        assert_eq!((result.verdict, result.measured.len()), (CaseVerdict::Pass, 0), "{result:?}");
+
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, "").unwrap();
+        let mut result = ran(CaseVerdict::Pass);
+        compare_snapshot(&file, "true", &row, &mut result);
+        assert_eq!(result.verdict, CaseVerdict::Error);
+        assert!(result.explanation.starts_with("pass: x; but the transcript snapshot under "), "{result:?}");
     }
 }

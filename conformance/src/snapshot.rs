@@ -4,12 +4,23 @@
 //! Redaction ([`redact`]) renders each event with `mock_broker::render::line` and replaces
 //! what changes from run to run: the time prefix (`[time]`), ports of `localhost`, IPv4 and
 //! `[IPv6]` hosts and the peer of `accepted` lines (`[port]`, `[peer]`), the run's random
-//! identity ([`RunIds`]: `[productKey]`, `[deviceName]`, `[clientId]`, `[deviceSecret]`), the
+//! identities ([`RunIds`], one per client the case started: `[productKey]`, `[deviceName]`,
+//! `[clientId]`, `[deviceSecret]`, the same names for every identity), the
 //! timestamp of a clientId or sign content (`timestamp=[ts]`), HMACs in hex (32, 40 or 64
 //! digits: `[hmac40]`...), the silence of a K-TIMEOUT cut (`silent [ms] ms`), payload sizes
 //! (`[len] bytes`), and it renumbers connections (`#1`, `#2`... in order of appearance, also
 //! in `connection #N` of S-KICK) and packet identifiers (MQTT.js starts them at random).
 //! Redacting redacted text changes nothing.
+//!
+//! Two rules keep out what depends on timing rather than on the client's behaviour, so a
+//! second run of the same client matches:
+//! - The transcript is what the case watched ([`CaseResult::transcript`]): what the broker
+//!   logged while the suite stopped the client ([`CaseResult::stopping`]: packets in flight,
+//!   the DISCONNECT, the closes) races with the stop and is left out.
+//! - Retries fold ([`REPEATED`]): a connection whose redacted lines are exactly those of the
+//!   connection before it, neither interleaved with another, is left out, and the first of
+//!   such a series gets one line saying it repeated. How many retries fit in a case's window
+//!   depends on the client's reconnect timer against the case's, not on what it does.
 //!
 //! Storage ([`check`]) follows insta's file format, so `cargo insta review` reviews them:
 //! `DIR/<client>/<case>__<transport>.snap` holds the header `---`, `source: conformance`,
@@ -17,7 +28,12 @@
 //! written beside it as `.snap.new` (what cargo-insta looks for, reading the same header keys:
 //! `source`, `expression`), and a change comes back as a readable line diff.
 //! [`SnapshotOutcome::apply`] turns a change into a warning on the case: never silent.
+//!
+//! The runner compares every case that ran (pass, warn or fail; not the not-run and error
+//! rows) when `--snapshots DIR` is in force, which it is by default: [`DEFAULT_DIR`],
+//! relative to the current directory.
 
+use crate::contract::Identity;
 use crate::outcome::{CaseResult, CaseVerdict};
 use mock_broker::{Event, Transport, render};
 use std::collections::HashMap;
@@ -25,10 +41,24 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Where snapshots live by default: `conformance/snapshots/<client-name>/`.
-pub const DEFAULT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots");
+/// Where snapshots live by default, relative to the current directory, like `--out`:
+/// `conformance/snapshots/<client-name>/`. From the kit's workspace root (where `cargo xtask
+/// conformance` runs the suite) that is the kit's own `conformance/snapshots/`; from a
+/// user's repository, a folder of that repository.
+pub const DEFAULT_DIR: &str = "conformance/snapshots";
 
-/// The random identity values of a run, replaced by their names. Empty values are ignored.
+/// How [`SnapshotOutcome::apply`]'s note (`measured["snapshot"]`) starts for a new snapshot.
+pub const NEW_NOTE: &str = "new: ";
+/// How [`SnapshotOutcome::apply`]'s note starts for a changed snapshot.
+pub const CHANGED_NOTE: &str = "changed: ";
+
+/// The shortest identity value redaction replaces. A shorter one would also match unrelated
+/// text (a productKey `0` in `0x00`), and only fixed identities are that short: those the
+/// suite draws at random have 11 characters or more.
+pub const MIN_IDENTITY_CHARS: usize = 4;
+
+/// The random identity values of a run, replaced by their names. Values shorter than
+/// [`MIN_IDENTITY_CHARS`] (empty ones included) are left alone.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RunIds<'a> {
     pub product_key: &'a str,
@@ -37,9 +67,20 @@ pub struct RunIds<'a> {
     pub device_secret: &'a str,
 }
 
+impl<'a> From<&'a Identity> for RunIds<'a> {
+    fn from(identity: &'a Identity) -> RunIds<'a> {
+        RunIds {
+            product_key: &identity.product_key,
+            device_name: &identity.device_name,
+            client_id: &identity.client_id,
+            device_secret: &identity.secret,
+        }
+    }
+}
+
 /// The redacted text of a transcript, one rendered event per line (a verdict's detail on an
-/// indented second line).
-pub fn redact(events: &[Arc<Event>], ids: &RunIds) -> String {
+/// indented second line). `ids` are the identities of every client the case started.
+pub fn redact(events: &[Arc<Event>], ids: &[RunIds]) -> String {
     let lines: Vec<String> = events.iter().map(|e| render::line(e)).collect();
     redact_text(&lines.join("\n"), ids)
 }
@@ -80,8 +121,21 @@ impl Renumber {
     }
 }
 
-/// Redacts rendered transcript lines (or already redacted ones, which come out unchanged).
-fn redact_text(text: &str, ids: &RunIds) -> String {
+/// The line that stands for the retries folded into the connection before them.
+pub const REPEATED: &str = "(then the same connection again, one or more times: retries are not counted)";
+
+/// Redacts rendered transcript lines (or already redacted ones, which come out unchanged),
+/// then folds retries, numbering the connections left again.
+fn redact_text(text: &str, ids: &[RunIds]) -> String {
+    let lines = redact_lines(text, ids);
+    match fold_retries(&lines) {
+        Some(folded) => redact_lines(&folded.join("\n"), ids).join("\n"),
+        None => lines.join("\n"),
+    }
+}
+
+/// Redacts each line; connections and packet identifiers are numbered in order of appearance.
+fn redact_lines(text: &str, ids: &[RunIds]) -> Vec<String> {
     let mut conns = Renumber::default();
     let mut packet_ids = Renumber::default();
     let mut out: Vec<String> = Vec::new();
@@ -92,7 +146,56 @@ fn redact_text(text: &str, ids: &RunIds) -> String {
         };
         out.push(format!("{prefix}{}", redact_body(body, ids, &mut conns, &mut packet_ids)));
     }
-    out.join("\n")
+    out
+}
+
+/// The lines of one connection in a row: its number and the bodies (a verdict's detail line
+/// kept whole).
+struct Block<'t> {
+    conn: &'t str,
+    lines: Vec<&'t str>,
+    bodies: Vec<&'t str>,
+}
+
+/// Leaves out each connection that repeats the one before it (see the module docs), adding
+/// [`REPEATED`] to the first of the series; `None` when nothing folds.
+fn fold_retries(lines: &[String]) -> Option<Vec<String>> {
+    let mut blocks: Vec<Block> = Vec::new();
+    for line in lines {
+        match split_prefix(line) {
+            Some((conn, body)) if blocks.last().is_none_or(|b| b.conn != conn) => {
+                blocks.push(Block { conn, lines: vec![line], bodies: vec![body] });
+            }
+            Some((_, body)) => {
+                let block = blocks.last_mut().expect("matched a last block");
+                block.lines.push(line);
+                block.bodies.push(body);
+            }
+            None => match blocks.last_mut() {
+                Some(block) => {
+                    block.lines.push(line);
+                    block.bodies.push(line);
+                }
+                None => blocks.push(Block { conn: "", lines: vec![line], bodies: vec![line] }),
+            },
+        }
+    }
+    let alone = |conn: &str| !conn.is_empty() && blocks.iter().filter(|b| b.conn == conn).count() == 1;
+    let mut out = Vec::new();
+    let mut folded = false;
+    for (i, block) in blocks.iter().enumerate() {
+        let repeats = i > 0 && alone(block.conn) && alone(blocks[i - 1].conn) && block.bodies == blocks[i - 1].bodies;
+        if !repeats {
+            out.extend(block.lines.iter().map(|l| l.to_string()));
+            continue;
+        }
+        let first_repeat = !(i > 1 && alone(blocks[i - 2].conn) && blocks[i - 2].bodies == blocks[i - 1].bodies);
+        if first_repeat {
+            out.push(format!("{:>10} #{:<4} {REPEATED}", "[time]", blocks[i - 1].conn));
+        }
+        folded = true;
+    }
+    folded.then_some(out)
 }
 
 /// Splits `  0.013s #12   body` (or its redacted form `[time] #1    body`) into the
@@ -119,7 +222,7 @@ fn split_prefix(line: &str) -> Option<(&str, &str)> {
 }
 
 /// Redacts the part of a line after its time and connection number.
-fn redact_body(body: &str, ids: &RunIds, conns: &mut Renumber, packet_ids: &mut Renumber) -> String {
+fn redact_body(body: &str, ids: &[RunIds], conns: &mut Renumber, packet_ids: &mut Renumber) -> String {
     let mut segs = held_placeholders(body);
     if body.starts_with("accepted ") {
         segs = each_text(segs, |t| match t.find(" from ") {
@@ -137,14 +240,21 @@ fn redact_body(body: &str, ids: &RunIds, conns: &mut Renumber, packet_ids: &mut 
     segs = each_text(segs, |t| digits_after(t, "timestamp=", |_| "[ts]".to_string(), true));
     segs = each_text(segs, |t| digits_after(t, "timestamp", |_| "[ts]".to_string(), true));
     segs = each_text(segs, hex_digests);
-    let mut identities = [
-        (ids.device_secret, "[deviceSecret]"),
-        (ids.client_id, "[clientId]"),
-        (ids.device_name, "[deviceName]"),
-        (ids.product_key, "[productKey]"),
-    ];
+    // Longest first, across identities: a value containing another (the clientId
+    // `productKey.deviceName`) is replaced whole.
+    let mut identities: Vec<(&str, &str)> = ids
+        .iter()
+        .flat_map(|ids| {
+            [
+                (ids.device_secret, "[deviceSecret]"),
+                (ids.client_id, "[clientId]"),
+                (ids.device_name, "[deviceName]"),
+                (ids.product_key, "[productKey]"),
+            ]
+        })
+        .collect();
     identities.sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
-    for (value, name) in identities.into_iter().filter(|(value, _)| !value.is_empty()) {
+    for (value, name) in identities.into_iter().filter(|(value, _)| value.chars().count() >= MIN_IDENTITY_CHARS) {
         segs = each_text(segs, |t| literal(t, value, name));
     }
     segs = each_text(segs, ports);
@@ -311,11 +421,11 @@ impl SnapshotOutcome {
         match self {
             SnapshotOutcome::Matched => {}
             SnapshotOutcome::New(path) => {
-                let note = format!("new: {} (accept it with `cargo insta review`)", path.display());
+                let note = format!("{NEW_NOTE}{} (accept it with `cargo insta review`)", path.display());
                 result.measured.insert("snapshot".to_string(), note.into());
             }
             SnapshotOutcome::Changed { path, diff } => {
-                let note = format!("changed: {} differs (review with `cargo insta review`)", path.display());
+                let note = format!("{CHANGED_NOTE}{} differs (review with `cargo insta review`)", path.display());
                 result.measured.insert("snapshot".to_string(), note.into());
                 result.measured.insert("snapshot_diff".to_string(), diff.clone().into());
                 if result.verdict == CaseVerdict::Pass {
@@ -696,7 +806,7 @@ mod tests {
     #[test]
     fn snapshot_redacts_every_run_specific_value() {
         let run = fixed_run();
-        let text = redact(&transcript(&run), &run.ids());
+        let text = redact(&transcript(&run), &[run.ids()]);
         insta::assert_snapshot!(text);
         for value in [
             "a1B2c3D4e5F",
@@ -722,7 +832,7 @@ mod tests {
                     \x20   0.001s #9    < PUBLISH /sys/pk01/dn01/x qos=1 id=77 1024 bytes\n\
                     \x20   0.002s #7    > PUBACK id=77\n\
                     \x20   0.003s #9    handshake sni=a1.iot-as-mqtt.cn-shanghai.aliyuncs.com host=10.0.0.2:8883";
-        let redacted = redact_text(text, &ids);
+        let redacted = redact_text(text, &[ids]);
         assert_eq!(
             redacted,
             "    [time] #1    FAIL A-SIGN-HEX: expected hex; received \"[deviceSecret]\"\n\
@@ -731,7 +841,70 @@ mod tests {
              \x20   [time] #1    > PUBACK id=1\n\
              \x20   [time] #2    handshake sni=a1.iot-as-mqtt.cn-shanghai.aliyuncs.com host=10.0.0.2:[port]"
         );
+        assert_eq!(redact_text(&redacted, &[ids]), redacted);
+    }
+
+    #[test]
+    fn snapshot_redacts_every_identity_a_case_handed_out_but_not_short_values() {
+        let first = Identity::generate(1);
+        let second = Identity::generate(2);
+        let short = Identity {
+            product_key: "a1".into(),
+            device_name: "dev0".into(),
+            secret: "s3".into(),
+            client_id: "c".into(),
+        };
+        let line = |id: &Identity| {
+            format!(
+                "    0.001s #1    CONNECT MQTT clientId=\"{}|securemode=3|\" username=\"{}&{}\" > CONNACK [0x00]",
+                id.client_id, id.device_name, id.product_key
+            )
+        };
+        let text = [line(&first), line(&second), line(&short)].join("\n");
+        let ids: Vec<RunIds> = [&first, &second, &short].into_iter().map(RunIds::from).collect();
+        let redacted = redact_text(&text, &ids);
+        let expected = "    [time] #1    CONNECT MQTT clientId=\"[clientId]|securemode=3|\" \
+                        username=\"[deviceName]&[productKey]\" > CONNACK [0x00]";
+        let lines: Vec<&str> = redacted.lines().collect();
+        assert_eq!(lines[..2], [expected, expected], "{redacted}");
+        assert_eq!(
+            lines[2],
+            "    [time] #1    CONNECT MQTT clientId=\"c|securemode=3|\" username=\"[deviceName]&a1\" > CONNACK [0x00]",
+            "values under {MIN_IDENTITY_CHARS} characters stay"
+        );
         assert_eq!(redact_text(&redacted, &ids), redacted);
+    }
+
+    #[test]
+    fn snapshot_folds_retries_whatever_their_number() {
+        let attempt = |conn: u32| {
+            format!(
+                "    0.{conn:03}s #{conn:<4} accepted tls from 127.0.0.1:5{conn:04}\n    0.{conn:03}s #{conn:<4} closed: \
+                 handshake failed (TLS handshake: received fatal alert: UnknownCA)"
+            )
+        };
+        let last = |conn: u32| format!("    0.{conn:03}s #{conn:<4} accepted tls from 127.0.0.1:6{conn:04}");
+        let three: Vec<String> = (7..10).map(attempt).chain([last(10)]).collect();
+        let two: Vec<String> = (3..5).map(attempt).chain([last(5)]).collect();
+        let folded = redact_text(&three.join("\n"), &[]);
+        assert_eq!(
+            folded,
+            format!(
+                "    [time] #1    accepted tls from [peer]\n    [time] #1    closed: handshake failed (TLS handshake: \
+                 received fatal alert: UnknownCA)\n    [time] #1    {REPEATED}\n    [time] #2    accepted tls from [peer]"
+            )
+        );
+        assert_eq!(redact_text(&two.join("\n"), &[]), folded, "two attempts or three: the same snapshot");
+        assert_eq!(redact_text(&folded, &[]), folded);
+        let once: Vec<String> = [attempt(1), last(2)].into();
+        assert!(!redact_text(&once.join("\n"), &[]).contains(REPEATED), "a single attempt is not a retry");
+
+        // Interleaved connections, or different ones, stay as they are.
+        let interleaved = "    0.001s #1    accepted ws from 127.0.0.1:1\n    0.002s #2    accepted ws from 127.0.0.1:2\n\
+                           \x20   0.003s #1    accepted ws from 127.0.0.1:1\n    0.004s #2    accepted ws from 127.0.0.1:2";
+        assert!(!redact_text(interleaved, &[]).contains(REPEATED));
+        let different = format!("{}\n{}", attempt(1), attempt(2).replace("UnknownCA", "CertificateExpired"));
+        assert!(!redact_text(&different, &[]).contains(REPEATED));
     }
 
     #[test]
@@ -739,16 +912,16 @@ mod tests {
         let ids = RunIds::default();
         let line = "    0.000s #1    PASS A-CID-LEN: expected at most 64 characters; received 5 characters: \"12345\" \
                     word0123456789abcdef0123456789abcdef and 0123456789abcdef0123456789abcdef0 and id=5 sensor.v2:77";
-        let redacted = redact_text(line, &ids);
+        let redacted = redact_text(line, &[ids]);
         assert_eq!(redacted, line.replacen("    0.000s #1    ", "    [time] #1    ", 1));
     }
 
     proptest! {
         #[test]
         fn snapshot_two_runs_redact_equal(a in run_strategy(), b in run_strategy()) {
-            let (ta, tb) = (redact(&transcript(&a), &a.ids()), redact(&transcript(&b), &b.ids()));
+            let (ta, tb) = (redact(&transcript(&a), &[a.ids()]), redact(&transcript(&b), &[b.ids()]));
             prop_assert_eq!(&ta, &tb);
-            prop_assert_eq!(redact_text(&ta, &a.ids()), ta.clone(), "redaction is idempotent");
+            prop_assert_eq!(redact_text(&ta, &[a.ids()]), ta.clone(), "redaction is idempotent");
             prop_assert!(!ta.contains(&a.product_key) && !ta.contains(&a.client_id) && !ta.contains(&a.hmacs.1));
         }
 
@@ -764,8 +937,8 @@ mod tests {
             )
         ) {
             let ids = RunIds { product_key: "a1B2c3D4e5F", device_name: "dev-sensor01", client_id: "cid-7Hk2", device_secret: "" };
-            let once = redact_text(&lines.join("\n"), &ids);
-            prop_assert_eq!(redact_text(&once, &ids), once.clone());
+            let once = redact_text(&lines.join("\n"), &[ids]);
+            prop_assert_eq!(redact_text(&once, &[ids]), once.clone());
         }
     }
 
@@ -783,7 +956,7 @@ mod tests {
     fn snapshot_check_new_then_matched_then_changed() {
         let dir = tempfile::tempdir().unwrap();
         let run = fixed_run();
-        let text = redact(&transcript(&run), &run.ids());
+        let text = redact(&transcript(&run), &[run.ids()]);
         let folder = dir.path().join("my_client");
         let snap = folder.join("kick-resub__ws.snap");
         let pending = folder.join("kick-resub__ws.snap.new");
@@ -806,7 +979,7 @@ mod tests {
         new.save(&snap).unwrap();
         std::fs::remove_file(&pending).unwrap();
 
-        let again = redact(&transcript(&Run { conn: 7, ports: (1, 2, 3), ..fixed_run() }), &run.ids());
+        let again = redact(&transcript(&Run { conn: 7, ports: (1, 2, 3), ..fixed_run() }), &[run.ids()]);
         assert_eq!(
             check(dir.path(), "my client", "kick-resub", Transport::Ws, &again).unwrap(),
             SnapshotOutcome::Matched

@@ -7,6 +7,7 @@
 //! measured values, the client's command and output, the broker's transcript.
 
 use conformance::cases::Timing;
+use conformance::cases::sign_property::SignProperty;
 use conformance::child::ClientCommand;
 use conformance::model::CaseReport;
 use conformance::outcome::CaseVerdict::{self, Fail, NotRun, Pass};
@@ -42,6 +43,9 @@ pub fn config(client: ClientCommand, transports: &[Transport], only: &[&str]) ->
         skip: vec![],
         suite: SuiteProfile::Full,
         jobs: 4,
+        snapshots: None,
+        // A few identities suffice here: the property itself is tested in sign_property.
+        sign_property: SignProperty { cases: 4, ..SignProperty::default() },
         timing: Timing {
             connect: Duration::from_secs(10),
             settle: Duration::from_secs(1),
@@ -89,6 +93,11 @@ pub fn dump(report: &CaseReport) -> String {
     }
     text.push_str("transcript:\n");
     for event in &r.transcript {
+        text.push_str(&render::line(event));
+        text.push('\n');
+    }
+    text.push_str("while stopping:\n");
+    for event in &r.stopping {
         text.push_str(&render::line(event));
         text.push('\n');
     }

@@ -1,5 +1,7 @@
 //! The `conformance` binary as a user runs it: the catalogue, exit codes, report files, usage
-//! errors, and no secret in what it prints. Clients are the scripts of `tests/clients/`.
+//! errors, transcript snapshots, and no secret in what it prints. Clients are the scripts of
+//! `tests/clients/`. Runs other than the snapshot test pass `--no-snapshots`, so that no test
+//! writes snapshots into the source tree.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -9,7 +11,11 @@ fn client(name: &str) -> String {
 }
 
 fn conformance(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_conformance")).args(args).output().expect("the conformance binary runs")
+    Command::new(env!("CARGO_BIN_EXE_conformance"))
+        .arg("--no-snapshots")
+        .args(args)
+        .output()
+        .expect("the conformance binary runs")
 }
 
 /// The exit code, with both outputs for a failure message.
@@ -91,6 +97,68 @@ fn a_client_that_gives_up_is_explained_without_its_secret() {
 }
 
 #[test]
+fn snapshots_are_written_new_then_matched_then_shown_as_a_diff_when_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshots = dir.path().join("snaps");
+    let python = client("mqtt_client.py");
+    let run = |snapshots: &[&str], extra: &[&str]| {
+        let mut args = vec![python.as_str(), "--transport", "tcp", "--only", "securemode,keepalive"];
+        args.extend(snapshots);
+        args.extend(extra);
+        let output = Command::new(env!("CARGO_BIN_EXE_conformance")).args(&args).output().unwrap();
+        code(&output)
+    };
+    let into = ["--snapshots", snapshots.to_str().unwrap()];
+    let folder = snapshots.join("mqtt_client.py");
+    let (snap, pending) = (folder.join("securemode__tcp.snap"), folder.join("securemode__tcp.snap.new"));
+
+    let (status, shown) = run(&into, &[]);
+    assert_eq!(status, Some(0), "{shown}");
+    assert!(shown.contains("Transcript snapshots: 2 new, 0 changed"), "{shown}");
+    let written = std::fs::read_to_string(&pending).unwrap();
+    assert!(written.starts_with("---\nsource: conformance\nexpression: \"securemode[tcp]\"\n---\n"), "{written}");
+    assert!(written.contains("accepted tcp from [peer]"), "{written}");
+    assert!(written.contains("username=\"[deviceName]&[productKey]\""), "{written}");
+    assert!(!written.contains("127.0.0.1:") && !written.contains("s #"), "ports and times redacted: {written}");
+
+    // Accepting is renaming (what `cargo insta review` does); then the same run matches.
+    std::fs::rename(&pending, &snap).unwrap();
+    std::fs::rename(folder.join("keepalive__tcp.snap.new"), folder.join("keepalive__tcp.snap")).unwrap();
+    let (status, shown) = run(&into, &["--fail-on", "warn"]);
+    assert_eq!(status, Some(0), "{shown}");
+    assert!(!shown.contains("Transcript snapshots"), "{shown}");
+    assert!(!pending.exists());
+
+    // A changed behaviour: the stored snapshot says keepalive 300, the client declares 60.
+    let (status, shown) = run(&into, &["--fail-on", "warn", "--", "--keepalive", "60"]);
+    assert_eq!(status, Some(1), "a change is a warning: {shown}");
+    assert!(shown.contains("WARN securemode [tcp]"), "{shown}");
+    assert!(shown.contains("but the transcript differs from the stored snapshot"), "{shown}");
+    assert!(shown.contains("Transcript snapshots: 0 new, 2 changed"), "{shown}");
+    let removed = shown.lines().any(|l| l.trim_start().starts_with("| -") && l.contains("keepalive=300 s"));
+    let added = shown.lines().any(|l| l.trim_start().starts_with("| +") && l.contains("keepalive=60 s"));
+    assert!(removed && added, "the diff shows the change: {shown}");
+    assert!(std::fs::read_to_string(&snap).unwrap().contains("keepalive=300 s"), "the stored one stays");
+    assert!(std::fs::read_to_string(&pending).unwrap().contains("keepalive=60 s"));
+
+    // --no-snapshots compares and writes nothing.
+    std::fs::remove_dir_all(&snapshots).unwrap();
+    let (status, shown) = run(&["--no-snapshots"], &[]);
+    assert_eq!(status, Some(0), "{shown}");
+    assert!(!snapshots.exists(), "{shown}");
+
+    // By default they go under the current directory, like --out.
+    let output = Command::new(env!("CARGO_BIN_EXE_conformance"))
+        .args([python.as_str(), "--transport", "tcp", "--only", "securemode"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let (status, shown) = code(&output);
+    assert_eq!(status, Some(0), "{shown}");
+    assert!(dir.path().join("conformance/snapshots/mqtt_client.py/securemode__tcp.snap.new").is_file(), "{shown}");
+}
+
+#[test]
 fn usage_errors_exit_2_and_say_why() {
     let python = client("mqtt_client.py");
     for (args, says) in [
@@ -119,7 +187,8 @@ fn an_interrupted_run_stops_its_clients() {
     let pid_file = dir.path().join("client.pid");
     let script = format!("echo $$ > {}; exec sleep 30", pid_file.display());
     let mut suite = Command::new(env!("CARGO_BIN_EXE_conformance"))
-        .args(["/bin/sh", "--transport", "tcp", "--only", "securemode", "--connect-timeout", "30", "--", "-c", &script])
+        .args(["/bin/sh", "--no-snapshots", "--transport", "tcp", "--only", "securemode", "--connect-timeout", "30"])
+        .args(["--", "-c", &script])
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();

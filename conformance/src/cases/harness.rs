@@ -239,6 +239,7 @@ impl Harness {
     pub async fn finish(self) -> Finished {
         let Harness { broker, mut events, mut transcript, client, env, timing, connect_delay, mut lost_events, .. } =
             self;
+        let watched = transcript.len();
         let stopped = client.stop(timing.grace).await;
         broker.shutdown().await;
         let _ = tokio::time::timeout(SHUTDOWN_DRAIN, async {
@@ -270,14 +271,27 @@ impl Harness {
         if lost_events > 0 {
             measured.insert("events_lost".to_owned(), json!(lost_events));
         }
-        Finished { client: stopped.run, transcript, measured, connect_timeout: timing.connect }
+        Finished {
+            client: stopped.run,
+            transcript,
+            watched,
+            identity: env.identity,
+            measured,
+            connect_timeout: timing.connect,
+        }
     }
 }
 
 /// A case run that is over: what the client did and what the broker saw.
 pub struct Finished {
     pub client: ClientRun,
+    /// Every event of the case: those it read while watching, then those collected while the
+    /// client was stopped and the broker shut down.
     pub transcript: Vec<Arc<Event>>,
+    /// How many events of the transcript the case read while watching.
+    watched: usize,
+    /// The identity the client was handed.
+    pub identity: Identity,
     /// Values every case reports (identity, connect delay...); cases add their own.
     pub measured: BTreeMap<String, Value>,
     connect_timeout: Duration,
@@ -308,8 +322,10 @@ impl Conclusion {
 }
 
 impl Finished {
-    /// The case result: the conclusion, the measured values, the client run, the transcript.
-    pub fn into_result(self, conclusion: Conclusion) -> CaseResult {
+    /// The case result: the conclusion, the measured values, the client run, the transcript
+    /// (split where the case stopped watching) and the identity it was run with.
+    pub fn into_result(mut self, conclusion: Conclusion) -> CaseResult {
+        let stopping = self.transcript.split_off(self.watched);
         let mut measured = self.measured;
         measured.extend(conclusion.measured.into_iter().map(|(k, v)| (k.to_owned(), v)));
         CaseResult {
@@ -319,6 +335,8 @@ impl Finished {
             measured,
             client: Some(self.client),
             transcript: self.transcript,
+            stopping,
+            identities: vec![self.identity],
         }
     }
 
@@ -471,7 +489,14 @@ mod tests {
     }
 
     fn finished(client: ClientRun, transcript: Vec<Arc<Event>>) -> Finished {
-        Finished { client, transcript, measured: BTreeMap::new(), connect_timeout: Duration::from_secs(10) }
+        Finished {
+            client,
+            watched: transcript.len(),
+            transcript,
+            identity: Identity::generate(1),
+            measured: BTreeMap::new(),
+            connect_timeout: Duration::from_secs(10),
+        }
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! - `harness`: the plumbing every case shares (broker, client, events, transcript).
 //! - `connect`: the cases judged on the broker's verdicts about the first CONNECT
 //!   (`securemode`, `username`, `client-id`, `keepalive`).
-//! - [`sign`]: `sign`, and [`sign::run_once`] for a property test over identities.
+//! - [`sign`]: `sign`, one client run per identity ([`sign::run_once`]);
+//!   [`sign_property`]: the identities generated, shrunk and kept as regression seeds.
 //! - `ping`: `ping`, in real time.
 //! - `websocket`: `websocket`.
 //! - `tls_verify`: `tls-untrusted-ca`, `tls-expired`, `tls-wrong-host`.
@@ -24,6 +25,7 @@ mod connect;
 mod harness;
 mod ping;
 pub mod sign;
+pub mod sign_property;
 mod tls_verify;
 mod websocket;
 
@@ -75,6 +77,8 @@ pub struct CaseContext {
     /// hmacmd5.
     pub sign_methods: Vec<SignMethod>,
     pub timing: Timing,
+    /// How `sign` explores identities.
+    pub sign_property: sign_property::SignProperty,
 }
 
 impl CaseContext {

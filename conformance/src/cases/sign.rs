@@ -1,19 +1,20 @@
 //! `sign` (C-SIGN): the password is signed correctly for the signmethod the client declares
 //! (A-SIGNMETHOD, A-SIGN-HEX, A-SIGN-CONTENT).
 //!
-//! The case runs the client once per sign method the run uses, each time with a fresh
-//! identity and `IOT_SIGN_METHOD` set to that method, on a broker of its own. The broker
-//! checks the signature with the method the client *declares*: a client that ignores
+//! For each sign method the run uses, the case checks a property (see
+//! [`super::sign_property`]): over generated identities, each a client run with
+//! `IOT_SIGN_METHOD` set to that method on a broker of its own, the signature is right. The
+//! broker checks the signature with the method the client *declares*: a client that ignores
 //! `IOT_SIGN_METHOD` but signs correctly for what it declares passes, and
 //! `sign_method_declared` shows it.
 //!
-//! [`run_once`] is one such run with an identity of the caller's choosing: the building block
-//! of a property test over generated identities.
+//! [`run_once`] is one such run with an identity of the caller's choosing.
 //!
-//! The merged result: the worst run decides (error, then fail, warn, pass, not run); findings
-//! are every run's verdicts; the transcript is the runs' transcripts one after the other
-//! (each run's broker numbers its connections from 1 and its time from 0); the client output
-//! is the deciding run's.
+//! The merged result: the worst method decides (error, then fail, warn, pass, not run);
+//! findings are every method's verdicts; the transcript is each method's deciding run (its
+//! smallest failing identity, or its last identity), one after the other (each run's broker
+//! numbers its connections from 1 and its time from 0); the client output is the deciding
+//! method's.
 
 use super::CaseContext;
 use super::connect::judge;
@@ -50,12 +51,13 @@ pub async fn run_once(ctx: &CaseContext, identity: Identity, method: SignMethod)
     finished.into_result(conclusion)
 }
 
-/// Runs `sign` once per sign method of the context.
+/// Runs `sign` as a property (see [`super::sign_property`]) once per sign method of the
+/// context.
 pub async fn run(ctx: &CaseContext) -> CaseResult {
     let methods = if ctx.sign_methods.is_empty() { vec![ctx.sign_method()] } else { ctx.sign_methods.clone() };
     let mut runs = Vec::new();
     for method in methods {
-        runs.push((method, run_once(ctx, Identity::random(), method).await));
+        runs.push((method, super::sign_property::explore(ctx, method).await));
     }
     merge(runs)
 }

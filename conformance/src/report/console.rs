@@ -4,13 +4,15 @@
 //! table grouped by client rule (`C-SECUREMODE` ...), one row per case, one column per
 //! transport of the run; a block for every fail, warn and error (explanation, each finding
 //! `RULE: expected X; received Y` with its detail, measured values, the client's last lines);
-//! the not-run cases with their reasons; the rule coverage of platform.md section 6; a one-line
-//! total. Everything goes to a `&mut dyn Write`, so tests capture it. Colour (ANSI) only when
+//! the not-run cases with their reasons; the transcript snapshots written as new or changed
+//! (a changed one's diff is in its case's block, which it turned into a warning); the rule
+//! coverage of platform.md section 6; a one-line total. Everything goes to a `&mut dyn Write`, so tests capture it. Colour (ANSI) only when
 //! [`Style::color`] says so; widths are computed on the plain text, so columns stay aligned.
 
 use super::{Counts, case_ids, details, label, ordered, rule_order};
 use crate::model::{CaseReport, RunReport};
 use crate::outcome::CaseVerdict;
+use crate::snapshot;
 use mock_broker::Transport;
 use std::io::{self, Write};
 
@@ -146,6 +148,7 @@ pub fn summary(out: &mut dyn Write, report: &RunReport, style: Style) -> io::Res
     results_table(out, report, &transports, style)?;
     problems(out, report, style)?;
     not_run(out, report)?;
+    snapshots(out, report)?;
     coverage(out, report, style)?;
     writeln!(out)?;
     writeln!(out, "{}", Counts::of(report).line())
@@ -219,6 +222,29 @@ fn not_run(out: &mut dyn Write, report: &RunReport) -> io::Result<()> {
     writeln!(out, "Not run:")?;
     for (id, why, transports) in groups {
         writeln!(out, "  {id} [{}]: {why}", transports.join(", "))?;
+    }
+    Ok(())
+}
+
+/// The cases whose transcript snapshot is new or changed, with the `.snap.new` written.
+fn snapshots(out: &mut dyn Write, report: &RunReport) -> io::Result<()> {
+    let note = |c: &CaseReport| c.result.measured.get("snapshot").and_then(|v| v.as_str().map(str::to_owned));
+    let notes: Vec<(&CaseReport, String)> =
+        ordered(report).into_iter().filter_map(|c| note(c).map(|n| (c, n))).collect();
+    if notes.is_empty() {
+        return Ok(());
+    }
+    let count = |prefix: &str| notes.iter().filter(|(_, n)| n.starts_with(prefix)).count();
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Transcript snapshots: {} new, {} changed; review them with `cargo insta review` (or rename .snap.new to .snap \
+         to accept):",
+        count(snapshot::NEW_NOTE),
+        count(snapshot::CHANGED_NOTE)
+    )?;
+    for (case, note) in notes {
+        writeln!(out, "  {} [{}]: {note}", case.case, case.transport)?;
     }
     Ok(())
 }
@@ -325,6 +351,46 @@ mod tests {
         let row = text.lines().find(|l| l.starts_with("C-SECUREMODE ")).unwrap();
         assert_eq!(&row[tls..], "NOT-RUN");
         assert!(text.ends_with("\n3 passed, 1 warned, 1 failed, 2 not run, 1 error\n"), "{text}");
+    }
+
+    #[test]
+    fn report_console_lists_new_and_changed_snapshots_and_shows_the_diff() {
+        use crate::snapshot::SnapshotOutcome;
+        use std::path::PathBuf;
+        let mut report = sample_with_coverage();
+        SnapshotOutcome::New(PathBuf::from("snaps/demo-client/securemode__ws.snap.new"))
+            .apply(&mut report.cases[0].result);
+        SnapshotOutcome::Changed {
+            path: PathBuf::from("snaps/demo-client/securemode__wss.snap"),
+            diff: "--- old\n+++ new\n@@ -1,1 +1,1 @@\n-    [time] #1    > CONNACK [0x00]\n+    [time] #1    > CONNACK [0x05]\n"
+                .to_string(),
+        }
+        .apply(&mut report.cases[2].result);
+        let text = summary_text(&report, Style::default());
+        assert!(text.contains("\nWARN securemode [wss]  C-SECUREMODE (MUST; A-SECUREMODE)"), "{text}");
+        assert!(
+            text.contains(
+                "\n  why: declared securemode=2 over wss; but the transcript differs from the stored snapshot\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "  measured: snapshot_diff:\n        | --- old\n        | +++ new\n        | @@ -1,1 +1,1 @@\n        | -    \
+                 [time] #1    > CONNACK [0x00]\n        | +    [time] #1    > CONNACK [0x05]\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "\nTranscript snapshots: 1 new, 1 changed; review them with `cargo insta review` (or rename .snap.new to \
+                 .snap to accept):\n  securemode [ws]: new: snaps/demo-client/securemode__ws.snap.new (accept it with \
+                 `cargo insta review`)\n  securemode [wss]: changed: snaps/demo-client/securemode__wss.snap differs \
+                 (review with `cargo insta review`)\n"
+            ),
+            "{text}"
+        );
+        assert!(!summary_text(&sample_with_coverage(), Style::default()).contains("Transcript snapshots"));
     }
 
     #[test]

@@ -51,6 +51,8 @@ fn ran(
             stderr_tail: String::new(),
         }),
         transcript: Vec::new(),
+        stopping: Vec::new(),
+        identities: Vec::new(),
     }
 }
 

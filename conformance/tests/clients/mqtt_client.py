@@ -8,7 +8,8 @@ wss; signs the password as platform.md says; pings; stays, then disconnects.
 
 A few switches break one thing each, so the suite's tests can see a case fail: --securemode,
 --keepalive (ignores IOT_KEEPALIVE), --ping-every 0 (never pings), --insecure (accepts any
-certificate), --subprotocol '' (offers none), --text-frames, --ignore-term.
+certificate), --subprotocol '' (offers none), --text-frames, --ignore-term, --latin1-sign
+(signs right only while every field is ASCII: the bug vector U1 catches).
 """
 
 import argparse
@@ -123,6 +124,7 @@ def main():
     p.add_argument("--subprotocol", default="mqtt", help="the WebSocket subprotocol to offer; '' offers none")
     p.add_argument("--text-frames", action="store_true", help="send MQTT in WebSocket text frames")
     p.add_argument("--ignore-term", action="store_true", help="ignore SIGTERM")
+    p.add_argument("--latin1-sign", action="store_true", help="sign the content encoded as Latin-1, not UTF-8")
     args = p.parse_args()
     if args.ignore_term:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -162,7 +164,8 @@ def main():
 
     content = f"clientId{cid}deviceName{dn}productKey{pk}timestamp{TIMESTAMP}"
     digest = {"hmacmd5": hashlib.md5, "hmacsha1": hashlib.sha1, "hmacsha256": hashlib.sha256}[method]
-    password = hmac.new(secret.encode(), content.encode(), digest).hexdigest()
+    encoded = content.encode("latin-1", errors="replace") if args.latin1_sign else content.encode()
+    password = hmac.new(secret.encode(), encoded, digest).hexdigest()
     mqtt_client_id = f"{cid}|securemode={securemode},signmethod={method},timestamp={TIMESTAMP}|"
     body = field("MQTT") + bytes([4, 0xC2]) + struct.pack("!H", keepalive)
     body += field(mqtt_client_id) + field(f"{dn}&{pk}") + field(password)

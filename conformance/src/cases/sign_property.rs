@@ -1,0 +1,313 @@
+//! C-SIGN as a property: the client must sign correctly for *any* valid identity, so the
+//! `sign` case runs it once per identity that proptest generates within the ID- rules, and a
+//! failure shrinks to the smallest identity that still fails.
+//!
+//! - Identities: productKey 1-20 letters and digits (ID-PK), deviceName 4-32 of letters,
+//!   digits and `- _ @ . :` (ID-DN), secret 1-64 letters and digits (ID-SECRET), clientId
+//!   1-64 characters without `|` (A-CID-LEN), some of them outside ASCII (vector U1 signs a
+//!   UTF-8 clientId).
+//! - Regression seeds: the smallest failing identity is saved, per client, in a JSON file;
+//!   the next run of that client tries the saved identities first, and a seed that still
+//!   fails decides the case without a new search.
+//! - Shrinking: proptest's own shrinker removes one character per step, and every step here
+//!   is a real client run, so a failure is shrunk greedily instead: field by field, the
+//!   shortest valid value, then either half of the value, kept whenever the client still
+//!   fails, within `SignProperty::shrink_runs` runs (default 32). A client that fails every
+//!   identity ends on `clientId 0, deviceName 0000, productKey 0, secret 0`.
+//! - A run that could not judge the signature (another rule refused the CONNECT first, the
+//!   kit failed) ends the search: its result is the case's.
+//! - Cost: every identity is a real client run; search and shrink runs skip the settle time
+//!   after a refusal, and the smallest failing identity runs once more with it, so the report
+//!   quotes the client's own words.
+
+use super::CaseContext;
+use super::sign::run_once;
+use crate::contract::Identity;
+use crate::outcome::{CaseResult, CaseVerdict};
+use mock_broker::auth::SignMethod;
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How the `sign` case explores identities.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignProperty {
+    /// Generated identities per sign method (`--sign-cases`).
+    pub cases: u32,
+    /// The most extra runs spent shrinking a failure.
+    pub shrink_runs: u32,
+    /// The client's regression seeds file; `None` keeps no seeds.
+    pub seeds: Option<PathBuf>,
+}
+
+impl Default for SignProperty {
+    fn default() -> Self {
+        SignProperty { cases: 16, shrink_runs: 32, seeds: None }
+    }
+}
+
+/// The seeds file of `client` under `dir`: `dir/<client>.json`, the name made safe.
+pub fn seeds_file(dir: &Path, client: &str) -> PathBuf {
+    let safe: String =
+        client.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+    dir.join(format!("{safe}.json"))
+}
+
+/// One saved failing identity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Seed {
+    sign_method: String,
+    product_key: String,
+    device_name: String,
+    secret: String,
+    client_id: String,
+}
+
+impl Seed {
+    fn new(method: SignMethod, identity: &Identity) -> Seed {
+        Seed {
+            sign_method: method.name().to_owned(),
+            product_key: identity.product_key.clone(),
+            device_name: identity.device_name.clone(),
+            secret: identity.secret.clone(),
+            client_id: identity.client_id.clone(),
+        }
+    }
+
+    fn identity(&self) -> Identity {
+        Identity {
+            product_key: self.product_key.clone(),
+            device_name: self.device_name.clone(),
+            secret: self.secret.clone(),
+            client_id: self.client_id.clone(),
+        }
+    }
+}
+
+fn load_seeds(path: &Path) -> Result<Vec<Seed>, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text).map_err(|e| format!("regression seeds {}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(format!("reading regression seeds {}: {e}", path.display())),
+    }
+}
+
+fn save_seed(path: &Path, seed: Seed) -> Result<(), String> {
+    let mut seeds = load_seeds(path)?;
+    if !seeds.contains(&seed) {
+        seeds.push(seed);
+    }
+    let text = serde_json::to_string_pretty(&seeds).map_err(|e| e.to_string())?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    }
+    std::fs::write(path, text + "\n").map_err(|e| format!("writing regression seeds {}: {e}", path.display()))
+}
+
+/// Identities within the ID- rules; see the module docs.
+pub fn identities() -> impl Strategy<Value = Identity> {
+    let client_id = prop_oneof![
+        3 => "[0-9A-Za-z._&-]{1,64}",
+        1 => "[ -{}~\u{4e00}-\u{4e20}\u{e9}]{1,64}",
+    ];
+    ("[0-9A-Za-z]{1,20}", "[0-9A-Za-z_@.:-]{4,32}", "[0-9A-Za-z]{1,64}", client_id).prop_map(
+        |(product_key, device_name, secret, client_id)| Identity { product_key, device_name, secret, client_id },
+    )
+}
+
+/// Runs the property for one sign method: the client's seeds first, then generated
+/// identities, shrinking a failure and saving it as a seed.
+pub async fn explore(ctx: &CaseContext, method: SignMethod) -> CaseResult {
+    let property = &ctx.sign_property;
+    let seeds = match property.seeds.as_deref().map(load_seeds).transpose() {
+        Ok(seeds) => seeds.unwrap_or_default(),
+        Err(message) => return CaseResult::error(message),
+    };
+    let quick = quick(ctx);
+    let mut tried = 0u32;
+    for seed in seeds.iter().filter(|s| s.sign_method == method.name()) {
+        tried += 1;
+        if run_once(&quick, seed.identity(), method).await.verdict == CaseVerdict::Fail {
+            let result = run_once(ctx, seed.identity(), method).await;
+            return described(result, tried, "a saved regression seed still fails", &seed.identity());
+        }
+    }
+    let mut last = None;
+    for identity in generated(property.cases) {
+        tried += 1;
+        let result = run_once(&quick, identity.clone(), method).await;
+        match result.verdict {
+            CaseVerdict::Pass | CaseVerdict::Warn => {
+                last = Some(result);
+                continue;
+            }
+            // The signature was never judged (another rule refused first, the kit failed):
+            // more identities would not judge it either.
+            CaseVerdict::NotRun | CaseVerdict::Error => {
+                last = Some(result);
+                break;
+            }
+            CaseVerdict::Fail => {}
+        }
+        let (smallest, runs) = shrink(&quick, method, identity, property.shrink_runs).await;
+        tried += runs;
+        // The deciding run again, with the full settle time, so the report quotes the client.
+        let mut result = run_once(ctx, smallest.clone(), method).await;
+        if result.verdict != CaseVerdict::Fail {
+            result.explanation = format!("failed, then passed on the same identity: flaky ({})", result.explanation);
+            result.verdict = CaseVerdict::Fail;
+        }
+        let mut result = described(result, tried, "the smallest failing identity after shrinking", &smallest);
+        if let Some(path) = &property.seeds {
+            match save_seed(path, Seed::new(method, &smallest)) {
+                Ok(()) => {
+                    result.measured.insert("regression_seed".to_owned(), json!(path.display().to_string()));
+                }
+                Err(message) => result.explanation.push_str(&format!(" (the seed was not saved: {message})")),
+            }
+        }
+        return result;
+    }
+    let mut result = last.unwrap_or_else(|| CaseResult::error("no identity was tried (--sign-cases 0)"));
+    result.measured.insert("identities_tried".to_owned(), json!(tried));
+    result
+}
+
+/// Notes on a failing result which identity failed (its secret only by length).
+fn described(mut result: CaseResult, tried: u32, how: &str, identity: &Identity) -> CaseResult {
+    result.measured.insert("identities_tried".to_owned(), json!(tried));
+    result.measured.insert(
+        "failing_identity".to_owned(),
+        json!({
+            "found": how,
+            "product_key": identity.product_key,
+            "device_name": identity.device_name,
+            "client_id": identity.client_id,
+            "secret_chars": identity.secret.chars().count(),
+        }),
+    );
+    result.explanation = format!(
+        "{} (productKey {:?}, deviceName {:?}, clientId {:?}: {how})",
+        result.explanation, identity.product_key, identity.device_name, identity.client_id
+    );
+    result
+}
+
+/// The context of the search runs: a refused CONNECT needs no settle time to be judged.
+fn quick(ctx: &CaseContext) -> CaseContext {
+    let mut quick = ctx.clone();
+    quick.timing.settle = SEARCH_SETTLE;
+    quick
+}
+
+/// The settle time of search and shrink runs.
+const SEARCH_SETTLE: Duration = Duration::from_millis(100);
+
+/// `count` identities drawn from [`identities`], the same ones on every run of the suite.
+fn generated(count: u32) -> Vec<Identity> {
+    let mut runner = TestRunner::new_with_rng(Config::default(), TestRng::deterministic_rng(RngAlgorithm::ChaCha));
+    let strategy = identities();
+    (0..count).filter_map(|_| strategy.new_tree(&mut runner).ok().map(|tree| tree.current())).collect()
+}
+
+/// The identity's four fields, with the shortest each may be and the filler that keeps a
+/// shortened value valid.
+const FIELDS: [(Field, usize, char); 4] =
+    [(Field::ClientId, 1, '0'), (Field::DeviceName, 4, '0'), (Field::ProductKey, 1, '0'), (Field::Secret, 1, '0')];
+
+#[derive(Clone, Copy)]
+enum Field {
+    ClientId,
+    DeviceName,
+    ProductKey,
+    Secret,
+}
+
+impl Field {
+    fn of(self, identity: &mut Identity) -> &mut String {
+        match self {
+            Field::ClientId => &mut identity.client_id,
+            Field::DeviceName => &mut identity.device_name,
+            Field::ProductKey => &mut identity.product_key,
+            Field::Secret => &mut identity.secret,
+        }
+    }
+}
+
+/// Simpler variants of one field: the shortest filler, then each half (padded to stay valid).
+fn simpler(value: &str, min: usize, filler: char) -> Vec<String> {
+    let chars: Vec<char> = value.chars().collect();
+    let pad = |part: &[char]| -> String {
+        let mut s: String = part.iter().collect();
+        while s.chars().count() < min {
+            s.push(filler);
+        }
+        s
+    };
+    let half = chars.len() / 2;
+    [pad(&[]), pad(&chars[..half]), pad(&chars[half..])]
+        .into_iter()
+        .filter(|candidate| candidate != value && candidate.chars().count() < chars.len().max(min + 1))
+        .collect()
+}
+
+/// Shrinks a failing identity greedily, field by field, keeping each simpler variant that
+/// still fails, within `budget` client runs. Returns the smallest failing identity found and
+/// the runs spent.
+async fn shrink(ctx: &CaseContext, method: SignMethod, mut failing: Identity, budget: u32) -> (Identity, u32) {
+    let mut runs = 0;
+    for (field, min, filler) in FIELDS {
+        'field: loop {
+            for candidate in simpler(field.of(&mut failing.clone()), min, filler) {
+                if runs == budget {
+                    return (failing, runs);
+                }
+                let mut trial = failing.clone();
+                *field.of(&mut trial) = candidate;
+                runs += 1;
+                if run_once(ctx, trial.clone(), method).await.verdict == CaseVerdict::Fail {
+                    failing = trial;
+                    continue 'field;
+                }
+            }
+            break;
+        }
+    }
+    (failing, runs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_identities_keep_the_id_rules_and_the_client_id_rules() {
+        let mut runner = TestRunner::deterministic();
+        for _ in 0..500 {
+            let identity = identities().new_tree(&mut runner).unwrap().current();
+            assert!(identity.is_valid(), "{identity:?}");
+            let chars = identity.client_id.chars().count();
+            assert!((1..=64).contains(&chars) && !identity.client_id.contains('|'), "{identity:?}");
+        }
+    }
+
+    #[test]
+    fn seeds_round_trip_once_per_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = seeds_file(dir.path(), "my client/v2");
+        assert_eq!(path.file_name().unwrap(), "my_client_v2.json");
+        assert_eq!(load_seeds(&path).unwrap(), vec![]);
+        let identity = Identity::generate(7);
+        save_seed(&path, Seed::new(SignMethod::HmacSha1, &identity)).unwrap();
+        save_seed(&path, Seed::new(SignMethod::HmacSha1, &identity)).unwrap();
+        let seeds = load_seeds(&path).unwrap();
+        assert_eq!(seeds.len(), 1);
+        assert_eq!(seeds[0].identity(), identity);
+        std::fs::write(&path, "not json").unwrap();
+        assert!(load_seeds(&path).unwrap_err().contains("regression seeds"));
+    }
+}
