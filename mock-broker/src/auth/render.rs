@@ -113,9 +113,8 @@ mod tests {
 
     #[test]
     fn a_short_secret_is_blanked_only_where_it_stands_alone() {
-        let mut verdicts = vec![
-            Verdict::fail(Rule::ASignContent, "b77d130a", "\"0\"").with_detail("sent 0 in clear; 10 0a 0"),
-        ];
+        let mut verdicts =
+            vec![Verdict::fail(Rule::ASignContent, "b77d130a", "\"0\"").with_detail("sent 0 in clear; 10 0a 0")];
         redact(&mut verdicts, "0");
         assert_eq!(verdicts[0].expected, "b77d130a", "digests keep their digits");
         assert_eq!(verdicts[0].received, "\"***\"");
