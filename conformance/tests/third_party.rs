@@ -109,6 +109,8 @@ fn check(client: ThirdParty) {
         command.args(["--transport", transport]);
     }
     command.arg("--snapshots").arg(SNAPSHOTS).arg("--out").arg(out.path()).env(variable, module_path);
+    // Regression seeds (written only if `sign` failed) stay out of the source tree.
+    command.arg("--regressions").arg(out.path().join("regressions"));
     let output = command.output().expect("the conformance binary runs");
     let shown = format!(
         "{command:?}: {}\n--- stdout\n{}--- stderr\n{}",
