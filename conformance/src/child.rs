@@ -11,6 +11,9 @@
 
 use crate::contract::{CaseEnv, ContractError};
 use crate::outcome::ClientRun;
+/// `text` with the secret blanked, by the broker's rule ([`mock_broker::redact`]).
+pub use mock_broker::redact::redact_secret as redact;
+use mock_broker::redact::redact_secret_bytes as redact_bytes;
 use std::collections::VecDeque;
 use std::fmt;
 use std::path::PathBuf;
@@ -26,7 +29,7 @@ pub const TAIL_LINES: usize = 64;
 /// Bytes kept of each of stdout and stderr.
 pub const TAIL_BYTES: usize = 16 * 1024;
 /// What replaces the device secret wherever the client's output or command line shows it.
-pub const REDACTED: &str = "***";
+pub use mock_broker::redact::REDACTED;
 /// How long to wait for the output pipes to close after the client has exited (a grandchild
 /// outside the process group may hold them open).
 const PIPE_DRAIN: Duration = Duration::from_secs(1);
@@ -62,30 +65,6 @@ pub enum SpawnError {
     Contract(#[from] ContractError),
     #[error("starting the client {program}: {source}")]
     Io { program: String, source: std::io::Error },
-}
-
-/// Replaces every occurrence of `secret` in `bytes` by [`REDACTED`].
-fn redact_bytes(bytes: &[u8], secret: &[u8]) -> Vec<u8> {
-    if secret.is_empty() {
-        return bytes.to_vec();
-    }
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i..].starts_with(secret) {
-            out.extend_from_slice(REDACTED.as_bytes());
-            i += secret.len();
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    out
-}
-
-/// Replaces every occurrence of `secret` in `text` by [`REDACTED`].
-pub fn redact(text: &str, secret: &str) -> String {
-    if secret.is_empty() { text.to_owned() } else { text.replace(secret, REDACTED) }
 }
 
 /// The last lines of one output stream, redacted as they arrive.

@@ -22,6 +22,7 @@ pub mod hub;
 pub mod keepalive;
 pub mod mqtt;
 pub mod policy;
+pub mod redact;
 pub mod registry;
 pub mod render;
 pub mod rules;

@@ -67,7 +67,8 @@ pub fn policy_judging(rules: &[Rule]) -> Policy {
         policy.keepalive_range = (1, u16::MAX);
     }
     if !rules.contains(&Rule::ACidLen) {
-        policy.client_id_max_chars = usize::MAX;
+        // As long as an MQTT string allows: no clientId can break it.
+        policy.client_id_max_chars = usize::from(u16::MAX);
     }
     policy
 }
@@ -473,7 +474,7 @@ mod tests {
         let strict = Policy::default();
         let keepalive = policy_judging(&[Rule::AKeepalive]);
         assert_eq!(keepalive.keepalive_range, strict.keepalive_range);
-        assert_eq!(keepalive.client_id_max_chars, usize::MAX);
+        assert_eq!(keepalive.client_id_max_chars, usize::from(u16::MAX));
         let cid = policy_judging(&[Rule::ACidFormat, Rule::ACidLen]);
         assert_eq!(cid.keepalive_range, (1, u16::MAX));
         assert_eq!(cid.client_id_max_chars, strict.client_id_max_chars);

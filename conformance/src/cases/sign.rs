@@ -106,6 +106,8 @@ fn merge(runs: Vec<(SignMethod, CaseResult)>) -> CaseResult {
     merged.explanation = explanation.join("; ");
     merged.findings = runs.iter().flat_map(|(_, r)| r.findings.iter().cloned()).collect();
     merged.transcript = runs.iter().flat_map(|(_, r)| r.transcript.iter().cloned()).collect();
+    merged.stopping = runs.iter().flat_map(|(_, r)| r.stopping.iter().cloned()).collect();
+    merged.identities = runs.iter().flat_map(|(_, r)| r.identities.iter().cloned()).collect();
     merged.measured.insert("sign_runs".to_owned(), json!(summary));
     merged
 }
