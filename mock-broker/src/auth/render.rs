@@ -8,8 +8,6 @@ use crate::verdict::Verdict;
 const MAX_QUOTED_CHARS: usize = 200;
 /// Most password bytes shown as hex when the password is not text.
 const MAX_HEX_BYTES: usize = 64;
-/// What replaces the secret. Secrets are letters and digits (ID-SECRET), so this never
-/// holds one.
 
 /// The text quoted and escaped like a Rust string, truncated past `MAX_QUOTED_CHARS`.
 pub(super) fn quote(text: &str) -> String {
