@@ -478,7 +478,7 @@ pub fn check(dir: &Path, client: &str, case_id: &str, transport: Transport, text
 
 /// A name usable as one path component: anything but letters, digits, `-`, `_` and `.`
 /// becomes `_`, and a name of dots only is prefixed.
-fn file_safe(name: &str) -> String {
+pub fn file_safe(name: &str) -> String {
     let safe: String =
         name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' }).collect();
     if safe.chars().all(|c| c == '.') { format!("_{safe}") } else { safe }

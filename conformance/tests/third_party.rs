@@ -29,43 +29,33 @@ struct ThirdParty {
     verdicts: &'static str,
 }
 
-/// Both clients do everything the quick profile checks: the platform's securemode, signature
-/// (for every generated identity and sign method), username, clientId and keepalive; the
-/// `mqtt` subprotocol in binary frames; they refuse every bad certificate. `ping` runs in
-/// real time and is left out by the quick profile.
+/// What both clients earn: everything the quick profile checks passes (the platform's
+/// securemode, signature for every generated identity and sign method, username, clientId
+/// and keepalive; the `mqtt` subprotocol in binary frames; every bad certificate refused).
+/// `ping` runs in real time and is left out by the quick profile.
+const PASSES_ALL_IT_RUNS: &str = "
+securemode        pass     pass     pass     pass
+sign              pass     pass     pass     pass
+username          pass     pass     pass     pass
+client-id         pass     pass     pass     pass
+keepalive         pass     pass     pass     pass
+ping              not-run  not-run  not-run  not-run
+websocket         pass     pass     -        -
+tls-untrusted-ca  -        pass     -        pass
+tls-expired       -        pass     -        pass
+tls-wrong-host    -        pass     -        pass
+";
+
 const PAHO: ThirdParty = ThirdParty {
     example: "examples/python-client.py",
     module_path: ("PYTHONPATH", "MOCK_BROKER_INTEROP_PYTHONPATH"),
-    verdicts: "
-securemode        pass     pass     pass     pass
-sign              pass     pass     pass     pass
-username          pass     pass     pass     pass
-client-id         pass     pass     pass     pass
-keepalive         pass     pass     pass     pass
-ping              not-run  not-run  not-run  not-run
-websocket         pass     pass     -        -
-tls-untrusted-ca  -        pass     -        pass
-tls-expired       -        pass     -        pass
-tls-wrong-host    -        pass     -        pass
-",
+    verdicts: PASSES_ALL_IT_RUNS,
 };
 
-/// See [`PAHO`]: MQTT.js passes the same.
 const MQTT_JS: ThirdParty = ThirdParty {
     example: "examples/node-client.js",
     module_path: ("NODE_PATH", "MOCK_BROKER_INTEROP_NODE_PATH"),
-    verdicts: "
-securemode        pass     pass     pass     pass
-sign              pass     pass     pass     pass
-username          pass     pass     pass     pass
-client-id         pass     pass     pass     pass
-keepalive         pass     pass     pass     pass
-ping              not-run  not-run  not-run  not-run
-websocket         pass     pass     -        -
-tls-untrusted-ca  -        pass     -        pass
-tls-expired       -        pass     -        pass
-tls-wrong-host    -        pass     -        pass
-",
+    verdicts: PASSES_ALL_IT_RUNS,
 };
 
 const TRANSPORTS: [&str; 4] = ["ws", "wss", "tcp", "tls"];

@@ -53,11 +53,10 @@ impl Default for SignProperty {
     }
 }
 
-/// The seeds file of `client` under `dir`: `dir/<client>.json`, the name made safe.
+/// The seeds file of `client` under `dir`: `dir/<client>.json`, the name made safe as the
+/// snapshot folders' names are.
 pub fn seeds_file(dir: &Path, client: &str) -> PathBuf {
-    let safe: String =
-        client.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
-    dir.join(format!("{safe}.json"))
+    dir.join(format!("{}.json", crate::snapshot::file_safe(client)))
 }
 
 /// One saved failing identity.
