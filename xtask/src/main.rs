@@ -4,7 +4,7 @@
 //!   MQTT.js for Node) into `target/interop/`, then runs every test of the workspace.
 //! - `cargo xtask interop-deps`: only the install step.
 //! - `cargo xtask conformance [CLIENT] [FLAGS] [-- CLIENT ARGS]`: builds the fixture clients
-//!   (when the `fixtures` crate is in the workspace) and runs the conformance suite against
+//!   and runs the conformance suite against
 //!   `CLIENT`, a path or a fixture name (the reference fixture by default). The suite's own
 //!   `--help` lists its flags; its exit code is the task's.
 
@@ -50,17 +50,15 @@ fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
-/// Builds `fixture-client` when the `fixtures` crate exists, then runs the `conformance`
-/// binary with `--fixture-bin` pointing at it. The suite's exit code becomes ours.
+/// Builds `fixture-client`, then runs the `conformance` binary with `--fixture-bin` pointing
+/// at it. The suite's exit code becomes ours.
 fn conformance(root: &Path, args: &[String]) -> anyhow::Result<()> {
     // The suite runs in the caller's directory, where a client path or --out DIR is relative to.
     let mut suite = cargo();
     suite.args(["run", "-q", "-p", "conformance", "--bin", "conformance", "--"]);
-    if root.join("fixtures/Cargo.toml").is_file() {
-        run(cargo().current_dir(root).args(["build", "-q", "-p", "fixtures", "--bin", "fixture-client"]))?;
-        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-        suite.arg("--fixture-bin").arg(target.join("debug").join("fixture-client"));
-    }
+    run(cargo().current_dir(root).args(["build", "-q", "-p", "fixtures", "--bin", "fixture-client"]))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    suite.arg("--fixture-bin").arg(target.join("debug").join("fixture-client"));
     let status = suite.args(args).status().with_context(|| format!("starting {suite:?}"))?;
     std::process::exit(status.code().unwrap_or(2));
 }
