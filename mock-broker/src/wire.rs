@@ -128,25 +128,22 @@ impl PacketIo {
 
     /// Writes one packet (one binary frame on WebSocket).
     pub async fn write(&mut self, packet: &Packet) -> io::Result<()> {
-        let mut encoded = std::mem::take(&mut self.outbound);
-        encoded.clear();
-        let result = match mqtt::encode(packet, &mut encoded) {
-            Ok(()) => self.write_bytes(&encoded).await,
-            Err(v) => Err(io::Error::new(io::ErrorKind::InvalidInput, v)),
-        };
-        self.outbound = encoded;
-        result
+        self.outbound.clear();
+        mqtt::encode(packet, &mut self.outbound).map_err(|v| io::Error::new(io::ErrorKind::InvalidInput, v))?;
+        match &mut self.wire {
+            // The buffer stays for the next packet.
+            Wire::Stream(io) => write_flushed(io, &self.outbound).await,
+            // A frame owns its bytes: they are split off the buffer, not copied.
+            Wire::Ws(ws) => send_binary(ws, self.outbound.split().freeze()).await,
+        }
     }
 
     /// Writes bytes as they are: on WebSocket, as one binary frame. Tests and fault
     /// injection use it to send what no well-behaved encoder would.
     pub async fn write_bytes(&mut self, bytes: &[u8]) -> io::Result<()> {
         match &mut self.wire {
-            Wire::Stream(io) => {
-                io.write_all(bytes).await?;
-                io.flush().await
-            }
-            Wire::Ws(ws) => ws.send(Message::Binary(Bytes::copy_from_slice(bytes))).await.map_err(io::Error::other),
+            Wire::Stream(io) => write_flushed(io, bytes).await,
+            Wire::Ws(ws) => send_binary(ws, Bytes::copy_from_slice(bytes)).await,
         }
     }
 
@@ -171,4 +168,13 @@ impl PacketIo {
             }
         }
     }
+}
+
+async fn write_flushed(io: &mut BoxIo, bytes: &[u8]) -> io::Result<()> {
+    io.write_all(bytes).await?;
+    io.flush().await
+}
+
+async fn send_binary(ws: &mut WebSocketStream<BoxIo>, bytes: Bytes) -> io::Result<()> {
+    ws.send(Message::Binary(bytes)).await.map_err(io::Error::other)
 }
