@@ -2,7 +2,7 @@
 //!
 //! It accepts exactly what the platform accepts over ws, wss, tcp and tls, refuses what it
 //! refuses with the same CONNACK code, and explains every verdict by the platform rule ID of
-//! `shared/spec/platform.md` (`A-SECUREMODE`, `K-TIMEOUT`, ...). See `ARCHITECTURE.md`.
+//! the rule table in [`rules`] (`A-SECUREMODE`, `K-TIMEOUT`, ...). See `ARCHITECTURE.md`.
 //!
 //! Layout:
 //! - [`broker`]: the library API ([`Broker`], [`BrokerBuilder`]), in the spirit of wiremock.

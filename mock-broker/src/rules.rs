@@ -1,4 +1,4 @@
-//! The platform rules the broker enforces, by the IDs of `shared/spec/platform.md`.
+//! The platform rules the broker enforces, by their IDs.
 //!
 //! Every verdict, transcript line and report names one of these. A rule carries its
 //! confidence: where it is `Low`, the broker's reaction is a configurable choice and is

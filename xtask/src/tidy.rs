@@ -62,3 +62,87 @@ fn no_machine_specific_paths_are_committed() {
         .collect();
     assert!(offending.is_empty(), "machine-specific paths in {offending:#?}");
 }
+
+/// The files git tracks, relative to the root.
+fn tracked_files() -> Vec<PathBuf> {
+    let out = std::process::Command::new("git")
+        .current_dir(root())
+        .args(["ls-files", "-z"])
+        .output()
+        .expect("git ls-files runs");
+    assert!(out.status.success(), "git ls-files: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+        .split(|b| *b == 0)
+        .filter(|p| !p.is_empty())
+        .map(|p| PathBuf::from(String::from_utf8_lossy(p).into_owned()))
+        .collect()
+}
+
+/// How many `../` a relative path may climb from `dir` (relative to the root) and stay inside.
+fn depth(dir: &Path) -> usize {
+    dir.components().filter(|c| matches!(c, std::path::Component::Normal(_))).count()
+}
+
+/// The relative paths in `text` that climb out of the workspace when read from `dir`: runs of
+/// `../` longer than `dir` is deep.
+fn escaping_paths(text: &str, dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("../") {
+        let run = &rest[at..];
+        let climbs = run.as_bytes().chunks(3).take_while(|c| *c == b"../").count();
+        let end = run.find(|c: char| c.is_whitespace() || "\"'`)]>,;".contains(c)).unwrap_or(run.len());
+        if climbs > depth(dir) {
+            found.push(run[..end].to_string());
+        }
+        rest = &run[3 * climbs.max(1)..];
+    }
+    found
+}
+
+/// The crate directory a file belongs to: the nearest folder above it with a `Cargo.toml`.
+fn crate_dir(file: &Path) -> PathBuf {
+    let mut dir = file.parent().unwrap_or(Path::new("")).to_path_buf();
+    while !dir.as_os_str().is_empty() && !root().join(&dir).join("Cargo.toml").is_file() {
+        dir = dir.parent().unwrap_or(Path::new("")).to_path_buf();
+    }
+    dir
+}
+
+#[test]
+fn nothing_in_the_repository_reaches_outside_it() {
+    // A path is read against the file's own folder and against its crate's (where
+    // `env!("CARGO_MANIFEST_DIR")` points); it must stay inside the workspace either way.
+    // The team's reference folder beside the clone is named in pieces so that this file does
+    // not match itself.
+    let outside_folder = format!("{}/{}", "shared", "spec");
+    let mut offending = Vec::new();
+    for file in tracked_files() {
+        if file.extension().is_some_and(|e| e == "lock") {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(root().join(&file)) else { continue };
+        let here = file.parent().unwrap_or(Path::new(""));
+        for dir in [here.to_path_buf(), crate_dir(&file)] {
+            for path in escaping_paths(&text, &dir) {
+                offending.push(format!("{}: {path}", file.display()));
+            }
+        }
+        if text.contains(&outside_folder) {
+            offending.push(format!("{}: names {outside_folder}", file.display()));
+        }
+    }
+    offending.dedup();
+    assert!(offending.is_empty(), "paths that leave the workspace: {offending:#?}");
+}
+
+#[test]
+fn escaping_paths_are_told_by_depth() {
+    // Built at run time so that this file does not match itself.
+    let up = |n: usize| "../".repeat(n);
+    let text = format!("see {}x and {}y.", up(1), up(2));
+    assert_eq!(escaping_paths(&text, Path::new("a")), [format!("{}y.", up(2))]);
+    let manifest_relative = format!(r#"concat!(d, "/{}conformance/snapshots")"#, up(1));
+    assert_eq!(escaping_paths(&manifest_relative, Path::new("fixtures")), Vec::<String>::new());
+    assert_eq!(escaping_paths(&format!("`{}elsewhere`", up(1)), Path::new("")), [format!("{}elsewhere", up(1))]);
+}

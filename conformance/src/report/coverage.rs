@@ -7,39 +7,61 @@
 
 use crate::model::{CaseReport, RuleCoverage, RunReport};
 use crate::outcome::CaseVerdict;
+use mock_broker::Rule;
 
-/// A client rule of platform.md section 6: what a conformant device client does.
+/// A client rule: what a conformant device client does, and the platform rules it follows
+/// from. This table is the kit's own statement of the client rules; the catalogue's cases
+/// cite it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientRule {
     /// `C-...`.
     pub id: &'static str,
-    /// The rule in one line.
+    /// The rule in one line, naming the platform rules it follows from.
     pub meaning: &'static str,
+    /// The platform rules a breach of this client rule shows up under.
+    pub follows_from: &'static [Rule],
 }
 
-const fn rule(id: &'static str, meaning: &'static str) -> ClientRule {
-    ClientRule { id, meaning }
+const fn rule(id: &'static str, meaning: &'static str, follows_from: &'static [Rule]) -> ClientRule {
+    ClientRule { id, meaning, follows_from }
 }
 
 /// Every client rule of platform.md section 6, in its order.
 pub const CLIENT_RULES: &[ClientRule] = &[
-    rule("C-SECUREMODE", "declares securemode 3 over ws/tcp and 2 over wss/tls (A-SECUREMODE)"),
-    rule("C-SIGN", "signs correctly for the signmethod it declares, for any valid identity (A-SIGN-*)"),
-    rule("C-USERNAME", "sends deviceName&productKey (A-USERNAME)"),
-    rule("C-CID", "keeps the clientId prefix within 64 characters and the params block well-formed (A-CID-*)"),
-    rule("C-KEEPALIVE", "declares a keepalive within 30..=1200 (A-KEEPALIVE)"),
-    rule("C-PING", "sends at least one packet within every keepalive interval when otherwise idle (K-*)"),
-    rule("C-PONG-LOSS", "notices missing PINGRESPs and reconnects (K-PING)"),
+    rule("C-SECUREMODE", "declares securemode 3 over ws/tcp and 2 over wss/tls (A-SECUREMODE)", &[Rule::ASecuremode]),
+    rule(
+        "C-SIGN",
+        "signs correctly for the signmethod it declares, for any valid identity (A-SIGN-*)",
+        &[Rule::ASignContent, Rule::ASignHex],
+    ),
+    rule("C-USERNAME", "sends deviceName&productKey (A-USERNAME)", &[Rule::AUsername]),
+    rule(
+        "C-CID",
+        "keeps the clientId prefix within 64 characters and the params block well-formed (A-CID-*)",
+        &[Rule::ACidFormat, Rule::ACidLen],
+    ),
+    rule("C-KEEPALIVE", "declares a keepalive within 30..=1200 (A-KEEPALIVE)", &[Rule::AKeepalive]),
+    rule(
+        "C-PING",
+        "sends at least one packet within every keepalive interval when otherwise idle (K-*)",
+        &[Rule::KTimer, Rule::KTimeout, Rule::KClose, Rule::KPing],
+    ),
+    rule("C-PONG-LOSS", "notices missing PINGRESPs and reconnects (K-PING)", &[Rule::KPing]),
     rule(
         "C-RECONNECT",
         "reconnects after the server closes, waiting at least 1 s and backing off, with fresh credentials (K-CLOSE, S-KICK)",
+        &[Rule::KClose, Rule::SKick],
     ),
-    rule("C-REFUSED", "after a refused CONNACK does not retry in a tight loop (A-CONNACK)"),
-    rule("C-TLS-VERIFY", "over wss/tls refuses an untrusted, expired or wrong-host certificate (T-WSS, T-TLS)"),
-    rule("C-WS", "offers subprotocol mqtt (or mqttv3.1) and sends binary frames (T-WS-SUBPROTO)"),
-    rule("C-QOS", "never uses QoS 2 (S-QOS)"),
-    rule("C-TOPICS", "publishes and subscribes only to its own topics (S-TOPIC-OWN)"),
-    rule("C-RESUB", "after a reconnect with cleanSession=1, subscribes again (S-CLEAN)"),
+    rule("C-REFUSED", "after a refused CONNACK does not retry in a tight loop (A-CONNACK)", &[Rule::AConnack]),
+    rule(
+        "C-TLS-VERIFY",
+        "over wss/tls refuses an untrusted, expired or wrong-host certificate (T-WSS, T-TLS)",
+        &[Rule::TWss, Rule::TTls],
+    ),
+    rule("C-WS", "offers subprotocol mqtt (or mqttv3.1) and sends binary frames (T-WS-SUBPROTO)", &[Rule::TWsSubproto]),
+    rule("C-QOS", "never uses QoS 2 (S-QOS)", &[Rule::SQos]),
+    rule("C-TOPICS", "publishes and subscribes only to its own topics (S-TOPIC-OWN)", &[Rule::STopicOwn]),
+    rule("C-RESUB", "after a reconnect with cleanSession=1, subscribes again (S-CLEAN)", &[Rule::SClean]),
 ];
 
 /// The reason given for a client rule no case of the catalogue targets.
@@ -130,6 +152,16 @@ mod tests {
         assert_eq!(unique.len(), 14, "duplicate IDs: {ids:?}");
         assert!(ids.iter().all(|id| id.starts_with("C-")));
         assert!(CLIENT_RULES.iter().all(|r| r.meaning.ends_with(')')), "each meaning cites its platform rules");
+        for rule in CLIENT_RULES {
+            let cited = &rule.meaning[rule.meaning.rfind('(').expect("a cited rule list")..];
+            for platform in rule.follows_from {
+                let named = cited.split(|c: char| "(), ".contains(c)).any(|p| match p.strip_suffix('*') {
+                    Some(prefix) => platform.id().starts_with(prefix),
+                    None => platform.id() == p,
+                });
+                assert!(named, "{}: {platform} is not named in {cited:?}", rule.id);
+            }
+        }
         assert_eq!(meaning("C-QOS"), Some("never uses QoS 2 (S-QOS)"));
         assert_eq!(meaning("C-NOPE"), None);
     }
