@@ -10,6 +10,7 @@
 //! ```
 
 use crate::events::{Bus, ConnId, EventKind, EventStream};
+use crate::fault::{BadCert, Fault, FaultError, FaultId, FaultSpec};
 use crate::hub::{Command, DeviceKey, Routed};
 use crate::mqtt::{Publish, QoS};
 use crate::policy::Policy;
@@ -142,14 +143,17 @@ impl BrokerBuilder {
             return Err(StartError::NoListener);
         }
         let needs_tls = self.listeners.keys().any(|t| t.is_tls());
+        let mut cert_names = tls::leaf_names(&[]);
         let (tls, ca_pem) = match (needs_tls, self.cert) {
             (false, _) => (None, None),
             (true, CertSource::Mint { extra_names }) => {
                 let ca = Authority::generate("Aliyun IoT mock broker CA")?;
-                let leaf = ca.issue(&tls::leaf_names(&extra_names), Validity::Current)?;
-                (Some(leaf.server_config()?), Some(ca.pem().to_string()))
+                cert_names = tls::leaf_names(&extra_names);
+                let leaf = ca.issue(&cert_names, Validity::Current)?;
+                let pem = ca.pem().to_string();
+                (Some((leaf.server_config()?, Some(ca))), Some(pem))
             }
-            (true, CertSource::Given { cert, ca_pem }) => (Some(cert.server_config()?), Some(ca_pem)),
+            (true, CertSource::Given { cert, ca_pem }) => (Some((cert.server_config()?, None)), Some(ca_pem)),
         };
         let mut bound = Vec::new();
         for (transport, addr) in self.listeners {
@@ -161,7 +165,7 @@ impl BrokerBuilder {
         let bus = Bus::new(epoch);
         let (stop_tx, stop_rx) = watch::channel(false);
         let (alive_tx, alive_rx) = mpsc::channel(1);
-        let shared = Arc::new(Shared::new(bus, self.registry, self.policy, tls, epoch, stop_rx));
+        let shared = Arc::new(Shared::new(bus, self.registry, self.policy, tls, cert_names, epoch, stop_rx));
         let mut addrs = BTreeMap::new();
         for (transport, listener, local) in bound {
             addrs.insert(transport, local);
@@ -265,6 +269,59 @@ impl Broker {
     /// The live connection of a device, if it is online.
     pub fn online(&self, product_key: &str, device_name: &str) -> Option<ConnId> {
         self.shared.hub.connection_of(&DeviceKey::new(product_key, device_name)).map(|(conn, _)| conn)
+    }
+
+    /// Arms a fault (see [`crate::fault`]) and returns its number. Faults triggered `now`
+    /// hit the devices online at once.
+    pub async fn arm(&self, spec: FaultSpec) -> Result<FaultId, FaultError> {
+        let tls = match &spec.fault {
+            Fault::BadCertificate { cert } => Some(self.bad_certificate(*cert)?),
+            _ => None,
+        };
+        let id = self.shared.faults.arm(spec, tls)?;
+        for tx in self.shared.hub.senders() {
+            let _ = tx.send(Command::Faults).await;
+        }
+        Ok(id)
+    }
+
+    /// Clears fault `id`; false when it is not armed (any more).
+    pub fn clear(&self, id: FaultId) -> bool {
+        self.shared.faults.clear(id)
+    }
+
+    /// Clears every fault; returns how many were armed.
+    pub fn clear_faults(&self) -> usize {
+        self.shared.faults.clear_all()
+    }
+
+    /// The faults armed now, by number.
+    pub fn faults(&self) -> Vec<(FaultId, FaultSpec)> {
+        self.shared.faults.list()
+    }
+
+    /// The server configuration of a `bad_certificate` fault.
+    fn bad_certificate(&self, bad: BadCert) -> Result<Arc<rustls::ServerConfig>, FaultError> {
+        if self.shared.tls.is_none() {
+            return Err(FaultError("bad_certificate: this broker serves no TLS listener".into()));
+        }
+        let names = &self.shared.cert_names;
+        let minted = match (bad, &self.shared.authority) {
+            (BadCert::Untrusted, _) => {
+                Authority::generate("untrusted CA").and_then(|ca| ca.issue(names, Validity::Current))
+            }
+            (BadCert::Expired, Some(ca)) => ca.issue(names, Validity::Expired),
+            (BadCert::WrongHost, Some(ca)) => ca.issue(&["wrong-host.invalid".to_string()], Validity::Current),
+            (_, None) => {
+                return Err(FaultError(format!(
+                    "bad_certificate {bad:?}: the broker serves a given certificate and has no CA key to issue \
+                     another with; only untrusted is possible"
+                )));
+            }
+        };
+        minted
+            .and_then(tls::ServerCert::server_config)
+            .map_err(|e| FaultError(format!("bad_certificate: minting the certificate: {e}")))
     }
 
     /// Stops accepting, closes every connection (reason `shutdown`) and waits for them.

@@ -53,8 +53,36 @@ pub enum EventKind {
     Online { product_key: String, device_name: String, session_present: bool },
     /// A cloud-side publish could not be delivered.
     Undelivered { topic: String, reason: String },
+    /// A fault was armed, applied, used up or cleared (connection 0: the broker itself).
+    Fault(FaultEvent),
     /// The connection ended.
     Closed { reason: CloseReason },
+}
+
+/// What happened to an injected fault.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct FaultEvent {
+    /// The fault's number within its broker.
+    pub id: u64,
+    /// Its name: the one it was armed with, or its description.
+    pub name: String,
+    /// Its kind as scenario files write it (`withhold`, `refuse_connect`...).
+    pub fault: &'static str,
+    pub phase: FaultPhase,
+}
+
+/// The life of a fault.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultPhase {
+    /// Armed on the broker.
+    Armed,
+    /// Applied to a connection.
+    Applied,
+    /// Used up its `times` and disarmed itself.
+    Disarmed,
+    /// Cleared by the user.
+    Cleared,
 }
 
 /// What the TLS and WebSocket handshakes revealed.
@@ -171,6 +199,9 @@ pub enum CloseReason {
     HandshakeFailed { message: String },
     /// The cloud side (the library user) closed it.
     ClosedByCloud,
+    /// An injected fault ended it (close, reset, WebSocket close frame, blackhole or
+    /// half-open held to its limit...).
+    Faulted { fault: String },
     /// The broker shut down.
     Shutdown,
     /// Reading or writing failed.
@@ -190,6 +221,7 @@ impl CloseReason {
             CloseReason::ConnectTimeout { .. } => "no CONNECT in time",
             CloseReason::HandshakeFailed { .. } => "handshake failed",
             CloseReason::ClosedByCloud => "closed by the cloud side",
+            CloseReason::Faulted { .. } => "ended by an injected fault",
             CloseReason::Shutdown => "broker shut down",
             CloseReason::TransportError { .. } => "transport error",
         }

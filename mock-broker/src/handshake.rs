@@ -6,6 +6,8 @@
 //! several real clients fail the handshake otherwise.
 
 use crate::events::Handshake;
+use crate::fault::armory::{ConnFaults, Faults, TlsFate};
+use crate::fault::shaping::ShapedStream;
 use crate::mqtt::Direction;
 use crate::rules::Rule;
 use crate::transport::Transport;
@@ -13,7 +15,8 @@ use crate::verdict::Verdict;
 use crate::wire::{BoxIo, PacketIo};
 use rustls::ServerConfig;
 use std::sync::Arc;
-use tokio::net::TcpStream;
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
 use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
@@ -37,30 +40,56 @@ pub struct Established {
 pub struct Failed {
     pub message: String,
     pub verdicts: Vec<Verdict>,
+    /// An injected fault ended it, not the client.
+    pub faulted: bool,
+}
+
+impl Failed {
+    fn new(message: String) -> Failed {
+        Failed { message, verdicts: Vec::new(), faulted: false }
+    }
+
+    fn fault(message: String) -> Failed {
+        Failed { message, verdicts: Vec::new(), faulted: true }
+    }
+}
+
+/// How long a `tls_close_mid_handshake` fault waits for the start of the ClientHello.
+const MID_HANDSHAKE_READ: Duration = Duration::from_secs(5);
+
+/// The faults the handshakes consult, and the connection they are asked for.
+pub struct HandshakeFaults<'a> {
+    pub(crate) faults: &'a Faults,
+    pub(crate) view: &'a ConnFaults,
 }
 
 /// Runs the TLS handshake (wss, tls) and the WebSocket upgrade (ws, wss).
 pub async fn establish(
-    tcp: TcpStream,
+    mut tcp: ShapedStream,
     transport: Transport,
     tls: Option<&Arc<ServerConfig>>,
     ws_paths: &[String],
     max_packet_len: usize,
+    faults: HandshakeFaults<'_>,
 ) -> Result<Established, Failed> {
-    let _ = tcp.set_nodelay(true);
     let mut handshake = Handshake::default();
     let io: BoxIo = match (transport.is_tls(), tls) {
         (true, Some(config)) => {
-            let stream = TlsAcceptor::from(config.clone())
-                .accept(tcp)
-                .await
-                .map_err(|e| Failed { message: format!("TLS handshake: {e}"), verdicts: Vec::new() })?;
+            let config = match faults.faults.tls(faults.view) {
+                TlsFate::Normal => config.clone(),
+                TlsFate::Serve(bad) => bad,
+                TlsFate::CloseMidHandshake => {
+                    let mut hello = [0u8; 5];
+                    let _ = tokio::time::timeout(MID_HANDSHAKE_READ, tcp.read(&mut hello)).await;
+                    return Err(Failed::fault("the fault tls_close_mid_handshake closed the TLS handshake".into()));
+                }
+            };
+            let stream =
+                TlsAcceptor::from(config).accept(tcp).await.map_err(|e| Failed::new(format!("TLS handshake: {e}")))?;
             handshake.server_name = stream.get_ref().1.server_name().map(str::to_string);
             Box::new(stream)
         }
-        (true, None) => {
-            return Err(Failed { message: "no TLS configuration".into(), verdicts: Vec::new() });
-        }
+        (true, None) => return Err(Failed::new("no TLS configuration".into())),
         (false, _) => Box::new(tcp),
     };
     if !transport.is_websocket() {
@@ -70,7 +99,8 @@ pub async fn establish(
             verdicts: Vec::new(),
         });
     }
-    upgrade(io, handshake, ws_paths, max_packet_len).await
+    let refuse = faults.faults.upgrade(faults.view);
+    upgrade(io, handshake, ws_paths, max_packet_len, refuse).await
 }
 
 async fn upgrade(
@@ -78,6 +108,7 @@ async fn upgrade(
     mut handshake: Handshake,
     ws_paths: &[String],
     max_packet_len: usize,
+    refuse: Option<u16>,
 ) -> Result<Established, Failed> {
     let mut verdicts = Vec::new();
     let config = WebSocketConfig::default()
@@ -87,14 +118,29 @@ async fn upgrade(
         .max_frame_size(Some(max_packet_len));
     #[allow(clippy::result_large_err)]
     let callback = |request: &Request, response: Response| {
-        inspect_upgrade(request, response, ws_paths, &mut handshake, &mut verdicts)
+        let response = inspect_upgrade(request, response, ws_paths, &mut handshake, &mut verdicts)?;
+        match refuse {
+            Some(status) => {
+                let mut refusal = ErrorResponse::new(Some("refused by the fault refuse_upgrade".into()));
+                *refusal.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+                Err(refusal)
+            }
+            None => Ok(response),
+        }
     };
     let upgraded = tokio_tungstenite::accept_hdr_async_with_config(io, callback, Some(config)).await;
     match upgraded {
         Ok(ws) => {
             Ok(Established { io: PacketIo::websocket(ws, Direction::FromClient, max_packet_len), handshake, verdicts })
         }
-        Err(e) => Err(Failed { message: format!("WebSocket upgrade: {e}"), verdicts }),
+        Err(e) => match refuse {
+            Some(status) => Err(Failed {
+                message: format!("the fault refuse_upgrade refused the WebSocket upgrade with HTTP {status}"),
+                verdicts,
+                faulted: true,
+            }),
+            None => Err(Failed { message: format!("WebSocket upgrade: {e}"), verdicts, faulted: false }),
+        },
     }
 }
 

@@ -32,6 +32,8 @@ pub enum Command {
     Kick { by: ConnId },
     /// Close the connection (cloud side).
     Close,
+    /// The armed faults changed: apply those now due.
+    Faults,
 }
 
 /// The most QoS 1 messages kept for one offline device; older ones are dropped first.
@@ -122,6 +124,11 @@ impl Hub {
     /// The live connection of a device.
     pub fn connection_of(&self, key: &DeviceKey) -> Option<(ConnId, mpsc::Sender<Command>)> {
         self.state().online.get(key).map(|o| (o.conn, o.tx.clone()))
+    }
+
+    /// The command channels of every live connection.
+    pub fn senders(&self) -> Vec<mpsc::Sender<Command>> {
+        self.state().by_conn.values().cloned().collect()
     }
 
     /// The command channel of a live connection.

@@ -17,6 +17,7 @@ pub mod broker;
 pub mod cli;
 pub mod connector;
 pub mod events;
+pub mod fault;
 mod handshake;
 pub mod hub;
 pub mod keepalive;

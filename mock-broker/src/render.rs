@@ -3,7 +3,7 @@
 //! One event is one line (a verdict's detail goes on a second, indented line), prefixed by
 //! the time since the broker started and the connection number.
 
-use crate::events::{CloseReason, Event, EventKind, PacketSummary};
+use crate::events::{CloseReason, Event, EventKind, FaultPhase, PacketSummary};
 use crate::verdict::{Outcome, Verdict};
 use std::fmt::Write;
 
@@ -51,6 +51,15 @@ pub fn line(event: &Event) -> String {
         }
         EventKind::Undelivered { topic, reason } => {
             let _ = write!(out, "downlink on {topic} not delivered: {reason}");
+        }
+        EventKind::Fault(f) => {
+            let phase = match f.phase {
+                FaultPhase::Armed => "armed",
+                FaultPhase::Applied => "applied",
+                FaultPhase::Disarmed => "used up, disarmed",
+                FaultPhase::Cleared => "cleared",
+            };
+            let _ = write!(out, "fault #{} {phase}: {}", f.id, f.name);
         }
         EventKind::Closed { reason } => closed(&mut out, reason),
     }
@@ -107,6 +116,9 @@ fn closed(out: &mut String, reason: &CloseReason) {
         }
         CloseReason::ConnectTimeout { timeout_ms } => {
             let _ = write!(out, " (after {timeout_ms} ms)");
+        }
+        CloseReason::Faulted { fault } => {
+            let _ = write!(out, " ({fault})");
         }
         CloseReason::HandshakeFailed { message } | CloseReason::TransportError { message } => {
             let _ = write!(out, " ({message})");

@@ -4,10 +4,12 @@
 //! collide) with an explicit backlog and spawns one task per accepted connection.
 
 use crate::events::{Bus, ConnId};
+use crate::fault::armory::Faults;
 use crate::hub::Hub;
 use crate::policy::Policy;
 use crate::registry::Registry;
 use crate::session;
+use crate::tls::Authority;
 use crate::transport::Transport;
 use rustls::ServerConfig;
 use std::io;
@@ -33,6 +35,13 @@ pub(crate) struct Shared {
     pub registry: Registry,
     pub policy: Policy,
     pub tls: Option<Arc<ServerConfig>>,
+    /// The CA that issued the served certificate, when the broker minted it: it issues the
+    /// expired and wrong-host certificates of the `bad_certificate` fault.
+    pub authority: Option<Authority>,
+    /// The names the served certificate carries, for the bad certificates of that fault.
+    pub cert_names: Vec<String>,
+    /// The faults armed on this broker.
+    pub faults: Faults,
     /// The broker's start: keepalive checks are aligned to it.
     pub epoch: Instant,
     /// Turns true once when the broker shuts down.
@@ -45,11 +54,25 @@ impl Shared {
         bus: Bus,
         registry: Registry,
         policy: Policy,
-        tls: Option<Arc<ServerConfig>>,
+        tls: Option<(Arc<ServerConfig>, Option<Authority>)>,
+        cert_names: Vec<String>,
         epoch: Instant,
         shutdown: watch::Receiver<bool>,
     ) -> Shared {
-        Shared { bus, hub: Hub::default(), registry, policy, tls, epoch, shutdown, next_conn: AtomicU64::new(1) }
+        let (tls, authority) = tls.map_or((None, None), |(config, authority)| (Some(config), authority));
+        Shared {
+            faults: Faults::new(bus.clone()),
+            bus,
+            hub: Hub::default(),
+            registry,
+            policy,
+            tls,
+            authority,
+            cert_names,
+            epoch,
+            shutdown,
+            next_conn: AtomicU64::new(1),
+        }
     }
 
     pub(crate) fn next_conn_id(&self) -> ConnId {

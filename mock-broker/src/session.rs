@@ -6,7 +6,10 @@
 
 use crate::auth::{self, Identity};
 use crate::events::{CloseReason, ConnId, ConnectSummary, EventKind, PacketSummary};
-use crate::handshake;
+use crate::fault::armory::{ConnFaults, ReplyFate};
+use crate::fault::shaping::{ShapedStream, Shaping};
+use crate::fault::{Fault, FaultSpec, Reply};
+use crate::handshake::{self, HandshakeFaults};
 use crate::hub::{Command, DeviceKey};
 use crate::keepalive;
 use crate::mqtt::{Connack, ConnackCode, Connect, Packet, Publish, QoS, Suback, SubackCode, Subscribe};
@@ -21,9 +24,10 @@ use bytes::Bytes;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio::time::{Instant, sleep_until, timeout};
+use tokio::time::{Instant, sleep, sleep_until, timeout};
 
 /// How long a write may wait on a client that does not read.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -33,13 +37,20 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 const COMMAND_QUEUE: usize = 64;
 /// The S-KICK notice sent on `/ext/notify` to a kicked connection whose `ext` has bit 1 set.
 const KICK_NOTICE: &str = r#"{"title":"kick","content":"Kicked by the same device"}"#;
+/// How long a blackholed or half-open connection is held before the broker lets it go, so a
+/// fault never holds a socket for ever: longer than the longest keepalive cut (1.5 x 1200 s).
+pub(crate) const FAULT_HOLD: Duration = Duration::from_secs(1800 + 60);
 
 /// Serves one accepted TCP connection to its end.
 pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, transport: Transport, shared: Arc<Shared>) {
     let conn = shared.next_conn_id();
     shared.bus.emit(conn, EventKind::Accepted { transport, peer });
+    let _ = tcp.set_nodelay(true);
+    let shaping = Arc::new(Shaping::default());
+    let tcp = ShapedStream::new(tcp, shaping.clone());
     let mut shutdown = shared.shutdown.clone();
-    let mut link = Link { conn, io: None, shared: shared.clone(), transport };
+    let faults = shared.faults.attach(conn);
+    let mut link = Link { conn, io: None, shared: shared.clone(), transport, faults, shaping };
     let reason = tokio::select! {
         reason = link.run(tcp) => reason,
         _ = server::stopped(&mut shutdown) => CloseReason::Shutdown,
@@ -53,10 +64,17 @@ struct Link {
     io: Option<PacketIo>,
     shared: Arc<Shared>,
     transport: Transport,
+    /// This connection's view of the armed faults.
+    faults: ConnFaults,
+    /// The switches of the byte-level faults (trickle, close after N bytes, reset).
+    shaping: Arc<Shaping>,
 }
 
 impl Link {
-    async fn run(&mut self, tcp: TcpStream) -> CloseReason {
+    async fn run(&mut self, mut tcp: ShapedStream) -> CloseReason {
+        if let Some(fault) = self.shared.faults.at_accept(&mut self.faults) {
+            return self.on_accept(fault, &mut tcp).await;
+        }
         let limit = self.shared.policy.connect_timeout;
         let connect = match timeout(limit, self.open(tcp)).await {
             Err(_) => return CloseReason::ConnectTimeout { timeout_ms: limit.as_millis() as u64 },
@@ -68,7 +86,20 @@ impl Link {
         for verdict in report.verdicts {
             self.emit(EventKind::Verdict(verdict));
         }
-        match report.outcome {
+        let outcome = report.outcome.map(|identity| {
+            self.faults.identify(DeviceKey::new(identity.product_key.clone(), identity.device_name.clone()));
+            let fate = self.shared.faults.connect(&mut self.faults);
+            (identity, fate)
+        });
+        match outcome {
+            Ok((_, fate)) if fate.refuse.is_some() => {
+                let code = fate.refuse.and_then(ConnackCode::from_u8).unwrap_or(ConnackCode::ServerUnavailable);
+                let connack = Packet::Connack(Connack { session_present: false, code });
+                if let Err(reason) = self.send(&connack).await {
+                    return reason;
+                }
+                CloseReason::Refused { code, rule: "fault refuse_connect".into() }
+            }
             Err(refusal) => {
                 let connack = Packet::Connack(Connack { session_present: false, code: refusal.code });
                 if let Err(reason) = self.send(&connack).await {
@@ -76,9 +107,10 @@ impl Link {
                 }
                 CloseReason::Refused { code: refusal.code, rule: refusal.rule.id().to_string() }
             }
-            Ok(identity) => {
+            Ok((identity, fate)) => {
                 let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
                 let mut session = Session::new(self, identity, &connect, rx);
+                session.session_present = fate.session_present;
                 let reason = session.run(tx).await;
                 session.leave();
                 reason
@@ -87,7 +119,7 @@ impl Link {
     }
 
     /// Handshakes, then the first packet, which must be CONNECT.
-    async fn open(&mut self, tcp: TcpStream) -> Result<Connect, CloseReason> {
+    async fn open(&mut self, tcp: ShapedStream) -> Result<Connect, CloseReason> {
         let policy = &self.shared.policy;
         let established = handshake::establish(
             tcp,
@@ -95,6 +127,7 @@ impl Link {
             self.shared.tls.as_ref(),
             &policy.ws_paths,
             policy.max_packet_len(),
+            HandshakeFaults { faults: &self.shared.faults, view: &self.faults },
         )
         .await;
         let established = match established {
@@ -102,6 +135,9 @@ impl Link {
             Err(failed) => {
                 for verdict in failed.verdicts {
                     self.emit(EventKind::Verdict(verdict));
+                }
+                if failed.faulted {
+                    return Err(CloseReason::Faulted { fault: failed.message });
                 }
                 return Err(CloseReason::HandshakeFailed { message: failed.message });
             }
@@ -135,8 +171,33 @@ impl Link {
         self.shared.bus.emit(self.conn, kind);
     }
 
-    /// Writes a packet, with a deadline, and records it.
+    /// A fault that takes the connection at accept, before any handshake.
+    async fn on_accept(&mut self, fault: Fault, tcp: &mut ShapedStream) -> CloseReason {
+        match fault {
+            Fault::Reset => self.shaping.reset(),
+            Fault::Blackhole => {
+                let mut sink = [0u8; 4096];
+                let _ =
+                    timeout(FAULT_HOLD, async { while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {} }).await;
+            }
+            Fault::HalfOpen => sleep(FAULT_HOLD).await,
+            _ => {}
+        }
+        CloseReason::Faulted { fault: fault.to_string() }
+    }
+
+    /// Writes a packet, with a deadline, and records it; a reply goes through the reply
+    /// faults first (withheld, delayed).
     async fn send(&mut self, packet: &Packet) -> Result<(), CloseReason> {
+        if let Some(reply) = Reply::of_packet(packet.name()) {
+            match self.shared.faults.reply(&mut self.faults, reply) {
+                ReplyFate::Send => {}
+                ReplyFate::Delay(by) => sleep(by).await,
+                // A withheld CONNACK leaves the client waiting on a link that answers nothing.
+                ReplyFate::Withhold if reply == Reply::Connack => return Err(self.blackhole().await),
+                ReplyFate::Withhold => return Ok(()),
+            }
+        }
         let Some(io) = self.io.as_mut() else {
             return Err(CloseReason::TransportError { message: "no stream to write to".into() });
         };
@@ -152,6 +213,67 @@ impl Link {
                 ),
             }),
         }
+    }
+
+    /// The blackhole fault: reads and discards whatever arrives, answers nothing, until the
+    /// client gives up or [`FAULT_HOLD`] passes.
+    async fn blackhole(&mut self) -> CloseReason {
+        if let Some(io) = self.io.as_mut() {
+            let _ = timeout(FAULT_HOLD, async { while matches!(io.read().await, Ok(Some(_))) {} }).await;
+        }
+        CloseReason::Faulted { fault: Fault::Blackhole.to_string() }
+    }
+
+    /// Carries out an action or shaping fault on a live connection; `Err` ends it.
+    async fn perform(&mut self, fault: Fault) -> Result<Option<Publish>, CloseReason> {
+        let faulted = |fault: &Fault| Err(CloseReason::Faulted { fault: fault.to_string() });
+        match &fault {
+            Fault::Close => return faulted(&fault),
+            Fault::Reset => {
+                self.shaping.reset();
+                self.io = None;
+                return faulted(&fault);
+            }
+            Fault::Blackhole => return Err(self.blackhole().await),
+            Fault::HalfOpen => {
+                sleep(FAULT_HOLD).await;
+                return faulted(&fault);
+            }
+            Fault::Trickle { bytes, every_ms } => self.shaping.trickle(*bytes, Duration::from_millis(*every_ms)),
+            Fault::CloseAfterBytes { bytes } => self.shaping.close_after(*bytes),
+            Fault::SplitFrames { at } => {
+                if let Some(io) = self.io.as_mut() {
+                    io.split_frames(at.clone());
+                }
+            }
+            Fault::WsPing | Fault::WsClose { .. } => {
+                let Some(io) = self.io.as_mut() else { return Ok(None) };
+                let sent = match fault {
+                    Fault::WsClose { code } => io.close_frame(code).await,
+                    _ => io.ping_frame().await,
+                };
+                match (sent, &fault) {
+                    // On tcp and tls there are no frames: nothing to send.
+                    (Err(e), _) if e.kind() == std::io::ErrorKind::Unsupported => {}
+                    (Err(e), _) => return Err(CloseReason::TransportError { message: e.to_string() }),
+                    (Ok(()), Fault::WsClose { .. }) => return faulted(&fault),
+                    (Ok(()), _) => {}
+                }
+            }
+            Fault::Downlink { topic, payload, qos } => {
+                return Ok(Some(Publish {
+                    dup: false,
+                    qos: FaultSpec::downlink_qos(*qos),
+                    retain: false,
+                    topic: topic.clone(),
+                    packet_id: None,
+                    payload: Bytes::from(payload.clone()),
+                }));
+            }
+            // Kicks need the session (the notice); the other layers never reach here.
+            _ => {}
+        }
+        Ok(None)
     }
 
     async fn finish(mut self, reason: CloseReason) {
@@ -198,6 +320,8 @@ struct Session<'a> {
     commands: mpsc::Receiver<Command>,
     rate: RateWindow,
     next_packet_id: u16,
+    /// The session-present flag a fault imposes on CONNACK.
+    session_present: Option<bool>,
 }
 
 impl<'a> Session<'a> {
@@ -218,6 +342,7 @@ impl<'a> Session<'a> {
             commands,
             rate: RateWindow { start: Instant::now(), count: 0 },
             next_packet_id: 0,
+            session_present: None,
         }
     }
 
@@ -243,11 +368,12 @@ impl<'a> Session<'a> {
             );
             let _ = old_tx.send(Command::Kick { by: conn }).await;
         }
-        let session_present = resumed.is_some();
+        let session_present = self.session_present.unwrap_or(resumed.is_some());
         let code = ConnackCode::Accepted;
         if let Err(reason) = self.link.send(&Packet::Connack(Connack { session_present, code })).await {
             return reason;
         }
+        self.link.faults.online(self.key.clone(), Instant::now());
         self.link.emit(EventKind::Online {
             product_key: self.key.product_key.clone(),
             device_name: self.key.device_name.clone(),
@@ -261,6 +387,10 @@ impl<'a> Session<'a> {
                 }
             }
         }
+        let due = self.link.shared.faults.now(&mut self.link.faults);
+        if let Err(reason) = self.faults(due).await {
+            return reason;
+        }
         self.serve().await
     }
 
@@ -271,6 +401,7 @@ impl<'a> Session<'a> {
         let mut last = Instant::now();
         loop {
             let cut = keepalive::cut_at(check, epoch, last, self.keep_alive);
+            let fault_due = self.shared().faults.next_due(&self.link.faults);
             let io = self.link.io.as_mut().expect("a session has a stream");
             tokio::select! {
                 read = io.read() => {
@@ -281,7 +412,18 @@ impl<'a> Session<'a> {
                     };
                     last = Instant::now();
                     self.link.shared.bus.emit_with(self.link.conn, || EventKind::PacketIn(PacketSummary::of(&packet)));
+                    let name = packet.name();
                     if let Err(reason) = self.handle(packet).await {
+                        return reason;
+                    }
+                    let due = self.link.shared.faults.packet_in(&mut self.link.faults, name);
+                    if let Err(reason) = self.faults(due).await {
+                        return reason;
+                    }
+                }
+                _ = sleep_until_some(fault_due) => {
+                    let due = self.link.shared.faults.timed(&mut self.link.faults, Instant::now());
+                    if let Err(reason) = self.faults(due).await {
                         return reason;
                     }
                 }
@@ -432,25 +574,45 @@ impl<'a> Session<'a> {
         self.link.send(&Packet::Suback(Suback { packet_id: subscribe.packet_id, codes })).await
     }
 
+    /// Carries out the faults due now, in order.
+    async fn faults(&mut self, due: Vec<Fault>) -> Result<(), CloseReason> {
+        for fault in due {
+            if fault == Fault::Kick {
+                self.kicked(0).await?;
+            }
+            if let Some(downlink) = self.link.perform(fault).await? {
+                self.deliver(downlink).await?;
+            }
+        }
+        Ok(())
+    }
+
     async fn obey(&mut self, command: Option<Command>) -> Result<(), CloseReason> {
         match command {
-            Some(Command::Deliver(publish)) => self.deliver(publish).await,
-            Some(Command::Kick { by }) => {
-                if self.identity.ext & 0b10 != 0 {
-                    let notice = Publish {
-                        dup: false,
-                        qos: QoS::AtMostOnce,
-                        retain: false,
-                        topic: "/ext/notify".into(),
-                        packet_id: None,
-                        payload: Bytes::from_static(KICK_NOTICE.as_bytes()),
-                    };
-                    self.link.send(&Packet::Publish(notice)).await?;
-                }
-                Err(CloseReason::Kicked { by })
+            Some(Command::Faults) => {
+                let due = self.link.shared.faults.now(&mut self.link.faults);
+                self.faults(due).await
             }
+            Some(Command::Deliver(publish)) => self.deliver(publish).await,
+            Some(Command::Kick { by }) => self.kicked(by).await,
             Some(Command::Close) | None => Err(CloseReason::ClosedByCloud),
         }
+    }
+
+    /// S-KICK: the notice on `/ext/notify` where the device asked for it, then the close.
+    async fn kicked(&mut self, by: ConnId) -> Result<(), CloseReason> {
+        if self.identity.ext & 0b10 != 0 {
+            let notice = Publish {
+                dup: false,
+                qos: QoS::AtMostOnce,
+                retain: false,
+                topic: "/ext/notify".into(),
+                packet_id: None,
+                payload: Bytes::from_static(KICK_NOTICE.as_bytes()),
+            };
+            self.link.send(&Packet::Publish(notice)).await?;
+        }
+        Err(CloseReason::Kicked { by })
     }
 
     /// A downlink: sent when a subscription matches its topic, else recorded as undelivered.
@@ -473,5 +635,13 @@ impl<'a> Session<'a> {
     fn leave(self) {
         let hub = &self.link.shared.hub;
         hub.logout(Some(&self.key), self.link.conn, self.subscriptions);
+    }
+}
+
+/// Sleeps until `deadline`; for ever without one.
+async fn sleep_until_some(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }

@@ -57,6 +57,9 @@ pub struct PacketIo {
     outbound: BytesMut,
     direction: Direction,
     max_packet_len: usize,
+    /// Byte offsets at which each outbound packet is split into WebSocket frames (a fault);
+    /// empty: one frame per packet.
+    splits: Vec<usize>,
 }
 
 /// The read buffer grows in steps of this size; most MQTT packets fit in one step.
@@ -74,7 +77,14 @@ impl PacketIo {
     }
 
     fn new(wire: Wire, direction: Direction, max_packet_len: usize) -> PacketIo {
-        PacketIo { wire, inbound: BytesMut::new(), outbound: BytesMut::new(), direction, max_packet_len }
+        PacketIo {
+            wire,
+            inbound: BytesMut::new(),
+            outbound: BytesMut::new(),
+            direction,
+            max_packet_len,
+            splits: Vec::new(),
+        }
     }
 
     /// The next packet; `Ok(None)` when the peer closed cleanly between packets.
@@ -134,7 +144,47 @@ impl PacketIo {
             // The buffer stays for the next packet.
             Wire::Stream(io) => write_flushed(io, &self.outbound).await,
             // A frame owns its bytes: they are split off the buffer, not copied.
-            Wire::Ws(ws) => send_binary(ws, self.outbound.split().freeze()).await,
+            Wire::Ws(ws) if self.splits.is_empty() => send_binary(ws, self.outbound.split().freeze()).await,
+            Wire::Ws(ws) => {
+                let mut packet = self.outbound.split().freeze();
+                let mut at = 0;
+                for &split in &self.splits {
+                    if split >= packet.len() + at {
+                        break;
+                    }
+                    let frame = packet.split_to(split - at);
+                    at = split;
+                    ws.feed(Message::Binary(frame)).await.map_err(io::Error::other)?;
+                }
+                send_binary(ws, packet).await
+            }
+        }
+    }
+
+    /// Fault injection (T-WS): splits each packet written from now on into binary frames at
+    /// these increasing byte offsets (offsets past a packet's end are ignored for it).
+    pub fn split_frames(&mut self, at: Vec<usize>) {
+        self.splits = at;
+    }
+
+    /// Fault injection: sends a WebSocket close frame with `code`; on a byte stream there are
+    /// no frames: an error.
+    pub async fn close_frame(&mut self, code: u16) -> io::Result<()> {
+        use tokio_tungstenite::tungstenite::protocol::{CloseFrame, frame::coding::CloseCode};
+        match &mut self.wire {
+            Wire::Stream(_) => Err(io::Error::new(io::ErrorKind::Unsupported, "close frames need a WebSocket")),
+            Wire::Ws(ws) => {
+                let frame = CloseFrame { code: CloseCode::from(code), reason: "fault injected".into() };
+                ws.close(Some(frame)).await.map_err(io::Error::other)
+            }
+        }
+    }
+
+    /// Fault injection: sends a WebSocket ping frame; on a byte stream, an error.
+    pub async fn ping_frame(&mut self) -> io::Result<()> {
+        match &mut self.wire {
+            Wire::Stream(_) => Err(io::Error::new(io::ErrorKind::Unsupported, "ping frames need a WebSocket")),
+            Wire::Ws(ws) => ws.send(Message::Ping(Bytes::from_static(b"mock-broker"))).await.map_err(io::Error::other),
         }
     }
 
