@@ -41,6 +41,10 @@ pub enum Check {
     WebSocket,
     /// The client must refuse this certificate.
     Certificate(BadCertificate),
+    /// The broker ends the connection several ways; the reconnects are timed.
+    Reconnect,
+    /// The broker refuses several CONNECTs; the retries are timed.
+    Refused,
 }
 
 /// One case.
@@ -77,7 +81,7 @@ const fn secs(s: u64) -> Duration {
 }
 
 /// Every case, in the order reports list them.
-pub static CASES: [CaseInfo; 10] = [
+pub static CASES: [CaseInfo; 12] = [
     CaseInfo {
         id: "securemode",
         title: "declares securemode 3 over ws/tcp and 2 over wss/tls",
@@ -149,6 +153,30 @@ pub static CASES: [CaseInfo; 10] = [
         timer: true,
         needs: &[],
         check: Check::Ping,
+    },
+    CaseInfo {
+        id: "reconnect",
+        title: "reconnects after a close, a kick and a reset, at least 1 s later and backing off (real time)",
+        client_rule: "C-RECONNECT",
+        platform_rules: crate::cases::reconnect::RULES,
+        severity: Severity::Must,
+        expected: secs(40),
+        transports: ALL_TRANSPORTS,
+        timer: true,
+        needs: &[],
+        check: Check::Reconnect,
+    },
+    CaseInfo {
+        id: "refused",
+        title: "after CONNACK 0x04, 0x05 and 0x03 does not retry in a tight loop (real time)",
+        client_rule: "C-REFUSED",
+        platform_rules: crate::cases::refused::RULES,
+        severity: Severity::Must,
+        expected: secs(20),
+        transports: ALL_TRANSPORTS,
+        timer: true,
+        needs: &[],
+        check: Check::Refused,
     },
     CaseInfo {
         id: "websocket",
@@ -275,7 +303,18 @@ mod tests {
         }
         assert_eq!(
             client_rules(),
-            ["C-SECUREMODE", "C-SIGN", "C-USERNAME", "C-CID", "C-KEEPALIVE", "C-PING", "C-WS", "C-TLS-VERIFY"]
+            [
+                "C-SECUREMODE",
+                "C-SIGN",
+                "C-USERNAME",
+                "C-CID",
+                "C-KEEPALIVE",
+                "C-PING",
+                "C-RECONNECT",
+                "C-REFUSED",
+                "C-WS",
+                "C-TLS-VERIFY"
+            ]
         );
     }
 
@@ -290,7 +329,12 @@ mod tests {
             assert!(case.id.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'), "{}", case.id);
             assert_eq!(find(case.id).map(|c| c.id), Some(case.id));
         }
-        assert!(CASES.iter().filter(|c| c.timer).all(|c| c.check == Check::Ping));
+        assert!(
+            CASES
+                .iter()
+                .filter(|c| c.timer)
+                .all(|c| matches!(c.check, Check::Ping | Check::Reconnect | Check::Refused))
+        );
         for case in CASES.iter().filter(|c| matches!(c.check, Check::Certificate(_))) {
             assert!(case.transports.iter().all(|t| t.is_tls()), "{}", case.id);
         }

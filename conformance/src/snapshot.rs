@@ -638,7 +638,7 @@ mod tests {
         len: Option<usize>,
         items: Vec<String>,
     ) -> PacketSummary {
-        PacketSummary { packet: name, packet_id: id, topic, qos: topic_qos(name), payload_len: len, items }
+        PacketSummary { packet: name, packet_id: id, topic, qos: topic_qos(name), payload_len: len, dup: false, items }
     }
 
     fn topic_qos(name: &str) -> Option<QoS> {

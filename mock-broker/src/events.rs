@@ -129,6 +129,9 @@ pub struct PacketSummary {
     pub qos: Option<QoS>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payload_len: Option<usize>,
+    /// PUBLISH: the DUP flag, shown only when set (a redelivery, MQTT-4.4.0-1).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dup: bool,
     /// SUBSCRIBE filters with requested QoS, SUBACK codes, or a CONNACK code.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub items: Vec<String>,
@@ -143,6 +146,7 @@ impl PacketSummary {
             topic: None,
             qos: None,
             payload_len: None,
+            dup: false,
             items: Vec::new(),
         };
         match packet {
@@ -151,6 +155,7 @@ impl PacketSummary {
                 s.topic = Some(p.topic.clone());
                 s.qos = Some(p.qos);
                 s.payload_len = Some(p.payload.len());
+                s.dup = p.dup;
             }
             Packet::Puback(id)
             | Packet::Pubrec(id)

@@ -93,6 +93,9 @@ fn packet(out: &mut String, arrow: &str, p: &PacketSummary) {
     if let Some(len) = p.payload_len {
         let _ = write!(out, " {len} bytes");
     }
+    if p.dup {
+        out.push_str(" dup");
+    }
     if !p.items.is_empty() {
         let _ = write!(out, " [{}]", p.items.join(", "));
     }

@@ -11,6 +11,7 @@ use crate::contract::{CaseEnv, Identity};
 use crate::outcome::{CaseResult, CaseVerdict, ClientRun};
 use mock_broker::auth::SignMethod;
 use mock_broker::events::{ConnectSummary, StreamError};
+use mock_broker::fault::{FaultSpec, Scope};
 use mock_broker::tls::ServerCert;
 use mock_broker::{Broker, CloseReason, ConnId, Event, EventKind, EventStream, Policy, Rule, Verdict};
 use serde_json::{Value, json};
@@ -40,6 +41,8 @@ pub struct Setup {
     pub policy: Policy,
     /// A given certificate and the CA PEM the client trusts; `None` mints a good one.
     pub certificate: Option<(ServerCert, String)>,
+    /// Faults armed on the client's device before the client starts.
+    pub faults: Vec<FaultSpec>,
 }
 
 impl Setup {
@@ -53,6 +56,7 @@ impl Setup {
             stay: ctx.timing.connect + ctx.timing.settle,
             policy: policy_judging(rules),
             certificate: None,
+            faults: Vec::new(),
         }
     }
 }
@@ -116,7 +120,7 @@ pub struct Harness {
 impl Harness {
     /// Starts the broker and the client. An error is the kit's failure, as a sentence.
     pub async fn start(ctx: &CaseContext, setup: Setup) -> Result<Harness, String> {
-        let Setup { identity, sign_method, keepalive, stay, policy, certificate } = setup;
+        let Setup { identity, sign_method, keepalive, stay, policy, certificate, faults } = setup;
         let transport = ctx.transport;
         let mut builder = Broker::builder()
             .device(&identity.product_key, &identity.device_name, &identity.secret)
@@ -149,6 +153,10 @@ impl Harness {
             stay_seconds: stay.as_secs() + u64::from(stay.subsec_nanos() > 0),
         };
         let events = broker.events();
+        for spec in faults {
+            let spec = spec.device(&env.identity.product_key, &env.identity.device_name);
+            broker.arm(spec).await.map_err(|e| format!("arming a fault: {e}"))?;
+        }
         let client = child::spawn(&ctx.client, &env).map_err(|e| e.to_string())?;
         Ok(Harness {
             broker,
@@ -163,6 +171,16 @@ impl Harness {
             lost_events: 0,
             _dir: dir,
         })
+    }
+
+    /// Arms `spec` on the client's device; an error is the kit's failure, as a sentence.
+    pub async fn arm(&self, spec: FaultSpec) -> Result<(), String> {
+        let id = &self.env.identity;
+        let spec = match spec.scope {
+            Scope::All => spec.device(&id.product_key, &id.device_name),
+            _ => spec,
+        };
+        self.broker.arm(spec).await.map(drop).map_err(|e| format!("arming a fault: {e}"))
     }
 
     /// When the client was started.

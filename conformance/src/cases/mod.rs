@@ -9,6 +9,9 @@
 //! - `ping`: `ping`, in real time.
 //! - `websocket`: `websocket`.
 //! - `tls_verify`: `tls-untrusted-ca`, `tls-expired`, `tls-wrong-host`.
+//! - [`reconnect`]: `reconnect`; [`refused`]: `refused` (real time, faults armed on the
+//!   case's broker); `attempts` (the client's connections read off a transcript) and
+//!   `backoff` (reconnect intervals classified) serve both.
 //!
 //! Interpretations common to all cases:
 //! - Each case's broker judges the case's own rules with the platform's defaults and opens up
@@ -21,9 +24,13 @@
 //!   fails the case (except the TLS-verify cases, where not connecting is the point), and the
 //!   explanation quotes its last output.
 
+mod attempts;
+mod backoff;
 mod connect;
 mod harness;
 mod ping;
+pub mod reconnect;
+pub mod refused;
 pub mod sign;
 pub mod sign_property;
 mod tls_verify;
@@ -96,5 +103,7 @@ pub async fn run(case: &CaseInfo, ctx: &CaseContext) -> CaseResult {
         Check::Ping => ping::run(ctx).await,
         Check::WebSocket => websocket::run(ctx).await,
         Check::Certificate(bad) => tls_verify::run(ctx, bad).await,
+        Check::Reconnect => reconnect::run(ctx).await,
+        Check::Refused => refused::run(ctx).await,
     }
 }
