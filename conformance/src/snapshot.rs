@@ -80,8 +80,16 @@ impl<'a> From<&'a Identity> for RunIds<'a> {
 
 /// The redacted text of a transcript, one rendered event per line (a verdict's detail on an
 /// indented second line). `ids` are the identities of every client the case started.
+///
+/// A fault's broker-wide events (armed, disarmed: connection 0) are left out: the case arms
+/// faults as it watches, so where they fall among the client's packets is a race. What a
+/// fault did to a connection (applied) stays.
 pub fn redact(events: &[Arc<Event>], ids: &[RunIds]) -> String {
-    let lines: Vec<String> = events.iter().map(|e| render::line(e)).collect();
+    let lines: Vec<String> = events
+        .iter()
+        .filter(|e| !(e.conn == 0 && matches!(e.kind, mock_broker::EventKind::Fault(_))))
+        .map(|e| render::line(e))
+        .collect();
     redact_text(&lines.join("\n"), ids)
 }
 
