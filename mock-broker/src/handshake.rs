@@ -46,6 +46,7 @@ pub async fn establish(
     tls: Option<&Arc<ServerConfig>>,
     ws_paths: &[String],
     max_packet_len: usize,
+    max_ws_message_len: usize,
 ) -> Result<Established, Failed> {
     let _ = tcp.set_nodelay(true);
     let mut handshake = Handshake::default();
@@ -70,7 +71,7 @@ pub async fn establish(
             verdicts: Vec::new(),
         });
     }
-    upgrade(io, handshake, ws_paths, max_packet_len).await
+    upgrade(io, handshake, ws_paths, max_packet_len, max_ws_message_len).await
 }
 
 async fn upgrade(
@@ -78,13 +79,14 @@ async fn upgrade(
     mut handshake: Handshake,
     ws_paths: &[String],
     max_packet_len: usize,
+    max_ws_message_len: usize,
 ) -> Result<Established, Failed> {
     let mut verdicts = Vec::new();
     let config = WebSocketConfig::default()
         .read_buffer_size(WS_READ_BUFFER)
         .write_buffer_size(0)
-        .max_message_size(Some(max_packet_len))
-        .max_frame_size(Some(max_packet_len));
+        .max_message_size(Some(max_ws_message_len))
+        .max_frame_size(Some(max_ws_message_len));
     #[allow(clippy::result_large_err)]
     let callback = |request: &Request, response: Response| {
         inspect_upgrade(request, response, ws_paths, &mut handshake, &mut verdicts)

@@ -95,6 +95,7 @@ impl Link {
             self.shared.tls.as_ref(),
             &policy.ws_paths,
             policy.max_packet_len(),
+            policy.max_ws_message_len(),
         )
         .await;
         let established = match established {
@@ -127,12 +128,28 @@ impl Link {
                 self.send(&Packet::Connack(Connack { session_present: false, code })).await?;
                 Err(CloseReason::Refused { code, rule: Rule::AProtocol.id().to_string() })
             }
-            Err(e) => Err(read_failure(e)),
+            Err(e) => Err(self.read_failed(e)),
         }
     }
 
     fn emit(&self, kind: EventKind) {
         self.shared.bus.emit(self.conn, kind);
+    }
+
+    /// The close a read failure causes, after the verdict of the platform rule it breaks:
+    /// T-WS for a text frame, S-PAYLOAD for an oversize PUBLISH or WebSocket message.
+    fn read_failed(&self, e: ReadError) -> CloseReason {
+        match &e {
+            ReadError::TextFrame => self.emit(EventKind::Verdict(
+                Verdict::fail(Rule::TWs, "MQTT in binary WebSocket frames", "a text frame")
+                    .with_detail("MQTT over WebSocket travels in binary frames only; the connection is closed"),
+            )),
+            ReadError::OversizePublish { .. } | ReadError::MessageTooLong { .. } => {
+                self.emit(EventKind::Verdict(oversize_verdict(&e, self.shared.policy.payload_limit)));
+            }
+            ReadError::Violation(_) | ReadError::Io(_) => {}
+        }
+        read_failure(e)
     }
 
     /// Writes a packet, with a deadline, and records it.
@@ -159,6 +176,24 @@ impl Link {
             let _ = timeout(CLOSE_TIMEOUT, io.close()).await;
         }
         self.emit(EventKind::Closed { reason });
+    }
+}
+
+/// The S-PAYLOAD fail for a message too long to buffer.
+fn oversize_verdict(e: &ReadError, payload_limit: usize) -> Verdict {
+    let expected = format!("payload of at most {payload_limit} bytes");
+    match e {
+        ReadError::MessageTooLong { size, limit } => Verdict::fail(
+            Rule::SPayload,
+            expected,
+            format!("a WebSocket message of {size} bytes, over the message limit of {limit} bytes"),
+        )
+        .with_detail(
+            "the WebSocket layer refuses it before its MQTT is read (taken for an oversize PUBLISH, the only \
+             packet that large); the connection is closed whatever the oversize reaction",
+        ),
+        other => Verdict::fail(Rule::SPayload, expected, other.to_string())
+            .with_detail("its payload is over the limit whatever its topic; the packet is not buffered"),
     }
 }
 
@@ -277,7 +312,15 @@ impl<'a> Session<'a> {
                     let packet = match read {
                         Ok(Some(packet)) => packet,
                         Ok(None) => return CloseReason::ClientClosed,
-                        Err(e) => return read_failure(e),
+                        // S-PAYLOAD beyond the packet limit: judged from the fixed header;
+                        // with `drop` the reader skips the packet's bytes as they come.
+                        Err(e @ ReadError::OversizePublish { .. })
+                            if self.link.shared.policy.oversize == OversizeReaction::Drop =>
+                        {
+                            self.verdict(oversize_verdict(&e, self.link.shared.policy.payload_limit));
+                            continue;
+                        }
+                        Err(e) => return self.link.read_failed(e),
                     };
                     last = Instant::now();
                     self.link.shared.bus.emit_with(self.link.conn, || EventKind::PacketIn(PacketSummary::of(&packet)));

@@ -99,7 +99,18 @@ async fn a_text_frame_is_a_violation_of_t_ws() {
     let mut ws = raw_ws(&tb, "/mqtt", Some("mqtt")).await.unwrap();
     let conn = tb.next_conn().await;
     ws.send(Message::Text("CONNECT".into())).await.unwrap();
-    let (reason, _) = tb.closed(conn).await;
+    let events = tb.until(conn, |k| matches!(k, EventKind::Closed { .. })).await;
+    let verdict = events.iter().find_map(|e| match &e.kind {
+        EventKind::Verdict(v) if v.rule == Rule::TWs => Some(v.clone()),
+        _ => None,
+    });
+    let verdict = verdict.unwrap_or_else(|| panic!("a T-WS verdict: {events:#?}"));
+    assert_eq!(verdict.outcome, Outcome::Fail, "{verdict:#?}");
+    assert!(verdict.received.contains("text frame"), "{verdict:#?}");
+    let reason = match &events.last().unwrap().kind {
+        EventKind::Closed { reason } => reason.clone(),
+        _ => unreachable!("until stops at Closed"),
+    };
     assert!(matches!(&reason, CloseReason::Violation { rule, .. } if rule == "T-WS"), "{reason:?}");
 }
 
