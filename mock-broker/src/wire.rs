@@ -107,11 +107,12 @@ impl PacketIo {
                 self.inbound.advance(n);
                 self.skipping -= n;
             }
-            if self.skipping == 0 && self.direction == Direction::FromClient {
-                if let Some(oversize) = mqtt::oversize_publish(&self.inbound, self.direction, self.max_packet_len) {
-                    self.skipping = oversize.len;
-                    return Err(ReadError::OversizePublish { len: oversize.len, limit: self.max_packet_len });
-                }
+            if self.skipping == 0
+                && self.direction == Direction::FromClient
+                && let Some(oversize) = mqtt::oversize_publish(&self.inbound, self.direction, self.max_packet_len)
+            {
+                self.skipping = oversize.len;
+                return Err(ReadError::OversizePublish { len: oversize.len, limit: self.max_packet_len });
             }
             if self.skipping > 0 {
                 if !self.fill().await? {
