@@ -53,6 +53,9 @@ pub enum EventKind {
     Online { product_key: String, device_name: String, session_present: bool },
     /// A cloud-side publish could not be delivered.
     Undelivered { topic: String, reason: String },
+    /// S-CLEAN: a message kept for an offline cleanSession=0 device was dropped (a stored
+    /// session's limit, or its expiry). `conn` is the connection that left the session.
+    QueueDropped { topic: String, reason: String },
     /// The connection ended.
     Closed { reason: CloseReason },
 }

@@ -69,6 +69,17 @@ pub struct Policy {
     pub payload_limit: usize,
     /// S-PAYLOAD: reaction to a larger payload (close, assumed).
     pub oversize: OversizeReaction,
+    /// S-CLEAN: the most QoS 1 messages a stored cleanSession=0 session keeps (1000,
+    /// assumed); at the limit the oldest is dropped, with a `queue_dropped` event.
+    pub stored_session_max_messages: usize,
+    /// S-CLEAN: the most payload and topic bytes a stored session keeps (1 MiB, assumed); at
+    /// the limit the oldest messages are dropped, with a `queue_dropped` event each, and a
+    /// single message larger than this is not stored at all.
+    pub stored_session_max_bytes: usize,
+    /// S-CLEAN: how long a stored session outlives its device's last connection (7 days,
+    /// assumed). An expired session is dropped when its device logs in or a message is
+    /// routed to it (checked lazily, on tokio time): the login starts a fresh session.
+    pub stored_session_expiry: Duration,
     /// T-WS-PATH: the WebSocket paths accepted; empty accepts any path (the default).
     pub ws_paths: Vec<String>,
     /// T-WS: the largest WebSocket message (and frame) in bytes; `None` (the default) is
@@ -102,6 +113,9 @@ impl Default for Policy {
             uplink_rate_per_second: 30,
             payload_limit: 256 * 1024,
             oversize: OversizeReaction::Close,
+            stored_session_max_messages: 1000,
+            stored_session_max_bytes: 1024 * 1024,
+            stored_session_expiry: Duration::from_secs(7 * 24 * 3600),
             ws_paths: Vec::new(),
             ws_message_limit: None,
         }

@@ -52,6 +52,9 @@ pub fn line(event: &Event) -> String {
         EventKind::Undelivered { topic, reason } => {
             let _ = write!(out, "downlink on {topic} not delivered: {reason}");
         }
+        EventKind::QueueDropped { topic, reason } => {
+            let _ = write!(out, "stored message on {topic} dropped (S-CLEAN): {reason}");
+        }
         EventKind::Closed { reason } => closed(&mut out, reason),
     }
     out
