@@ -49,7 +49,8 @@ impl Shared {
         epoch: Instant,
         shutdown: watch::Receiver<bool>,
     ) -> Shared {
-        Shared { bus, hub: Hub::default(), registry, policy, tls, epoch, shutdown, next_conn: AtomicU64::new(1) }
+        let hub = Hub::new(bus.clone(), &policy);
+        Shared { bus, hub, registry, policy, tls, epoch, shutdown, next_conn: AtomicU64::new(1) }
     }
 
     pub(crate) fn next_conn_id(&self) -> ConnId {

@@ -4,11 +4,10 @@
 mod support;
 
 use bytes::Bytes;
-use mock_broker::hub::Routed;
 use mock_broker::mqtt::{Packet, Publish, QoS, Suback, SubackCode, Subscribe};
 use mock_broker::policy::OversizeReaction;
 use mock_broker::wire::PacketIo;
-use mock_broker::{CloseReason, EventKind, Outcome, Policy, Rule, Transport};
+use mock_broker::{CloseReason, Delivery, EventKind, Outcome, Policy, Rule, Transport};
 use std::time::Duration;
 use support::*;
 
@@ -250,7 +249,7 @@ async fn downlinks_reach_subscribed_devices_only() {
     let mut tb = TestBroker::start().await;
     let (mut io, conn) = online(&mut tb, CID, true).await;
     let routed = tb.broker.publish(PK, DN, "/pk/device/user/get", "early", QoS::AtMostOnce).await;
-    assert_eq!(routed, Routed::Sent(conn));
+    assert_eq!(routed, Ok(Delivery::Undelivered { conn }));
     let undelivered = tb.until(conn, |k| matches!(k, EventKind::Undelivered { .. })).await;
     assert!(
         matches!(&undelivered.last().unwrap().kind, EventKind::Undelivered { topic, .. } if topic == "/pk/device/user/get")
@@ -263,7 +262,8 @@ async fn downlinks_reach_subscribed_devices_only() {
     .unwrap();
     assert!(matches!(next(&mut io).await, Some(Packet::Suback(_))));
     let topic = "/sys/pk/device/thing/service/property/set";
-    tb.broker.publish(PK, DN, topic, "hello", QoS::AtLeastOnce).await;
+    let delivery = tb.broker.publish(PK, DN, topic, "hello", QoS::AtLeastOnce).await;
+    assert_eq!(delivery, Ok(Delivery::Delivered { conn, qos: QoS::AtLeastOnce }));
     match next(&mut io).await {
         Some(Packet::Publish(p)) => {
             assert_eq!((p.topic.as_str(), &p.payload[..], p.qos), (topic, &b"hello"[..], QoS::AtLeastOnce));
@@ -286,8 +286,8 @@ async fn a_clean_session_0_device_gets_qos1_messages_published_while_offline() {
     assert!(matches!(next(&mut io).await, Some(Packet::Suback(_))));
     io.write(&Packet::Disconnect).await.unwrap();
     assert_eq!(tb.closed(conn).await.0, CloseReason::ClientDisconnect);
-    assert_eq!(tb.broker.publish(PK, DN, "/pk/device/user/get", "kept", QoS::AtLeastOnce).await, Routed::Queued);
-    assert_eq!(tb.broker.publish(PK, DN, "/pk/device/user/get", "lost", QoS::AtMostOnce).await, Routed::Offline);
+    assert_eq!(tb.broker.publish(PK, DN, "/pk/device/user/get", "kept", QoS::AtLeastOnce).await, Ok(Delivery::Queued));
+    assert_eq!(tb.broker.publish(PK, DN, "/pk/device/user/get", "lost", QoS::AtMostOnce).await, Ok(Delivery::Dropped));
     let (mut io, conn) = online(&mut tb, CID, false).await;
     match next(&mut io).await {
         Some(Packet::Publish(p)) => assert_eq!(&p.payload[..], b"kept"),
@@ -299,7 +299,7 @@ async fn a_clean_session_0_device_gets_qos1_messages_published_while_offline() {
     let (mut io, conn) = online(&mut tb, CID, true).await;
     io.write(&Packet::Disconnect).await.unwrap();
     assert_eq!(tb.closed(conn).await.0, CloseReason::ClientDisconnect);
-    assert_eq!(tb.broker.publish(PK, DN, "/pk/device/user/get", "gone", QoS::AtLeastOnce).await, Routed::Offline);
+    assert_eq!(tb.broker.publish(PK, DN, "/pk/device/user/get", "gone", QoS::AtLeastOnce).await, Ok(Delivery::Dropped));
 }
 
 #[tokio::test]
