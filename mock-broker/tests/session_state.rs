@@ -17,8 +17,8 @@ const CID2: &str = "dev2|securemode=3,signmethod=hmacsha1|";
 const GET: &str = "/pk/device/user/get";
 const UPDATE: &str = "/pk/device/user/update";
 
-/// Logs in over tcp; returns the connection, its id and CONNACK's session-present flag.
-async fn login(tb: &mut TestBroker, client_id: &str, clean_session: bool) -> (PacketIo, u64, bool) {
+/// A signed CONNECT of the test device.
+fn signed_connect(client_id: &str, clean_session: bool) -> Vec<u8> {
     let content = mock_broker::auth::sign_content(Some(client_id.split('|').next().unwrap()), DN, PK, None);
     let password = mock_broker::auth::sign(mock_broker::auth::SignMethod::HmacSha1, SECRET, &content);
     let mut connect = mqttbytes::v4::Connect::new(client_id);
@@ -27,7 +27,12 @@ async fn login(tb: &mut TestBroker, client_id: &str, clean_session: bool) -> (Pa
     connect.set_login("device&pk", password.as_str());
     let mut buf = bytes::BytesMut::new();
     connect.write(&mut buf).unwrap();
-    let attempt = tb.attempt(Transport::Tcp, &buf).await;
+    buf.to_vec()
+}
+
+/// Logs in over tcp; returns the connection, its id and CONNACK's session-present flag.
+async fn login(tb: &mut TestBroker, client_id: &str, clean_session: bool) -> (PacketIo, u64, bool) {
+    let attempt = tb.attempt(Transport::Tcp, &signed_connect(client_id, clean_session)).await;
     attempt.assert_accepted();
     let present = attempt
         .transcript
@@ -366,4 +371,60 @@ async fn a_rate_limit_of_u32_max_does_not_overflow() {
     let verdicts = rate_verdicts_until(&mut watch, conn, 3).await;
     assert_eq!(verdicts.len(), 1, "{verdicts:#?}");
     assert!(verdicts[0].received.contains("message 1 "), "{:#?}", verdicts[0]);
+}
+
+/// S-KICK with S-CLEAN under load (paused clock): the old client reads nothing, so the old
+/// connection's writes block and later downlinks wait in its command queue. Whether the kick
+/// or the write timeout ends it first, every downlink reaches the new connection exactly
+/// once: those written (unacknowledged) with DUP=1, those still queued as new.
+#[tokio::test(start_paused = true)]
+async fn nothing_queued_on_a_kicked_persistent_connection_is_lost() {
+    const COUNT: usize = 60;
+    let policy = Policy {
+        connect_timeout: Duration::from_secs(24 * 3600),
+        stored_session_max_bytes: 64 << 20,
+        ..Policy::default()
+    };
+    let mut tb = TestBroker::with_policy(policy).await;
+    tb.patience = Duration::from_secs(3600);
+    let mut watch = tb.broker.events();
+    let (mut old, old_conn, _) = login(&mut tb, CID, false).await;
+    subscribe(&mut old, GET, QoS::AtLeastOnce).await;
+    for i in 0..COUNT {
+        let mut payload = vec![b'x'; 256 * 1024 - 64];
+        payload[..4].copy_from_slice(&(i as u32).to_be_bytes());
+        let delivery = tb.broker.publish(PK, DN, GET, payload, QoS::AtLeastOnce).await;
+        assert!(matches!(delivery, Ok(Delivery::Delivered { .. })), "{delivery:?}");
+    }
+    // CONNACK may wait for the old connection's write timeout: read it with the long patience.
+    let mut new = tb.dial(Transport::Tcp).await;
+    new.write_bytes(&signed_connect(CID2, false)).await.unwrap();
+    match next(&mut new, tb.patience).await {
+        Some(Packet::Connack(ack)) => assert!(ack.session_present, "{ack:?}"),
+        other => panic!("expected CONNACK, got {other:?}"),
+    }
+    let mut seen = [0; COUNT];
+    let mut dup = 0;
+    for _ in 0..COUNT {
+        match next(&mut new, tb.patience).await {
+            Some(Packet::Publish(p)) => {
+                let i = u32::from_be_bytes(p.payload[..4].try_into().unwrap()) as usize;
+                seen[i] += 1;
+                dup += usize::from(p.dup);
+            }
+            other => panic!("expected a PUBLISH, got {other:?}"),
+        }
+    }
+    assert!(seen.iter().all(|&n| n == 1), "each downlink exactly once: {seen:?}");
+    round_trip(&mut new).await;
+    let mut written = 0;
+    while let Some(event) = watch.wait_for(Duration::from_secs(1), |e| e.conn == old_conn).await {
+        match &event.kind {
+            EventKind::PacketOut(p) if p.packet == "PUBLISH" => written += 1,
+            EventKind::Closed { .. } => break,
+            _ => {}
+        }
+    }
+    assert!(written < COUNT, "the old connection's writes blocked, so some downlinks were still queued: {written}");
+    assert_eq!(dup, written, "the written ones come again with DUP=1, the queued ones as new");
 }
