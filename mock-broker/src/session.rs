@@ -141,9 +141,13 @@ impl Link {
     /// T-WS for a text frame, S-PAYLOAD for an oversize PUBLISH or WebSocket message.
     fn read_failed(&self, e: ReadError) -> CloseReason {
         match &e {
-            ReadError::TextFrame => self.emit(EventKind::Verdict(
-                Verdict::fail(Rule::TWs, "MQTT in binary WebSocket frames", "a text frame")
-                    .with_detail("MQTT over WebSocket travels in binary frames only; the connection is closed"),
+            ReadError::TextFrame { utf8 } => self.emit(EventKind::Verdict(
+                Verdict::fail(
+                    Rule::TWs,
+                    "MQTT in binary WebSocket frames",
+                    if *utf8 { "a text frame" } else { "a text frame, not even valid UTF-8" },
+                )
+                .with_detail("MQTT over WebSocket travels in binary frames only; the connection is closed"),
             )),
             ReadError::OversizePublish { .. } | ReadError::MessageTooLong { .. } => {
                 self.emit(EventKind::Verdict(oversize_verdict(&e, self.shared.policy.payload_limit)));

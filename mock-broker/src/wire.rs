@@ -32,9 +32,11 @@ pub enum ReadError {
     /// The bytes break MQTT.
     #[error("{0}")]
     Violation(Violation),
-    /// A WebSocket text frame: MQTT travels in binary frames only (T-WS).
-    #[error("a WebSocket text frame arrived; MQTT travels in binary frames only")]
-    TextFrame,
+    /// A WebSocket text frame: MQTT travels in binary frames only (T-WS). `utf8` is false
+    /// when the WebSocket layer refused the frame's text as invalid UTF-8 (MQTT bytes sent
+    /// as text often are), which it does before the frame reaches the reader.
+    #[error("a WebSocket text frame arrived{}; MQTT travels in binary frames only", if *utf8 { "" } else { " (and not even valid UTF-8)" })]
+    TextFrame { utf8: bool },
     /// A PUBLISH of `len` bytes, over the packet limit: its payload is over the S-PAYLOAD
     /// limit whatever its topic. Reading on skips its bytes.
     #[error("a PUBLISH of {len} bytes is over the packet limit of {limit} bytes")]
@@ -53,7 +55,7 @@ impl ReadError {
     pub fn rule(&self) -> String {
         match self {
             ReadError::Violation(v) => v.statement.to_string(),
-            ReadError::TextFrame => Rule::TWs.id().to_string(),
+            ReadError::TextFrame { .. } => Rule::TWs.id().to_string(),
             ReadError::OversizePublish { .. } | ReadError::MessageTooLong { .. } => Rule::SPayload.id().to_string(),
             ReadError::Io(_) => "transport".to_string(),
         }
@@ -156,7 +158,8 @@ impl PacketIo {
                         self.inbound.extend_from_slice(&data);
                         return Ok(true);
                     }
-                    Some(Ok(Message::Text(_))) => return Err(ReadError::TextFrame),
+                    Some(Ok(Message::Text(_))) => return Err(ReadError::TextFrame { utf8: true }),
+                    Some(Err(tungstenite::Error::Utf8(_))) => return Err(ReadError::TextFrame { utf8: false }),
                     Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
                     Some(Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed)) => {
                         return Ok(false);
