@@ -11,7 +11,7 @@
 
 use crate::events::{Bus, ConnId, EventKind, EventStream};
 use crate::fault::{BadCert, Fault, FaultError, FaultId, FaultSpec};
-use crate::hub::{Command, DeviceKey, Routed};
+use crate::hub::{Command, Delivery, DeviceKey};
 use crate::mqtt::{Publish, QoS};
 use crate::policy::Policy;
 use crate::registry::{Device, Registry};
@@ -45,6 +45,30 @@ pub enum CloudError {
     Offline(String, String),
     #[error("connection #{0} is not an online device")]
     NoConnection(ConnId),
+    /// S-QOS: the platform publishes downlinks at QoS 0 or 1 only.
+    #[error("QoS 2 is not supported (S-QOS): publish at QoS 0 or 1")]
+    Qos2,
+    /// A topic name a PUBLISH may not carry: empty, with a wildcard, or with U+0000.
+    #[error("topic {topic:?} cannot be published to: {reason}")]
+    InvalidTopic { topic: String, reason: &'static str },
+}
+
+/// How often a cloud-side publish is routed again when the connection it was sent to has
+/// just left (its state then moves to a successor or a stored session).
+const REROUTES: usize = 8;
+
+/// Why `topic` cannot be a PUBLISH's topic name ([MQTT-4.7.1-1], [MQTT-4.7.3-1],
+/// [MQTT-4.7.3-2]), if it cannot.
+fn topic_name_problem(topic: &str) -> Option<&'static str> {
+    if topic.is_empty() {
+        Some("a topic name is at least one character long")
+    } else if topic.contains(['+', '#']) {
+        Some("a topic name holds no wildcard (`+`, `#`): those are for subscriptions")
+    } else if topic.contains('\0') {
+        Some("a topic name holds no U+0000")
+    } else {
+        None
+    }
 }
 
 /// Where the server certificate comes from.
@@ -225,8 +249,13 @@ impl Broker {
         self.shared.bus.subscribe()
     }
 
-    /// Publishes a downlink to a device, as the cloud side. A QoS 1 message for an offline
-    /// device with a cleanSession=0 session is queued (S-CLEAN).
+    /// Publishes a downlink to a device, as the cloud side, and says what became of it (see
+    /// [`Delivery`]). It goes out at the lower of `qos` and the QoS the device's subscription
+    /// was granted ([MQTT-3.8.4-6]). A QoS 1 message for an offline device with a
+    /// cleanSession=0 session is queued (S-CLEAN).
+    ///
+    /// Refused with an error, nothing sent: QoS 2 (S-QOS) and a topic that is empty or holds
+    /// a wildcard.
     pub async fn publish(
         &self,
         product_key: &str,
@@ -234,18 +263,44 @@ impl Broker {
         topic: &str,
         payload: impl Into<Bytes>,
         qos: QoS,
-    ) -> Routed {
-        let publish =
+    ) -> Result<Delivery, CloudError> {
+        if qos == QoS::ExactlyOnce {
+            return Err(CloudError::Qos2);
+        }
+        if let Some(reason) = topic_name_problem(topic) {
+            return Err(CloudError::InvalidTopic { topic: topic.into(), reason });
+        }
+        let mut publish =
             Publish { dup: false, qos, retain: false, topic: topic.into(), packet_id: None, payload: payload.into() };
         let key = DeviceKey::new(product_key, device_name);
-        let (routed, send) = self.shared.hub.route(&key, publish);
-        if let Some((tx, publish)) = send {
-            let topic = publish.topic.clone();
-            if let (Err(_), Routed::Sent(conn)) = (tx.send(Command::Deliver(publish)).await, &routed) {
-                self.shared.bus.emit(*conn, EventKind::Undelivered { topic, reason: "the connection closed".into() });
+        let mut last = None;
+        for _ in 0..REROUTES {
+            let (delivery, send) = self.shared.hub.route(&key, publish);
+            match (delivery, send) {
+                (Delivery::Delivered { conn, .. }, Some((tx, out))) => match tx.send(Command::Deliver(out)).await {
+                    Ok(()) => return Ok(delivery),
+                    // The connection is leaving: its state moves on; route again.
+                    Err(mpsc::error::SendError(Command::Deliver(back))) => {
+                        publish = Publish { qos, ..back };
+                        last = Some(conn);
+                        tokio::task::yield_now().await;
+                    }
+                    Err(_) => unreachable!("the command sent is a Deliver"),
+                },
+                (Delivery::Undelivered { conn }, _) => {
+                    let reason = "the device has not subscribed to it".into();
+                    self.shared.bus.emit(conn, EventKind::Undelivered { topic: topic.into(), reason });
+                    return Ok(delivery);
+                }
+                (delivery, _) => return Ok(delivery),
             }
         }
-        routed
+        if let Some(conn) = last {
+            self.shared
+                .bus
+                .emit(conn, EventKind::Undelivered { topic: topic.into(), reason: "the connection closed".into() });
+        }
+        Ok(Delivery::Dropped)
     }
 
     /// Closes a device's live connection as if the same device had logged in again (S-KICK),

@@ -55,6 +55,9 @@ pub enum EventKind {
     Undelivered { topic: String, reason: String },
     /// A fault was armed, applied, used up or cleared (connection 0: the broker itself).
     Fault(FaultEvent),
+    /// S-CLEAN: a message kept for an offline cleanSession=0 device was dropped (a stored
+    /// session's limit, or its expiry). `conn` is the connection that left the session.
+    QueueDropped { topic: String, reason: String },
     /// The connection ended.
     Closed { reason: CloseReason },
 }

@@ -70,6 +70,7 @@ pub async fn establish(
     tls: Option<&Arc<ServerConfig>>,
     ws_paths: &[String],
     max_packet_len: usize,
+    max_ws_message_len: usize,
     faults: HandshakeFaults<'_>,
 ) -> Result<Established, Failed> {
     let mut handshake = Handshake::default();
@@ -100,7 +101,7 @@ pub async fn establish(
         });
     }
     let refuse = faults.faults.upgrade(faults.view);
-    upgrade(io, handshake, ws_paths, max_packet_len, refuse).await
+    upgrade(io, handshake, ws_paths, max_packet_len, max_ws_message_len, refuse).await
 }
 
 async fn upgrade(
@@ -108,14 +109,15 @@ async fn upgrade(
     mut handshake: Handshake,
     ws_paths: &[String],
     max_packet_len: usize,
+    max_ws_message_len: usize,
     refuse: Option<u16>,
 ) -> Result<Established, Failed> {
     let mut verdicts = Vec::new();
     let config = WebSocketConfig::default()
         .read_buffer_size(WS_READ_BUFFER)
         .write_buffer_size(0)
-        .max_message_size(Some(max_packet_len))
-        .max_frame_size(Some(max_packet_len));
+        .max_message_size(Some(max_ws_message_len))
+        .max_frame_size(Some(max_ws_message_len));
     #[allow(clippy::result_large_err)]
     let callback = |request: &Request, response: Response| {
         let response = inspect_upgrade(request, response, ws_paths, &mut handshake, &mut verdicts)?;

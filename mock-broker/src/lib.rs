@@ -37,6 +37,7 @@ pub mod wire;
 
 pub use broker::{Broker, BrokerBuilder, CloudError, StartError};
 pub use events::{CloseReason, ConnId, Event, EventKind, EventStream};
+pub use hub::Delivery;
 pub use policy::Policy;
 pub use registry::Registry;
 pub use rules::Rule;

@@ -69,9 +69,31 @@ pub struct Policy {
     pub payload_limit: usize,
     /// S-PAYLOAD: reaction to a larger payload (close, assumed).
     pub oversize: OversizeReaction,
+    /// S-CLEAN: the most QoS 1 messages a stored cleanSession=0 session keeps (1000,
+    /// assumed); at the limit the oldest is dropped, with a `queue_dropped` event.
+    pub stored_session_max_messages: usize,
+    /// S-CLEAN: the most payload and topic bytes a stored session keeps (1 MiB, assumed); at
+    /// the limit the oldest messages are dropped, with a `queue_dropped` event each, and a
+    /// single message larger than this is not stored at all.
+    pub stored_session_max_bytes: usize,
+    /// S-CLEAN: how long a stored session outlives its device's last connection (7 days,
+    /// assumed). An expired session is dropped when its device logs in or a message is
+    /// routed to it (checked lazily, on tokio time): the login starts a fresh session.
+    pub stored_session_expiry: Duration,
     /// T-WS-PATH: the WebSocket paths accepted; empty accepts any path (the default).
     pub ws_paths: Vec<String>,
+    /// T-WS: the largest WebSocket message (and frame) in bytes; `None` (the default) is
+    /// [`Policy::max_packet_len`] plus [`WS_MESSAGE_MARGIN`], so that one message holds the
+    /// largest packet and a few small ones after it. A larger message is refused by the
+    /// WebSocket layer before its MQTT is read: an S-PAYLOAD fail (assumed: a PUBLISH is the
+    /// only packet a client makes that large) and a close whatever [`Policy::oversize`] says,
+    /// since the message's bytes are lost. A PUBLISH over the packet limit sent in smaller
+    /// messages is skipped as on a byte stream. Assumed: the platform's limit is unknown.
+    pub ws_message_limit: Option<usize>,
 }
+
+/// What a WebSocket message may hold beyond the largest packet, by default (64 KiB).
+pub const WS_MESSAGE_MARGIN: usize = 64 * 1024;
 
 impl Default for Policy {
     fn default() -> Self {
@@ -91,15 +113,26 @@ impl Default for Policy {
             uplink_rate_per_second: 30,
             payload_limit: 256 * 1024,
             oversize: OversizeReaction::Close,
+            stored_session_max_messages: 1000,
+            stored_session_max_bytes: 1024 * 1024,
+            stored_session_expiry: Duration::from_secs(7 * 24 * 3600),
             ws_paths: Vec::new(),
+            ws_message_limit: None,
         }
     }
 }
 
 impl Policy {
     /// The largest MQTT packet the decoder buffers: a PUBLISH at the payload limit with the
-    /// longest topic and its header. Anything larger is refused before it is buffered.
+    /// longest topic and its header. Anything larger is never buffered: a PUBLISH is an
+    /// S-PAYLOAD fail (its payload is over the limit whatever its topic), any other packet a
+    /// violation of the limit.
     pub fn max_packet_len(&self) -> usize {
-        self.payload_limit + 2 + 65_535 + 2 + 5
+        self.payload_limit.saturating_add(2 + 65_535 + 2 + 5)
+    }
+
+    /// The largest WebSocket message the broker reads (see [`Policy::ws_message_limit`]).
+    pub fn max_ws_message_len(&self) -> usize {
+        self.ws_message_limit.unwrap_or_else(|| self.max_packet_len().saturating_add(WS_MESSAGE_MARGIN))
     }
 }

@@ -61,6 +61,9 @@ pub fn line(event: &Event) -> String {
             };
             let _ = write!(out, "fault #{} {phase}: {}", f.id, f.name);
         }
+        EventKind::QueueDropped { topic, reason } => {
+            let _ = write!(out, "stored message on {topic} dropped (S-CLEAN): {reason}");
+        }
         EventKind::Closed { reason } => closed(&mut out, reason),
     }
     out

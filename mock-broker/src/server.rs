@@ -62,8 +62,8 @@ impl Shared {
         let (tls, authority) = tls.map_or((None, None), |(config, authority)| (Some(config), authority));
         Shared {
             faults: Faults::new(bus.clone()),
+            hub: Hub::new(bus.clone(), &policy),
             bus,
-            hub: Hub::default(),
             registry,
             policy,
             tls,

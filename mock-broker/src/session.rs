@@ -10,7 +10,7 @@ use crate::fault::armory::{ConnFaults, ReplyFate};
 use crate::fault::shaping::{ShapedStream, Shaping};
 use crate::fault::{Fault, FaultSpec, Reply};
 use crate::handshake::{self, HandshakeFaults};
-use crate::hub::{Command, DeviceKey};
+use crate::hub::{self, Command, DeviceKey, Resume, StoredSession, Subscription};
 use crate::keepalive;
 use crate::mqtt::{Connack, ConnackCode, Connect, Packet, Publish, QoS, Suback, SubackCode, Subscribe};
 use crate::policy::{OversizeReaction, Qos2PublishReaction};
@@ -21,6 +21,7 @@ use crate::transport::Transport;
 use crate::verdict::Verdict;
 use crate::wire::{PacketIo, ReadError};
 use bytes::Bytes;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -127,6 +128,7 @@ impl Link {
             self.shared.tls.as_ref(),
             &policy.ws_paths,
             policy.max_packet_len(),
+            policy.max_ws_message_len(),
             HandshakeFaults { faults: &self.shared.faults, view: &self.faults },
         )
         .await;
@@ -163,7 +165,7 @@ impl Link {
                 self.send(&Packet::Connack(Connack { session_present: false, code })).await?;
                 Err(CloseReason::Refused { code, rule: Rule::AProtocol.id().to_string() })
             }
-            Err(e) => Err(read_failure(e)),
+            Err(e) => Err(self.read_failed(e)),
         }
     }
 
@@ -184,6 +186,26 @@ impl Link {
             _ => {}
         }
         CloseReason::Faulted { fault: fault.to_string() }
+    }
+
+    /// The close a read failure causes, after the verdict of the platform rule it breaks:
+    /// T-WS for a text frame, S-PAYLOAD for an oversize PUBLISH or WebSocket message.
+    fn read_failed(&self, e: ReadError) -> CloseReason {
+        match &e {
+            ReadError::TextFrame { utf8 } => self.emit(EventKind::Verdict(
+                Verdict::fail(
+                    Rule::TWs,
+                    "MQTT in binary WebSocket frames",
+                    if *utf8 { "a text frame" } else { "a text frame, not even valid UTF-8" },
+                )
+                .with_detail("MQTT over WebSocket travels in binary frames only; the connection is closed"),
+            )),
+            ReadError::OversizePublish { .. } | ReadError::MessageTooLong { .. } => {
+                self.emit(EventKind::Verdict(oversize_verdict(&e, self.shared.policy.payload_limit)));
+            }
+            ReadError::Violation(_) | ReadError::Io(_) => {}
+        }
+        read_failure(e)
     }
 
     /// Writes a packet, with a deadline, and records it; a reply goes through the reply
@@ -284,6 +306,24 @@ impl Link {
     }
 }
 
+/// The S-PAYLOAD fail for a message too long to buffer.
+fn oversize_verdict(e: &ReadError, payload_limit: usize) -> Verdict {
+    let expected = format!("payload of at most {payload_limit} bytes");
+    match e {
+        ReadError::MessageTooLong { size, limit } => Verdict::fail(
+            Rule::SPayload,
+            expected,
+            format!("a WebSocket message of {size} bytes, over the message limit of {limit} bytes"),
+        )
+        .with_detail(
+            "the WebSocket layer refuses it before its MQTT is read (taken for an oversize PUBLISH, the only \
+             packet that large); the connection is closed whatever the oversize reaction",
+        ),
+        other => Verdict::fail(Rule::SPayload, expected, other.to_string())
+            .with_detail("its payload is over the limit whatever its topic; the packet is not buffered"),
+    }
+}
+
 fn read_failure(e: ReadError) -> CloseReason {
     match e {
         ReadError::Io(message) => CloseReason::TransportError { message },
@@ -303,11 +343,11 @@ fn summarize(c: &Connect) -> ConnectSummary {
     }
 }
 
-/// A fixed one-second window of uplink messages (S-RATE).
-struct RateWindow {
-    start: Instant,
-    count: u32,
-}
+/// How long a new login of a cleanSession=0 device waits for the session of the connection it
+/// kicks (S-KICK with S-CLEAN). The old connection hands it over as soon as it reads the kick,
+/// unless a write to its own client blocks it: then it leaves after at most the write timeout.
+/// Past this wait the new session starts with the old subscriptions only.
+const HANDOVER_TIMEOUT: Duration = WRITE_TIMEOUT.saturating_add(CLOSE_TIMEOUT);
 
 /// An authenticated device's MQTT session.
 struct Session<'a> {
@@ -315,11 +355,16 @@ struct Session<'a> {
     identity: Identity,
     key: DeviceKey,
     keep_alive: u16,
-    clean_session: bool,
-    subscriptions: Vec<String>,
+    /// cleanSession=0: the session outlives the connection (S-CLEAN).
+    persistent: bool,
+    subscriptions: Vec<Subscription>,
+    /// QoS 1 downlinks sent and not yet acknowledged, in the order sent.
+    inflight: VecDeque<Publish>,
     commands: mpsc::Receiver<Command>,
-    rate: RateWindow,
-    next_packet_id: u16,
+    /// The packet id used last for a downlink.
+    last_packet_id: u16,
+    /// True once the session has left the hub (handed over, stored or dropped).
+    left: bool,
     /// The session-present flag a fault imposes on CONNACK.
     session_present: Option<bool>,
 }
@@ -337,11 +382,12 @@ impl<'a> Session<'a> {
             identity,
             key,
             keep_alive: connect.keep_alive,
-            clean_session: connect.clean_session,
+            persistent: !connect.clean_session,
             subscriptions: Vec::new(),
+            inflight: VecDeque::new(),
             commands,
-            rate: RateWindow { start: Instant::now(), count: 0 },
-            next_packet_id: 0,
+            last_packet_id: 0,
+            left: false,
             session_present: None,
         }
     }
@@ -356,8 +402,8 @@ impl<'a> Session<'a> {
 
     async fn run(&mut self, tx: mpsc::Sender<Command>) -> CloseReason {
         let conn = self.link.conn;
-        let (previous, resumed) = self.shared().hub.login(&self.key, conn, tx, self.clean_session);
-        if let Some((old, old_tx)) = previous {
+        let login = self.shared().hub.login(&self.key, conn, tx, !self.persistent);
+        if let Some((old, old_tx)) = login.previous {
             self.verdict(
                 Verdict::warn(
                     Rule::SKick,
@@ -368,6 +414,15 @@ impl<'a> Session<'a> {
             );
             let _ = old_tx.send(Command::Kick { by: conn }).await;
         }
+        // S-CLEAN: the stored session, or the kicked connection's, before CONNACK.
+        let resumed = match login.resume {
+            Resume::Fresh => None,
+            Resume::Stored(stored) => Some(stored),
+            Resume::Handover { state, subscriptions } => match timeout(HANDOVER_TIMEOUT, state).await {
+                Ok(Ok(stored)) => Some(stored),
+                _ => Some(StoredSession { subscriptions, ..StoredSession::default() }),
+            },
+        };
         let session_present = self.session_present.unwrap_or(resumed.is_some());
         let code = ConnackCode::Accepted;
         if let Err(reason) = self.link.send(&Packet::Connack(Connack { session_present, code })).await {
@@ -379,19 +434,35 @@ impl<'a> Session<'a> {
             device_name: self.key.device_name.clone(),
             session_present,
         });
-        if let Some(stored) = resumed {
-            self.subscriptions = stored.subscriptions;
-            for publish in stored.queue {
-                if let Err(reason) = self.deliver(publish).await {
-                    return reason;
-                }
-            }
+        if let Some(stored) = resumed
+            && let Err(reason) = self.resume(stored).await
+        {
+            return reason;
         }
         let due = self.link.shared.faults.now(&mut self.link.faults);
         if let Err(reason) = self.faults(due).await {
             return reason;
         }
         self.serve().await
+    }
+
+    /// Takes a stored session over: its subscriptions, then its messages in order, the
+    /// unacknowledged ones again with DUP=1 under their packet ids [MQTT-4.4.0-1].
+    async fn resume(&mut self, stored: StoredSession) -> Result<(), CloseReason> {
+        self.subscriptions = stored.subscriptions;
+        self.last_packet_id = stored.last_packet_id;
+        self.shared().hub.set_subscriptions(&self.key, self.link.conn, &self.subscriptions);
+        for publish in stored.messages {
+            match publish.packet_id {
+                Some(_) => {
+                    let publish = Publish { dup: true, ..publish };
+                    self.inflight.push_back(publish.clone());
+                    self.link.send(&Packet::Publish(publish)).await?;
+                }
+                None => self.deliver(publish).await?,
+            }
+        }
+        Ok(())
     }
 
     /// The session loop: K-TIMER starts at CONNACK and each inbound packet resets it.
@@ -408,7 +479,15 @@ impl<'a> Session<'a> {
                     let packet = match read {
                         Ok(Some(packet)) => packet,
                         Ok(None) => return CloseReason::ClientClosed,
-                        Err(e) => return read_failure(e),
+                        // S-PAYLOAD beyond the packet limit: judged from the fixed header;
+                        // with `drop` the reader skips the packet's bytes as they come.
+                        Err(e @ ReadError::OversizePublish { .. })
+                            if self.link.shared.policy.oversize == OversizeReaction::Drop =>
+                        {
+                            self.verdict(oversize_verdict(&e, self.link.shared.policy.payload_limit));
+                            continue;
+                        }
+                        Err(e) => return self.link.read_failed(e),
                     };
                     last = Instant::now();
                     self.link.shared.bus.emit_with(self.link.conn, || EventKind::PacketIn(PacketSummary::of(&packet)));
@@ -450,7 +529,8 @@ impl<'a> Session<'a> {
             Packet::Publish(publish) => self.uplink(publish).await,
             Packet::Subscribe(subscribe) => self.subscribe(subscribe).await,
             Packet::Unsubscribe(unsubscribe) => {
-                self.subscriptions.retain(|s| !unsubscribe.filters.contains(s));
+                self.subscriptions.retain(|s| !unsubscribe.filters.contains(&s.filter));
+                self.shared().hub.set_subscriptions(&self.key, self.link.conn, &self.subscriptions);
                 self.link.send(&Packet::Unsuback(unsubscribe.packet_id)).await
             }
             Packet::Pingreq => self.link.send(&Packet::Pingresp).await,
@@ -459,8 +539,13 @@ impl<'a> Session<'a> {
                 rule: "MQTT-3.1.0-2".into(),
                 message: "a second CONNECT on the same connection".into(),
             }),
-            // Acknowledgements of downlinks; the broker never starts a QoS 2 flow.
-            Packet::Puback(_) | Packet::Pubrec(_) | Packet::Pubrel(_) | Packet::Pubcomp(_) => Ok(()),
+            // A QoS 1 downlink is done once acknowledged.
+            Packet::Puback(id) => {
+                self.inflight.retain(|p| p.packet_id != Some(id));
+                Ok(())
+            }
+            // The broker never starts a QoS 2 flow.
+            Packet::Pubrec(_) | Packet::Pubrel(_) | Packet::Pubcomp(_) => Ok(()),
             // The decoder refuses server-only packets from a client.
             Packet::Connack(_) | Packet::Suback(_) | Packet::Unsuback(_) | Packet::Pingresp => Ok(()),
         }
@@ -520,29 +605,27 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// S-RATE: counts the message; false (with a verdict the first time in a window) when the
-    /// device is over its rate and the message is dropped.
+    /// S-RATE: counts the message in the device's sliding one-second window, kept by the hub
+    /// across its connections; false (with a verdict the first time after an accepted one)
+    /// when the device is over its rate and the message is dropped.
     fn within_rate(&mut self) -> bool {
         let limit = self.link.shared.policy.uplink_rate_per_second;
-        let now = Instant::now();
-        if now - self.rate.start >= Duration::from_secs(1) {
-            self.rate = RateWindow { start: now, count: 0 };
-        }
-        self.rate.count += 1;
-        if self.rate.count == limit + 1 {
+        let rate = self.link.shared.hub.count_uplink(&self.key, limit);
+        if rate.first_dropped {
             self.verdict(
                 Verdict::fail(
                     Rule::SRate,
                     format!("at most {limit} messages per second"),
-                    format!("message {} within one second", limit + 1),
+                    format!("message {} within one second", rate.count),
                 )
                 .with_detail("the excess is dropped; the connection stays"),
             );
         }
-        self.rate.count <= limit
+        rate.accepted
     }
 
-    /// S-SUB-DENY and S-QOS for each filter, then SUBACK.
+    /// S-SUB-DENY and S-QOS for each filter, then SUBACK. The hub learns the subscriptions
+    /// before the SUBACK goes out, so a cloud-side publish after it is routed by them.
     async fn subscribe(&mut self, subscribe: Subscribe) -> Result<(), CloseReason> {
         let mut codes = Vec::with_capacity(subscribe.filters.len());
         for (filter, qos) in subscribe.filters {
@@ -566,11 +649,14 @@ impl<'a> Session<'a> {
             } else {
                 qos
             };
-            if !self.subscriptions.contains(&filter) {
-                self.subscriptions.push(filter);
+            // A repeated filter replaces the old subscription and its QoS [MQTT-3.8.4-3].
+            match self.subscriptions.iter_mut().find(|s| s.filter == filter) {
+                Some(existing) => existing.qos = granted,
+                None => self.subscriptions.push(Subscription { filter, qos: granted }),
             }
             codes.push(SubackCode::Granted(granted));
         }
+        self.shared().hub.set_subscriptions(&self.key, self.link.conn, &self.subscriptions);
         self.link.send(&Packet::Suback(Suback { packet_id: subscribe.packet_id, codes })).await
     }
 
@@ -601,6 +687,8 @@ impl<'a> Session<'a> {
 
     /// S-KICK: the notice on `/ext/notify` where the device asked for it, then the close.
     async fn kicked(&mut self, by: ConnId) -> Result<(), CloseReason> {
+        // The successor waits for this session's state: it goes before the notice.
+        self.hand_off();
         if self.identity.ext & 0b10 != 0 {
             let notice = Publish {
                 dup: false,
@@ -615,26 +703,91 @@ impl<'a> Session<'a> {
         Err(CloseReason::Kicked { by })
     }
 
-    /// A downlink: sent when a subscription matches its topic, else recorded as undelivered.
+    /// A downlink: sent at the lower of its QoS and the granted QoS [MQTT-3.8.4-6] when a
+    /// subscription matches its topic, else recorded as undelivered. A QoS 1 downlink stays
+    /// in flight until its PUBACK.
     async fn deliver(&mut self, mut publish: Publish) -> Result<(), CloseReason> {
-        if !self.subscriptions.iter().any(|f| topics::filter_matches(f, &publish.topic)) {
+        let Some(qos) = hub::downlink_qos(&self.subscriptions, &publish.topic, publish.qos) else {
             self.link.emit(EventKind::Undelivered {
                 topic: publish.topic,
                 reason: "the device has not subscribed to it".into(),
             });
             return Ok(());
-        }
-        if publish.qos != QoS::AtMostOnce {
-            self.next_packet_id = self.next_packet_id.checked_add(1).unwrap_or(1);
-            publish.packet_id = Some(self.next_packet_id);
+        };
+        publish.qos = qos;
+        publish.packet_id = None;
+        if qos == QoS::AtLeastOnce {
+            let Some(id) = self.next_packet_id() else {
+                self.link.emit(EventKind::Undelivered {
+                    topic: publish.topic,
+                    reason: "65535 downlinks are unacknowledged: no packet id is free".into(),
+                });
+                return Ok(());
+            };
+            publish.packet_id = Some(id);
+            self.inflight.push_back(publish.clone());
         }
         self.link.send(&Packet::Publish(publish)).await
     }
 
-    /// Leaves the hub; a cleanSession=0 session keeps its subscriptions for the next login.
-    fn leave(self) {
-        let hub = &self.link.shared.hub;
-        hub.logout(Some(&self.key), self.link.conn, self.subscriptions);
+    /// The next packet id not in flight, if one is free.
+    fn next_packet_id(&mut self) -> Option<u16> {
+        if self.inflight.len() >= usize::from(u16::MAX) {
+            return None;
+        }
+        loop {
+            self.last_packet_id = self.last_packet_id.checked_add(1).unwrap_or(1);
+            let id = self.last_packet_id;
+            if !self.inflight.iter().any(|p| p.packet_id == Some(id)) {
+                return Some(id);
+            }
+        }
+    }
+
+    /// Leaves the hub, once. A cleanSession=0 session hands over its subscriptions, its
+    /// unacknowledged downlinks and the downlinks still queued for it (in its command
+    /// channel, which is closed first so that no more arrive): to the login that kicked it,
+    /// or to the hub's store. A clean session's queued downlinks are undelivered.
+    fn hand_off(&mut self) {
+        if std::mem::replace(&mut self.left, true) {
+            return;
+        }
+        self.commands.close();
+        let mut late = Vec::new();
+        while let Ok(command) = self.commands.try_recv() {
+            if let Command::Deliver(publish) = command {
+                late.push(publish);
+            }
+        }
+        let mut session = None;
+        if self.persistent {
+            let mut messages: VecDeque<Publish> = std::mem::take(&mut self.inflight);
+            for publish in late {
+                match hub::downlink_qos(&self.subscriptions, &publish.topic, publish.qos) {
+                    Some(QoS::AtLeastOnce) => messages.push_back(Publish { packet_id: None, ..publish }),
+                    _ => self.undelivered(publish.topic),
+                }
+            }
+            session = Some(StoredSession {
+                subscriptions: std::mem::take(&mut self.subscriptions),
+                messages,
+                last_packet_id: self.last_packet_id,
+            });
+        } else {
+            for publish in late {
+                self.undelivered(publish.topic);
+            }
+        }
+        self.link.shared.hub.logout(Some(&self.key), self.link.conn, session);
+    }
+
+    fn undelivered(&self, topic: String) {
+        self.link.emit(EventKind::Undelivered { topic, reason: "the connection closed".into() });
+    }
+
+    /// Leaves the hub (see [`Session::hand_off`]) if it has not yet.
+    fn leave(mut self) {
+        self.hand_off();
     }
 }
 

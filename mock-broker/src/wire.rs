@@ -3,10 +3,16 @@
 //! [`PacketIo`] hides the difference: a packet may span frames and a frame may hold several
 //! packets (T-WS), because frames only feed a buffer the strict decoder reads from. Every read
 //! is bounded by the decoder's packet size limit; deadlines are the caller's.
+//!
+//! A PUBLISH longer than the packet limit is the one oversize packet that breaks no MQTT
+//! statement: the reader reports it from its fixed header ([`ReadError::OversizePublish`],
+//! an S-PAYLOAD matter) and, if the caller reads on, discards its bytes as they arrive
+//! without buffering them. A WebSocket message is bounded by a limit of its own (the
+//! handshake's, `Policy::max_ws_message_len`), since one message may carry several packets.
 
 use crate::mqtt::{self, Direction, Packet, Violation};
 use crate::rules::Rule;
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use std::io;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -26,9 +32,19 @@ pub enum ReadError {
     /// The bytes break MQTT.
     #[error("{0}")]
     Violation(Violation),
-    /// A WebSocket text frame: MQTT travels in binary frames only (T-WS).
-    #[error("a WebSocket text frame arrived; MQTT travels in binary frames only")]
-    TextFrame,
+    /// A WebSocket text frame: MQTT travels in binary frames only (T-WS). `utf8` is false
+    /// when the WebSocket layer refused the frame's text as invalid UTF-8 (MQTT bytes sent
+    /// as text often are), which it does before the frame reaches the reader.
+    #[error("a WebSocket text frame arrived{}; MQTT travels in binary frames only", if *utf8 { "" } else { " (and not even valid UTF-8)" })]
+    TextFrame { utf8: bool },
+    /// A PUBLISH of `len` bytes, over the packet limit: its payload is over the S-PAYLOAD
+    /// limit whatever its topic. Reading on skips its bytes.
+    #[error("a PUBLISH of {len} bytes is over the packet limit of {limit} bytes")]
+    OversizePublish { len: usize, limit: usize },
+    /// A WebSocket message over the message limit, refused by the WebSocket layer before any
+    /// of its bytes reach the decoder. The connection cannot go on.
+    #[error("a WebSocket message of {size} bytes is over the limit of {limit} bytes")]
+    MessageTooLong { size: usize, limit: usize },
     /// The transport failed.
     #[error("{0}")]
     Io(String),
@@ -39,7 +55,8 @@ impl ReadError {
     pub fn rule(&self) -> String {
         match self {
             ReadError::Violation(v) => v.statement.to_string(),
-            ReadError::TextFrame => Rule::TWs.id().to_string(),
+            ReadError::TextFrame { .. } => Rule::TWs.id().to_string(),
+            ReadError::OversizePublish { .. } | ReadError::MessageTooLong { .. } => Rule::SPayload.id().to_string(),
             ReadError::Io(_) => "transport".to_string(),
         }
     }
@@ -60,6 +77,8 @@ pub struct PacketIo {
     /// Byte offsets at which each outbound packet is split into WebSocket frames (a fault);
     /// empty: one frame per packet.
     splits: Vec<usize>,
+    /// Bytes of an oversize PUBLISH still to discard.
+    skipping: usize,
 }
 
 /// The read buffer grows in steps of this size; most MQTT packets fit in one step.
@@ -84,14 +103,39 @@ impl PacketIo {
             direction,
             max_packet_len,
             splits: Vec::new(),
+            skipping: 0,
         }
     }
 
     /// The next packet; `Ok(None)` when the peer closed cleanly between packets.
     ///
     /// Cancel-safe: bytes read before a cancellation stay buffered for the next call.
+    ///
+    /// From a client, a PUBLISH over the packet limit is [`ReadError::OversizePublish`] as
+    /// soon as its fixed header is in; the next call skips its bytes and reads on.
     pub async fn read(&mut self) -> Result<Option<Packet>, ReadError> {
         loop {
+            if self.skipping > 0 {
+                let n = self.skipping.min(self.inbound.len());
+                self.inbound.advance(n);
+                self.skipping -= n;
+            }
+            if self.skipping == 0
+                && self.direction == Direction::FromClient
+                && let Some(oversize) = mqtt::oversize_publish(&self.inbound, self.direction, self.max_packet_len)
+            {
+                self.skipping = oversize.len;
+                return Err(ReadError::OversizePublish { len: oversize.len, limit: self.max_packet_len });
+            }
+            if self.skipping > 0 {
+                if !self.fill().await? {
+                    return Err(ReadError::Io(format!(
+                        "connection closed inside an oversize PUBLISH ({} bytes short)",
+                        self.skipping
+                    )));
+                }
+                continue;
+            }
             if let Some(packet) =
                 mqtt::decode(&mut self.inbound, self.direction, self.max_packet_len).map_err(ReadError::Violation)?
             {
@@ -125,11 +169,16 @@ impl PacketIo {
                         self.inbound.extend_from_slice(&data);
                         return Ok(true);
                     }
-                    Some(Ok(Message::Text(_))) => return Err(ReadError::TextFrame),
+                    Some(Ok(Message::Text(_))) => return Err(ReadError::TextFrame { utf8: true }),
+                    Some(Err(tungstenite::Error::Utf8(_))) => return Err(ReadError::TextFrame { utf8: false }),
                     Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
                     Some(Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed)) => {
                         return Ok(false);
                     }
+                    Some(Err(tungstenite::Error::Capacity(tungstenite::error::CapacityError::MessageTooLong {
+                        size,
+                        max_size,
+                    }))) => return Err(ReadError::MessageTooLong { size, limit: max_size }),
                     Some(Err(e)) => return Err(ReadError::Io(e.to_string())),
                 }
             },

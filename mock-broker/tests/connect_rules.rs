@@ -299,6 +299,38 @@ async fn unknown_params_are_ignored() {
     attempt.assert_accepted();
 }
 
+/// A-PARAMS-UNKNOWN: an unknown key may repeat; a key the broker reads may not (A-CID-FORMAT).
+#[tokio::test]
+async fn repeated_unknown_params_are_ignored_but_a_repeated_known_one_is_refused() {
+    let mut tb = TestBroker::start().await;
+    let client_id = "12345|securemode=3,lan=C,signmethod=hmacsha1,lan=JS,_v=1,timestamp=789,_v=2|";
+    let attempt = tb.attempt(Transport::Ws, &connect_bytes(client_id, "device&pk", PASSWORD_V1, 60)).await;
+    attempt.assert_accepted();
+    let verdict = attempt.verdict(Rule::AParamsUnknown);
+    assert_eq!((verdict.outcome, verdict.received.as_str()), (Outcome::Pass, "ignored: \"lan\", \"_v\""));
+    for known in ["securemode=3", "signmethod=hmacsha1", "timestamp=789", "ext=1"] {
+        let client_id = format!("12345|securemode=3,signmethod=hmacsha1,timestamp=789,ext=1,{known}|");
+        let attempt = tb.attempt(Transport::Ws, &connect_bytes(&client_id, "device&pk", PASSWORD_V1, 60)).await;
+        let verdict = attempt.assert_refused(ConnackCode::IdentifierRejected, Rule::ACidFormat);
+        assert!(verdict.detail.contains("given twice"), "{known}: {verdict:#?}");
+    }
+}
+
+/// A-CID-FORMAT: whitespace trimmed inside the params block is accepted with an assumed Warn.
+#[tokio::test]
+async fn whitespace_trimmed_inside_the_params_is_an_assumed_warning() {
+    let mut tb = TestBroker::start().await;
+    let client_id = "12345| securemode=3 ,signmethod =hmacsha1,timestamp=\t789|";
+    let attempt = tb.attempt(Transport::Ws, &connect_bytes(client_id, "device&pk", PASSWORD_V1, 60)).await;
+    attempt.assert_accepted();
+    let verdict = attempt.verdict(Rule::ACidFormat);
+    assert_eq!(verdict.outcome, Outcome::Warn, "{verdict:#?}");
+    assert!(verdict.assumed, "{verdict:#?}");
+    assert!(verdict.detail.contains("trimmed"), "{verdict:#?}");
+    let clean = tb.attempt(Transport::Ws, &doc_example(Transport::Ws)).await;
+    assert_eq!(clean.verdict(Rule::ACidFormat).outcome, Outcome::Pass);
+}
+
 #[tokio::test]
 async fn mqtt_5_gets_connack_1() {
     // CONNECT with protocol name MQTT, level 5, then properties that a 3.1.1 parser would misread.

@@ -4,15 +4,24 @@
 mod support;
 
 use bytes::Bytes;
-use mock_broker::hub::Routed;
 use mock_broker::mqtt::{Packet, Publish, QoS, Suback, SubackCode, Subscribe};
 use mock_broker::policy::OversizeReaction;
 use mock_broker::wire::PacketIo;
-use mock_broker::{CloseReason, EventKind, Outcome, Policy, Rule, Transport};
+use mock_broker::{CloseReason, Delivery, EventKind, Outcome, Policy, Rule, Transport};
 use std::time::Duration;
 use support::*;
 
 async fn online(tb: &mut TestBroker, client_id: &str, clean_session: bool) -> (PacketIo, u64) {
+    online_over(tb, Transport::Tcp, client_id, clean_session).await
+}
+
+/// Online over `transport` (ws or tcp: the client ids here declare securemode 3).
+async fn online_over(
+    tb: &mut TestBroker,
+    transport: Transport,
+    client_id: &str,
+    clean_session: bool,
+) -> (PacketIo, u64) {
     let content = mock_broker::auth::sign_content(Some(client_id.split('|').next().unwrap()), DN, PK, None);
     let password = mock_broker::auth::sign(mock_broker::auth::SignMethod::HmacSha1, SECRET, &content);
     let mut connect = mqttbytes::v4::Connect::new(client_id);
@@ -21,7 +30,7 @@ async fn online(tb: &mut TestBroker, client_id: &str, clean_session: bool) -> (P
     connect.set_login("device&pk", password.as_str());
     let mut buf = bytes::BytesMut::new();
     connect.write(&mut buf).unwrap();
-    let attempt = tb.attempt(Transport::Tcp, &buf).await;
+    let attempt = tb.attempt(transport, &buf).await;
     attempt.assert_accepted();
     (attempt.io.unwrap(), attempt.transcript[0].conn)
 }
@@ -171,12 +180,76 @@ async fn an_oversize_payload_closes_or_is_dropped_as_configured() {
     }
 }
 
+/// A PUBLISH with a payload of `len` bytes, encoded.
+fn big_publish(len: usize) -> Vec<u8> {
+    let packet = Packet::Publish(Publish {
+        dup: false,
+        qos: QoS::AtLeastOnce,
+        retain: false,
+        topic: "/pk/device/user/update".into(),
+        packet_id: Some(9),
+        payload: Bytes::from(vec![b'x'; len]),
+    });
+    let mut buf = bytes::BytesMut::new();
+    mock_broker::mqtt::encode(&packet, &mut buf).unwrap();
+    buf.to_vec()
+}
+
+/// S-PAYLOAD beyond the packet limit (16 + 65 544 bytes here): judged from the fixed header,
+/// never buffered; `drop` skips the packet's bytes and the connection goes on, over a byte
+/// stream and over WebSocket (the packet spread over messages under the message limit).
+#[tokio::test]
+async fn a_publish_far_over_the_packet_limit_is_judged_by_s_payload_and_skipped_or_closed() {
+    for transport in [Transport::Tcp, Transport::Ws] {
+        for (oversize, stays) in [(OversizeReaction::Close, false), (OversizeReaction::Drop, true)] {
+            let policy = Policy { payload_limit: 16, oversize, ..Policy::default() };
+            let max = policy.max_packet_len();
+            let mut tb = TestBroker::with_policy(policy).await;
+            let (mut io, conn) = online_over(&mut tb, transport, CID, true).await;
+            let bytes = big_publish(200_000);
+            for chunk in bytes.chunks(32 * 1024) {
+                if io.write_bytes(chunk).await.is_err() {
+                    break; // closed while sending: fine for `close`
+                }
+            }
+            let verdict = verdict(&mut tb, conn, Rule::SPayload).await;
+            assert_eq!(verdict.outcome, Outcome::Fail, "{verdict:#?}");
+            assert!(verdict.assumed, "{verdict:#?}");
+            assert!(verdict.received.contains(&bytes.len().to_string()), "{verdict:#?}");
+            assert!(verdict.received.contains(&max.to_string()), "{verdict:#?}");
+            io.write(&Packet::Pingreq).await.ok();
+            let answer = next(&mut io).await;
+            assert_eq!(answer == Some(Packet::Pingresp), stays, "{transport} {oversize:?}: {answer:?}");
+            if !stays {
+                let (reason, _) = tb.closed(conn).await;
+                assert!(matches!(&reason, CloseReason::Violation { rule, .. } if rule == "S-PAYLOAD"), "{reason:?}");
+            }
+        }
+    }
+}
+
+/// A WebSocket message over the message limit cannot be skipped (its bytes are lost with it):
+/// an S-PAYLOAD fail and a close, even with `drop`.
+#[tokio::test]
+async fn a_websocket_message_over_the_message_limit_is_an_s_payload_close() {
+    let policy = Policy { payload_limit: 16, oversize: OversizeReaction::Drop, ..Policy::default() };
+    let limit = policy.max_ws_message_len();
+    let mut tb = TestBroker::with_policy(policy).await;
+    let (mut io, conn) = online_over(&mut tb, Transport::Ws, CID, true).await;
+    io.write_bytes(&big_publish(limit + 1)).await.unwrap();
+    let verdict = verdict(&mut tb, conn, Rule::SPayload).await;
+    assert_eq!(verdict.outcome, Outcome::Fail, "{verdict:#?}");
+    assert!(verdict.received.contains("WebSocket message"), "{verdict:#?}");
+    let (reason, _) = tb.closed(conn).await;
+    assert!(matches!(&reason, CloseReason::Violation { rule, .. } if rule == "S-PAYLOAD"), "{reason:?}");
+}
+
 #[tokio::test]
 async fn downlinks_reach_subscribed_devices_only() {
     let mut tb = TestBroker::start().await;
     let (mut io, conn) = online(&mut tb, CID, true).await;
     let routed = tb.broker.publish(PK, DN, "/pk/device/user/get", "early", QoS::AtMostOnce).await;
-    assert_eq!(routed, Routed::Sent(conn));
+    assert_eq!(routed, Ok(Delivery::Undelivered { conn }));
     let undelivered = tb.until(conn, |k| matches!(k, EventKind::Undelivered { .. })).await;
     assert!(
         matches!(&undelivered.last().unwrap().kind, EventKind::Undelivered { topic, .. } if topic == "/pk/device/user/get")
@@ -189,7 +262,8 @@ async fn downlinks_reach_subscribed_devices_only() {
     .unwrap();
     assert!(matches!(next(&mut io).await, Some(Packet::Suback(_))));
     let topic = "/sys/pk/device/thing/service/property/set";
-    tb.broker.publish(PK, DN, topic, "hello", QoS::AtLeastOnce).await;
+    let delivery = tb.broker.publish(PK, DN, topic, "hello", QoS::AtLeastOnce).await;
+    assert_eq!(delivery, Ok(Delivery::Delivered { conn, qos: QoS::AtLeastOnce }));
     match next(&mut io).await {
         Some(Packet::Publish(p)) => {
             assert_eq!((p.topic.as_str(), &p.payload[..], p.qos), (topic, &b"hello"[..], QoS::AtLeastOnce));
@@ -212,8 +286,8 @@ async fn a_clean_session_0_device_gets_qos1_messages_published_while_offline() {
     assert!(matches!(next(&mut io).await, Some(Packet::Suback(_))));
     io.write(&Packet::Disconnect).await.unwrap();
     assert_eq!(tb.closed(conn).await.0, CloseReason::ClientDisconnect);
-    assert_eq!(tb.broker.publish(PK, DN, "/pk/device/user/get", "kept", QoS::AtLeastOnce).await, Routed::Queued);
-    assert_eq!(tb.broker.publish(PK, DN, "/pk/device/user/get", "lost", QoS::AtMostOnce).await, Routed::Offline);
+    assert_eq!(tb.broker.publish(PK, DN, "/pk/device/user/get", "kept", QoS::AtLeastOnce).await, Ok(Delivery::Queued));
+    assert_eq!(tb.broker.publish(PK, DN, "/pk/device/user/get", "lost", QoS::AtMostOnce).await, Ok(Delivery::Dropped));
     let (mut io, conn) = online(&mut tb, CID, false).await;
     match next(&mut io).await {
         Some(Packet::Publish(p)) => assert_eq!(&p.payload[..], b"kept"),
@@ -225,7 +299,7 @@ async fn a_clean_session_0_device_gets_qos1_messages_published_while_offline() {
     let (mut io, conn) = online(&mut tb, CID, true).await;
     io.write(&Packet::Disconnect).await.unwrap();
     assert_eq!(tb.closed(conn).await.0, CloseReason::ClientDisconnect);
-    assert_eq!(tb.broker.publish(PK, DN, "/pk/device/user/get", "gone", QoS::AtLeastOnce).await, Routed::Offline);
+    assert_eq!(tb.broker.publish(PK, DN, "/pk/device/user/get", "gone", QoS::AtLeastOnce).await, Ok(Delivery::Dropped));
 }
 
 #[tokio::test]

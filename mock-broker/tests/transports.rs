@@ -99,8 +99,44 @@ async fn a_text_frame_is_a_violation_of_t_ws() {
     let mut ws = raw_ws(&tb, "/mqtt", Some("mqtt")).await.unwrap();
     let conn = tb.next_conn().await;
     ws.send(Message::Text("CONNECT".into())).await.unwrap();
-    let (reason, _) = tb.closed(conn).await;
+    let events = tb.until(conn, |k| matches!(k, EventKind::Closed { .. })).await;
+    let verdict = events.iter().find_map(|e| match &e.kind {
+        EventKind::Verdict(v) if v.rule == Rule::TWs => Some(v.clone()),
+        _ => None,
+    });
+    let verdict = verdict.unwrap_or_else(|| panic!("a T-WS verdict: {events:#?}"));
+    assert_eq!(verdict.outcome, Outcome::Fail, "{verdict:#?}");
+    assert!(verdict.received.contains("text frame"), "{verdict:#?}");
+    let reason = match &events.last().unwrap().kind {
+        EventKind::Closed { reason } => reason.clone(),
+        _ => unreachable!("until stops at Closed"),
+    };
     assert!(matches!(&reason, CloseReason::Violation { rule, .. } if rule == "T-WS"), "{reason:?}");
+}
+
+/// MQTT bytes sent as text are seldom UTF-8: the WebSocket layer refuses such a frame, and it
+/// is still a T-WS fail.
+#[tokio::test]
+async fn a_text_frame_that_is_not_utf8_is_a_t_ws_fail_too() {
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    let mut tb = TestBroker::start().await;
+    let mut ws = raw_ws(&tb, "/mqtt", Some("mqtt")).await.unwrap();
+    let conn = tb.next_conn().await;
+    let frame = Frame::message(doc_example(Transport::Ws), OpCode::Data(Data::Text), true);
+    ws.send(Message::Frame(frame)).await.unwrap();
+    let events = tb.until(conn, |k| matches!(k, EventKind::Closed { .. })).await;
+    let verdict = events.iter().find_map(|e| match &e.kind {
+        EventKind::Verdict(v) if v.rule == Rule::TWs => Some(v.clone()),
+        _ => None,
+    });
+    let verdict = verdict.unwrap_or_else(|| panic!("a T-WS verdict: {events:#?}"));
+    assert_eq!(verdict.outcome, Outcome::Fail, "{verdict:#?}");
+    assert!(verdict.received.contains("UTF-8"), "{verdict:#?}");
+    assert!(
+        matches!(&events.last().unwrap().kind, EventKind::Closed { reason: CloseReason::Violation { rule, .. } } if rule == "T-WS"),
+        "{events:#?}"
+    );
 }
 
 #[tokio::test]

@@ -9,7 +9,10 @@
 //! Interpretations (platform.md is silent; each is a documented choice):
 //! - A-WILL-RETAIN is checked right after the protocol and never refuses: a will is a Warn.
 //! - A-PARAMS-UNKNOWN: `securemode`, `signmethod`, `timestamp` and `ext` (read for S-KICK)
-//!   are known; the verdict is a Pass listing the ignored keys, or "none".
+//!   are known; the verdict is a Pass listing the ignored keys once each, or "none". An
+//!   unknown key may repeat; a known one may not (A-CID-FORMAT, see `client_id`).
+//! - A-CID-FORMAT: whitespace after the last `|` or trimmed inside the params block is a
+//!   Warn, assumed: accepted, but the platform's parser is unknown.
 //! - A-SECUREMODE: a missing securemode fails like a wrong one.
 //! - A-SIGNMETHOD: absent is a Pass noting the hmacmd5 default.
 //! - A-TIMESTAMP: a timestamp that is not a digit string (empty included) is a Warn and is
@@ -21,7 +24,7 @@
 //! - Verdicts never hold the deviceSecret: every occurrence of the secret of the device the
 //!   username names is blanked, whatever the client put where.
 
-use super::client_id::MqttClientId;
+use super::client_id::{MqttClientId, READ_PARAMS};
 use super::diagnose::Expectation;
 use super::sign::{SignMethod, sorted_fields};
 use super::{password, render};
@@ -33,8 +36,6 @@ use crate::transport::Transport;
 use crate::verdict::{Outcome, Verdict};
 use serde::Serialize;
 
-/// Params the broker reads; every other one is ignored (A-PARAMS-UNKNOWN).
-const KNOWN_PARAMS: [&str; 4] = ["securemode", "signmethod", "timestamp", "ext"];
 /// securemode values of modes the mock does not implement (token, HTTPS-auth, ID²).
 const OUT_OF_SCOPE_SECUREMODES: [&str; 8] = ["-2", "-1", "0", "1", "4", "5", "7", "8"];
 /// The shape A-CID-FORMAT demands.
@@ -184,8 +185,15 @@ impl<'a> Checks<'a> {
     fn client_id_format(&mut self) -> Result<MqttClientId, Refusal> {
         let received = render::quote(&self.connect.client_id);
         match MqttClientId::parse(&self.connect.client_id) {
-            Ok(id) if id.trailing_whitespace => {
-                let detail = "whitespace after the last `|` is tolerated (assumed); no SDK sends any";
+            Ok(id) if id.trailing_whitespace || id.trimmed_whitespace => {
+                let detail = match (id.trailing_whitespace, id.trimmed_whitespace) {
+                    (true, false) => "whitespace after the last `|` is tolerated (assumed); no SDK sends any",
+                    (false, true) => "whitespace around a param's key or value is trimmed (assumed); no SDK sends any",
+                    _ => {
+                        "whitespace after the last `|` and around params is tolerated and trimmed (assumed); \
+                         no SDK sends any"
+                    }
+                };
                 self.record(assumed(Verdict::warn(Rule::ACidFormat, CID_SHAPE, received).with_detail(detail)));
                 Ok(id)
             }
@@ -217,12 +225,13 @@ impl<'a> Checks<'a> {
 
     /// A-PARAMS-UNKNOWN: a Pass listing the params ignored.
     fn params_unknown(&mut self, id: &MqttClientId) {
-        let ignored: Vec<String> = id
-            .params
-            .iter()
-            .filter(|(k, _)| !KNOWN_PARAMS.contains(&k.as_str()))
-            .map(|(k, _)| render::quote(k))
-            .collect();
+        let mut ignored: Vec<String> = Vec::new();
+        for (key, _) in id.params.iter().filter(|(k, _)| !READ_PARAMS.contains(&k.as_str())) {
+            let quoted = render::quote(key);
+            if !ignored.contains(&quoted) {
+                ignored.push(quoted);
+            }
+        }
         let received = if ignored.is_empty() { "none".to_owned() } else { format!("ignored: {}", ignored.join(", ")) };
         let expected = "params other than securemode, signmethod, timestamp and ext are ignored";
         self.record(Verdict::pass(Rule::AParamsUnknown, expected, received));

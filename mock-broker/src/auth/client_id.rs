@@ -12,10 +12,18 @@
 //! - An empty or whitespace-only block has no params; the missing `securemode` is then
 //!   A-SECUREMODE's to report *(choice)*.
 //! - Params are split on `,`, each at its first `=` (a value may hold `=` and `|`), with
-//!   whitespace around keys and values trimmed. An empty value is kept; an empty key, a
-//!   param without `=` and an empty param (`a=1,,b=2`, a trailing comma) are refused.
-//! - A key given twice is refused *(choice)*: which one the platform honours is unknown, and
-//!   two `securemode`s or `timestamp`s leave the signature ambiguous.
+//!   whitespace around keys and values trimmed and noted ([`MqttClientId::trimmed_whitespace`]),
+//!   so that the check can warn (A-CID-FORMAT, assumed) *(choice)*. An empty value is kept;
+//!   an empty key, a param without `=` and an empty param (`a=1,,b=2`, a trailing comma) are
+//!   refused.
+//! - A param the broker reads ([`READ_PARAMS`]) given twice is refused *(choice)*: which one
+//!   the platform honours is unknown, and two `securemode`s or `timestamp`s leave the
+//!   signature ambiguous (two `ext`s leave the S-KICK notice ambiguous). Any other key may
+//!   repeat: unknown params are ignored, however often they come (A-PARAMS-UNKNOWN).
+
+/// The params the broker reads; every other one is ignored (A-PARAMS-UNKNOWN). `ext` is read
+/// for the S-KICK notice.
+pub const READ_PARAMS: [&str; 4] = ["securemode", "signmethod", "timestamp", "ext"];
 
 /// The whitespace trimmed around keys and values and tolerated after the last `|`.
 const WHITESPACE: [char; 4] = [' ', '\t', '\r', '\n'];
@@ -29,6 +37,9 @@ pub struct MqttClientId {
     pub params: Vec<(String, String)>,
     /// True if whitespace followed the last `|` (tolerated).
     pub trailing_whitespace: bool,
+    /// True if whitespace was trimmed inside the params block: around a key or a value, or
+    /// a block of whitespace only (tolerated).
+    pub trimmed_whitespace: bool,
 }
 
 /// Why an mqttClientId breaks A-CID-FORMAT. Params are numbered from 1.
@@ -56,10 +67,15 @@ impl MqttClientId {
         if !after.trim_matches(WHITESPACE).is_empty() {
             return Err(ClientIdError::TrailingText(after.to_owned()));
         }
+        let params = parse_params(block)?;
+        // Whatever the parser trims around keys and values, or a block of whitespace only.
+        let kept: usize =
+            params.iter().map(|(k, v)| k.len() + v.len() + 1).sum::<usize>() + params.len().saturating_sub(1);
         Ok(MqttClientId {
             prefix: prefix.to_owned(),
-            params: parse_params(block)?,
+            params,
             trailing_whitespace: !after.is_empty(),
+            trimmed_whitespace: kept != block.len(),
         })
     }
 
@@ -82,7 +98,8 @@ fn parse_params(block: &str) -> Result<Vec<(String, String)>, ClientIdError> {
         if key.is_empty() {
             return Err(ClientIdError::EmptyKey { index, text: text.to_owned() });
         }
-        if let Some(first) = params.iter().position(|(k, _)| k == key) {
+        let read = READ_PARAMS.contains(&key);
+        if let Some(first) = params.iter().position(|(k, _)| k == key).filter(|_| read) {
             return Err(ClientIdError::DuplicateKey { key: key.to_owned(), first: first + 1, second: index });
         }
         params.push((key.to_owned(), value.trim_matches(WHITESPACE).to_owned()));
@@ -166,9 +183,25 @@ mod tests {
                 "c|securemode=3,x=1, securemode=2|",
                 ClientIdError::DuplicateKey { key: "securemode".into(), first: 1, second: 3 },
             ),
+            ("c|ext=1,ext=3|", ClientIdError::DuplicateKey { key: "ext".into(), first: 1, second: 2 }),
         ];
         for (raw, expected) in cases {
             assert_eq!(MqttClientId::parse(raw).as_ref(), Err(expected), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_may_repeat() {
+        assert_eq!(params("c|lan=C,securemode=3,lan=JS|"), pairs(&[("lan", "C"), ("securemode", "3"), ("lan", "JS")]));
+    }
+
+    #[test]
+    fn trimmed_whitespace_is_noted() {
+        for raw in ["c| a=1|", "c|a =1|", "c|a=1\t|", "c|a=1, b=2|", "c| |"] {
+            assert!(MqttClientId::parse(raw).expect(raw).trimmed_whitespace, "{raw:?}");
+        }
+        for raw in ["c||", "c|a=1,b=x=y|", "c|a=|", "c|a=1| "] {
+            assert!(!MqttClientId::parse(raw).expect(raw).trimmed_whitespace, "{raw:?}");
         }
     }
 

@@ -51,6 +51,31 @@ pub fn decode(buf: &mut BytesMut, direction: Direction, max_packet_len: usize) -
     parse(kind, first & 0x0F, Reader::new(packet.freeze(), kind.name)).map(Some)
 }
 
+/// A PUBLISH too long to buffer, known from its fixed header alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OversizePublish {
+    /// The whole packet's length in bytes, fixed header included.
+    pub len: usize,
+    /// Its QoS, from the fixed header.
+    pub qos: QoS,
+}
+
+/// Whether `buf` starts with the fixed header of a valid PUBLISH longer than
+/// `max_packet_len`: such a packet breaks no MQTT statement, only the broker's S-PAYLOAD
+/// limit, and its length is known before its body arrives, so the reader can judge it and
+/// skip its bytes without buffering them. `None` for anything else (an incomplete header,
+/// another packet type, a fixed-header violation, which [`decode`] then reports).
+pub fn oversize_publish(buf: &[u8], direction: Direction, max_packet_len: usize) -> Option<OversizePublish> {
+    let &first = buf.first()?;
+    let kind = check_first_byte(first, direction).ok()?;
+    if kind.ty != Type::Publish {
+        return None;
+    }
+    let frame = remaining_length(&buf[1..]).ok()??;
+    let qos = publish_flags(first & 0x0F).ok()?.qos;
+    (frame.total() > max_packet_len).then_some(OversizePublish { len: frame.total(), qos })
+}
+
 /// Where a packet's body starts and how long it is.
 #[derive(Clone, Copy, Debug)]
 struct Frame {

@@ -9,7 +9,7 @@ mod encode;
 mod kind;
 mod packet;
 
-pub use decode::decode;
+pub use decode::{OversizePublish, decode, oversize_publish};
 pub use encode::encode;
 pub use packet::*;
 
