@@ -8,5 +8,9 @@ c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id, transport="websocke
 c.username_pw_set(f"{e['IOT_DEVICE_NAME']}&{e['IOT_PRODUCT_KEY']}", hmac.new(e["IOT_DEVICE_SECRET"].encode(), content.encode(), method[4:]).hexdigest())
 if secure: c.tls_set(ca_certs=e["IOT_CA_FILE"])
 if u.scheme.startswith("ws"): c.ws_set_options(path=u.path)
+def on_connect(c, userdata, flags, reason, properties):  # on every connect: cleanSession=1 forgot the subscription
+    if not reason.is_failure: c.subscribe(e["IOT_SUBSCRIBE_TOPIC"], qos=1)
+c.on_connect = on_connect
 c.connect(u.hostname, u.port, keepalive=int(e.get("IOT_KEEPALIVE", "300")))
+c.publish(e["IOT_PUBLISH_TOPIC"], '{"params":{"temperature":21.5}}', qos=1)  # queued, sent once connected
 c.loop_forever()  # paho pings within the keepalive and reconnects by itself

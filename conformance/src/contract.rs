@@ -12,11 +12,13 @@
 //! | `IOT_CA_FILE` | the CA certificate (PEM) to trust; set over wss and tls only |
 //! | `IOT_STAY_SECONDS` | how long the case wants the client to stay connected |
 //! | `IOT_TRANSPORT` | `ws`, `wss`, `tcp` or `tls`: the URL's scheme, for scripts that switch on it |
+//! | `IOT_PUBLISH_TOPIC` | the device's own telemetry topic, `/{productKey}/{deviceName}/user/update` |
+//! | `IOT_SUBSCRIBE_TOPIC` | the device's own downlink topic, `/{productKey}/{deviceName}/user/get` |
 //!
 //! A client configured by flags gets the same values through placeholders in its arguments:
 //! `{url}`, `{host}`, `{port}`, `{transport}`, `{product_key}`, `{device_name}`,
 //! `{device_secret}`, `{client_id}`, `{sign_method}`, `{keepalive}`, `{ca_file}`,
-//! `{stay_seconds}`. `{{` and `}}` stand for literal braces; any other `{name}` is an error
+//! `{stay_seconds}`, `{publish_topic}`, `{subscribe_topic}`. `{{` and `}}` stand for literal braces; any other `{name}` is an error
 //! naming it. `{ca_file}` is empty over ws and tcp.
 //!
 //! Each case run gets a fresh [`Identity`], valid under the ID- rules.
@@ -25,12 +27,13 @@ use mock_broker::Transport;
 use mock_broker::auth::SignMethod;
 use mock_broker::connector::BrokerUrl;
 use mock_broker::registry::{valid_device_name, valid_product_key, valid_secret};
+use mock_broker::topics;
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 use std::path::PathBuf;
 
 /// The environment variables of the contract, in the order the module docs list them.
-pub const ENV_VARS: [&str; 10] = [
+pub const ENV_VARS: [&str; 12] = [
     "IOT_URL",
     "IOT_PRODUCT_KEY",
     "IOT_DEVICE_NAME",
@@ -41,10 +44,12 @@ pub const ENV_VARS: [&str; 10] = [
     "IOT_CA_FILE",
     "IOT_STAY_SECONDS",
     "IOT_TRANSPORT",
+    "IOT_PUBLISH_TOPIC",
+    "IOT_SUBSCRIBE_TOPIC",
 ];
 
 /// The placeholders an argument may hold.
-pub const PLACEHOLDERS: [&str; 12] = [
+pub const PLACEHOLDERS: [&str; 14] = [
     "url",
     "host",
     "port",
@@ -57,6 +62,8 @@ pub const PLACEHOLDERS: [&str; 12] = [
     "keepalive",
     "ca_file",
     "stay_seconds",
+    "publish_topic",
+    "subscribe_topic",
 ];
 
 /// Why an argument could not be expanded.
@@ -117,6 +124,16 @@ impl Identity {
         Identity::generate(RandomState::new().hash_one(std::time::SystemTime::now()))
     }
 
+    /// The device's own telemetry topic (`IOT_PUBLISH_TOPIC`).
+    pub fn publish_topic(&self) -> String {
+        topics::user_update_topic(&self.product_key, &self.device_name)
+    }
+
+    /// The device's own downlink topic (`IOT_SUBSCRIBE_TOPIC`).
+    pub fn subscribe_topic(&self) -> String {
+        topics::user_get_topic(&self.product_key, &self.device_name)
+    }
+
     /// True when productKey, deviceName and secret satisfy ID-PK, ID-DN and ID-SECRET.
     pub fn is_valid(&self) -> bool {
         valid_product_key(&self.product_key) && valid_device_name(&self.device_name) && valid_secret(&self.secret)
@@ -170,6 +187,8 @@ impl CaseEnv {
             ("IOT_KEEPALIVE", self.keepalive.to_string()),
             ("IOT_STAY_SECONDS", self.stay_seconds.to_string()),
             ("IOT_TRANSPORT", self.transport.scheme().to_owned()),
+            ("IOT_PUBLISH_TOPIC", id.publish_topic()),
+            ("IOT_SUBSCRIBE_TOPIC", id.subscribe_topic()),
         ];
         if let Some(ca) = &self.ca_file {
             vars.push(("IOT_CA_FILE", ca.display().to_string()));
@@ -194,6 +213,8 @@ impl CaseEnv {
             "keepalive" => self.keepalive.to_string(),
             "ca_file" => self.ca_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
             "stay_seconds" => self.stay_seconds.to_string(),
+            "publish_topic" => id.publish_topic(),
+            "subscribe_topic" => id.subscribe_topic(),
             _ => return None,
         })
     }
@@ -259,6 +280,10 @@ mod tests {
             env.expand("{product_key}&{device_name}|{client_id}|{device_secret}").unwrap(),
             format!("{}&{}|{}|{}", id.product_key, id.device_name, id.client_id, id.secret)
         );
+        assert_eq!(
+            env.expand("{publish_topic} {subscribe_topic}").unwrap(),
+            format!("/{0}/{1}/user/update /{0}/{1}/user/get", id.product_key, id.device_name)
+        );
         for name in PLACEHOLDERS {
             assert!(env.placeholder(name).is_some(), "{name}");
         }
@@ -307,6 +332,9 @@ mod tests {
         assert_eq!(get(&vars, "IOT_KEEPALIVE").as_deref(), Some("30"));
         assert_eq!(get(&vars, "IOT_STAY_SECONDS").as_deref(), Some("12"));
         assert_eq!(get(&vars, "IOT_CA_FILE").as_deref(), Some("/tmp/case/ca.pem"));
+        let (pk, dn) = (&tls.identity.product_key, &tls.identity.device_name);
+        assert_eq!(get(&vars, "IOT_PUBLISH_TOPIC"), Some(format!("/{pk}/{dn}/user/update")));
+        assert_eq!(get(&vars, "IOT_SUBSCRIBE_TOPIC"), Some(format!("/{pk}/{dn}/user/get")));
         assert!(vars.iter().all(|(name, _)| ENV_VARS.contains(name)), "{vars:?}");
         assert_eq!(vars.len(), ENV_VARS.len());
         let ws = env(Transport::Ws).vars();

@@ -87,6 +87,7 @@ rules! {
     SRate = "S-RATE", High, "uplink above 30 messages/s per device is dropped";
     SPayload = "S-PAYLOAD", Low, "payloads are at most 256 KiB";
     SClean = "S-CLEAN", Low, "cleanSession 0 keeps QoS 1 messages for an offline device";
+    SPuback = "S-PUBACK", High, "the platform acknowledges a QoS 1 PUBLISH with PUBACK; an unacknowledged one is resent with DUP=1 after reconnect [MQTT-4.4.0-1]";
     IdPk = "ID-PK", Medium, "productKey: letters and digits, at most 20";
     IdDn = "ID-DN", High, "deviceName: 4-32 of letters, digits and - _ @ . :";
     IdSecret = "ID-SECRET", Medium, "deviceSecret: letters and digits, at most 64";
@@ -131,5 +132,6 @@ mod tests {
         assert!(Rule::ASecuremode.is_assumed());
         assert!(Rule::ADevice.is_assumed());
         assert!(!Rule::ASignHex.is_assumed());
+        assert!(!Rule::SPuback.is_assumed(), "MQTT 3.1.1 itself says so");
     }
 }

@@ -18,11 +18,16 @@
 
 use crate::registry::{Registry, Rights};
 
+/// The device's own telemetry topic: the class every device publishes its messages to.
+const USER_UPDATE: &str = "/${productKey}/${deviceName}/user/update";
+/// The device's own downlink topic: the class every device subscribes to for messages.
+const USER_GET: &str = "/${productKey}/${deviceName}/user/get";
+
 /// The classes every product has (S-TOPIC-OWN), plus `/ext/notify` (assumed, see above).
 const DEFAULT_CLASSES: &[(&str, Rights)] = &[
-    ("/${productKey}/${deviceName}/user/update", Rights::Publish),
+    (USER_UPDATE, Rights::Publish),
     ("/${productKey}/${deviceName}/user/update/error", Rights::Publish),
-    ("/${productKey}/${deviceName}/user/get", Rights::Subscribe),
+    (USER_GET, Rights::Subscribe),
     ("/sys/${productKey}/${deviceName}/thing/#", Rights::All),
     ("/sys/${productKey}/${deviceName}/rrpc/#", Rights::All),
     ("/broadcast/${productKey}/#", Rights::Subscribe),
@@ -34,6 +39,23 @@ const DEFAULT_CLASSES: &[(&str, Rights)] = &[
     ("/ext/ntp/${productKey}/${deviceName}/response", Rights::Subscribe),
     ("/ext/notify", Rights::Subscribe),
 ];
+
+/// The device's own telemetry topic, `/{productKey}/{deviceName}/user/update` (the
+/// contract's `IOT_PUBLISH_TOPIC`).
+pub fn user_update_topic(product_key: &str, device_name: &str) -> String {
+    for_device(USER_UPDATE, product_key, device_name)
+}
+
+/// The device's own downlink topic, `/{productKey}/{deviceName}/user/get` (the contract's
+/// `IOT_SUBSCRIBE_TOPIC`).
+pub fn user_get_topic(product_key: &str, device_name: &str) -> String {
+    for_device(USER_GET, product_key, device_name)
+}
+
+/// A class pattern with `${productKey}` and `${deviceName}` replaced.
+fn for_device(pattern: &str, product_key: &str, device_name: &str) -> String {
+    pattern.replace("${productKey}", product_key).replace("${deviceName}", device_name)
+}
 
 /// The action asked for.
 #[derive(Clone, Copy)]
@@ -114,10 +136,7 @@ fn device_classes(registry: &Registry, product_key: &str, device_name: &str) -> 
         .iter()
         .copied()
         .chain(custom)
-        .map(|(pattern, rights)| {
-            let class = pattern.replace("${productKey}", product_key).replace("${deviceName}", device_name);
-            (class, rights)
-        })
+        .map(|(pattern, rights)| (for_device(pattern, product_key, device_name), rights))
         .collect()
 }
 
@@ -169,6 +188,14 @@ mod tests {
 
     fn subscribe(filter: &str) -> bool {
         may_subscribe(&demo(), PK, DN, filter)
+    }
+
+    #[test]
+    fn the_contract_topics_are_the_device_own_and_granted() {
+        assert_eq!(user_update_topic(PK, DN), "/a1DemoPrdct/demo-device/user/update");
+        assert_eq!(user_get_topic(PK, DN), "/a1DemoPrdct/demo-device/user/get");
+        assert!(publish(&user_update_topic(PK, DN)) && !subscribe(&user_update_topic(PK, DN)));
+        assert!(subscribe(&user_get_topic(PK, DN)) && !publish(&user_get_topic(PK, DN)));
     }
 
     #[test]

@@ -165,6 +165,8 @@ fn print_env_gives_the_client_contract() {
         "IOT_CLIENT_ID=",
         "IOT_SIGN_METHOD='hmacsha256'",
         "IOT_KEEPALIVE='300'",
+        "IOT_PUBLISH_TOPIC='/a1DemoPrdct/demo-device/user/update'",
+        "IOT_SUBSCRIBE_TOPIC='/a1DemoPrdct/demo-device/user/get'",
         "IOT_CA_FILE=",
     ] {
         assert!(first_lines.contains(&format!("export {name}")), "{name}: {first_lines}");

@@ -400,7 +400,7 @@ mod tests {
         report.coverage = super::super::coverage::compute(&report, &[]);
         let text = summary_text(&report, Style::default());
         assert!(text.contains("No case ran."), "{text}");
-        assert!(text.contains("Rule coverage: 0 of 14 client rules exercised"), "{text}");
+        assert!(text.contains("Rule coverage: 0 of 15 client rules exercised"), "{text}");
         assert!(text.contains(&format!("  {:<12}  NOT-RUN  no case in this catalogue yet\n", "C-RESUB")), "{text}");
         assert!(text.ends_with("0 passed, 0 warned, 0 failed, 0 not run, 0 errors\n"), "{text}");
     }

@@ -1,5 +1,5 @@
 //! Rule coverage: for every client rule of platform.md section 6 (`C-SECUREMODE` ...
-//! `C-RESUB`), whether the run exercised it and with what worst verdict, or why not — so a
+//! `C-RESUB`), plus the kit's own `C-PUB-RETRY` (MQTT 3.1.1 itself), whether the run exercised it and with what worst verdict, or why not — so a
 //! green run never hides what was not checked.
 //!
 //! [`CLIENT_RULES`] is the one list of those rules in the crate. Coverage does not depend on
@@ -26,7 +26,8 @@ const fn rule(id: &'static str, meaning: &'static str, follows_from: &'static [R
     ClientRule { id, meaning, follows_from }
 }
 
-/// Every client rule of platform.md section 6, in its order.
+/// Every client rule of platform.md section 6, in its order, with `C-PUB-RETRY` (from MQTT
+/// 3.1.1, not from platform.md) after `C-QOS`.
 pub const CLIENT_RULES: &[ClientRule] = &[
     rule("C-SECUREMODE", "declares securemode 3 over ws/tcp and 2 over wss/tls (A-SECUREMODE)", &[Rule::ASecuremode]),
     rule(
@@ -60,6 +61,11 @@ pub const CLIENT_RULES: &[ClientRule] = &[
     ),
     rule("C-WS", "offers subprotocol mqtt (or mqttv3.1) and sends binary frames (T-WS-SUBPROTO)", &[Rule::TWsSubproto]),
     rule("C-QOS", "never uses QoS 2 (S-QOS)", &[Rule::SQos]),
+    rule(
+        "C-PUB-RETRY",
+        "resends an unacknowledged QoS 1 PUBLISH with the same packet id and DUP=1 after it reconnects (S-PUBACK)",
+        &[Rule::SPuback],
+    ),
     rule("C-TOPICS", "publishes and subscribes only to its own topics (S-TOPIC-OWN)", &[Rule::STopicOwn]),
     rule("C-RESUB", "after a reconnect with cleanSession=1, subscribes again (S-CLEAN)", &[Rule::SClean]),
 ];
@@ -143,13 +149,13 @@ mod tests {
     }
 
     #[test]
-    fn report_coverage_lists_the_fourteen_client_rules_of_section_6() {
+    fn report_coverage_lists_the_fifteen_client_rules() {
         let ids: Vec<&str> = CLIENT_RULES.iter().map(|r| r.id).collect();
-        assert_eq!(ids.len(), 14);
+        assert_eq!(ids.len(), 15, "section 6's fourteen and C-PUB-RETRY");
         let mut unique = ids.clone();
         unique.sort_unstable();
         unique.dedup();
-        assert_eq!(unique.len(), 14, "duplicate IDs: {ids:?}");
+        assert_eq!(unique.len(), 15, "duplicate IDs: {ids:?}");
         assert!(ids.iter().all(|id| id.starts_with("C-")));
         assert!(CLIENT_RULES.iter().all(|r| r.meaning.ends_with(')')), "each meaning cites its platform rules");
         for rule in CLIENT_RULES {
@@ -163,6 +169,7 @@ mod tests {
             }
         }
         assert_eq!(meaning("C-QOS"), Some("never uses QoS 2 (S-QOS)"));
+        assert_eq!(ids[ids.iter().position(|id| *id == "C-QOS").unwrap() + 1], "C-PUB-RETRY");
         assert_eq!(meaning("C-NOPE"), None);
     }
 
@@ -171,7 +178,7 @@ mod tests {
         let report = sample_report();
         let coverage = compute(&report, &["C-SECUREMODE", "C-KEEPALIVE", "C-PING", "C-TLS-VERIFY", "C-WS"]);
         let rules: Vec<&str> = coverage.iter().map(|c| c.rule.as_str()).collect();
-        assert_eq!(rules.len(), 15, "section 6 plus the rule outside it: {rules:?}");
+        assert_eq!(rules.len(), 16, "the client rules plus the rule outside them: {rules:?}");
         assert_eq!(rules.last(), Some(&"C-ODD"));
 
         let securemode = find(&coverage, "C-SECUREMODE");

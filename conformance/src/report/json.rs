@@ -52,7 +52,7 @@ mod tests {
         assert!(fail.get("transcript").is_none(), "transcripts stay out of report.json");
         let warn = json["cases"].as_array().unwrap().iter().find(|c| c["verdict"] == "warn").unwrap();
         assert_eq!(warn["measured"]["ping_intervals_s"], serde_json::json!([59.8, 60.2]));
-        assert_eq!(json["coverage"].as_array().unwrap().len(), 15);
+        assert_eq!(json["coverage"].as_array().unwrap().len(), 16);
     }
 
     #[test]

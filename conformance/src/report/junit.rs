@@ -115,7 +115,7 @@ mod tests {
         assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"), "{xml}");
         assert_eq!((report.tests, report.failures, report.errors, report.skipped), (8, 1, 1, 2));
         assert_eq!(report.name.as_ref().unwrap().as_str(), "conformance of demo-client");
-        assert_eq!(report.test_suites.len(), 15, "one suite per client rule, plus C-ODD");
+        assert_eq!(report.test_suites.len(), 16, "one suite per client rule, plus C-ODD");
         let securemode = &report.test_suites[0];
         assert_eq!(securemode.name.as_str(), "C-SECUREMODE");
         assert_eq!((securemode.tests, securemode.skipped, securemode.failures), (4, 1, 0));

@@ -8,6 +8,7 @@ pub use args::Args;
 
 use crate::broker::Broker;
 use crate::registry::{Device, Registry};
+use crate::topics;
 use crate::transport::Transport;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
@@ -113,6 +114,8 @@ fn print_env(
         ("IOT_CLIENT_ID", format!("{}.{}", device.product_key, device.device_name)),
         ("IOT_SIGN_METHOD", "hmacsha256".to_string()),
         ("IOT_KEEPALIVE", "300".to_string()),
+        ("IOT_PUBLISH_TOPIC", topics::user_update_topic(&device.product_key, &device.device_name)),
+        ("IOT_SUBSCRIBE_TOPIC", topics::user_get_topic(&device.product_key, &device.device_name)),
     ];
     if let Some(ca) = ca_file {
         exports.push(("IOT_CA_FILE", ca.display().to_string()));
