@@ -27,12 +27,15 @@ struct ThirdParty {
     /// Verdicts: one line per case, one column per transport (ws, wss, tcp, tls); `-` where
     /// the case has no row on that transport.
     verdicts: &'static str,
+    /// The real-time recovery cases on tcp: one line per case, `case verdict backoff`.
+    recovery: &'static str,
 }
 
 /// What both clients earn: everything the quick profile checks passes (the platform's
 /// securemode, signature for every generated identity and sign method, username, clientId
 /// and keepalive; the `mqtt` subprotocol in binary frames; every bad certificate refused).
-/// `ping` runs in real time and is left out by the quick profile.
+/// `ping`, `reconnect` and `refused` run in real time and are left out by the quick profile;
+/// the recovery runs below cover the last two.
 const PASSES_ALL_IT_RUNS: &str = "
 securemode        pass     pass     pass     pass
 sign              pass     pass     pass     pass
@@ -40,6 +43,8 @@ username          pass     pass     pass     pass
 client-id         pass     pass     pass     pass
 keepalive         pass     pass     pass     pass
 ping              not-run  not-run  not-run  not-run
+reconnect         not-run  not-run  not-run  not-run
+refused           not-run  not-run  not-run  not-run
 websocket         pass     pass     -        -
 tls-untrusted-ca  -        pass     -        pass
 tls-expired       -        pass     -        pass
@@ -50,12 +55,25 @@ const PAHO: ThirdParty = ThirdParty {
     example: "examples/python-client.py",
     module_path: ("PYTHONPATH", "MOCK_BROKER_INTEROP_PYTHONPATH"),
     verdicts: PASSES_ALL_IT_RUNS,
+    // paho backs off on refused logins (1, 2, 4, 8 s) but starts again from 1 s after every
+    // connection that succeeded, so connections the server ends after 1 s come back every
+    // second: constant, a warning.
+    recovery: "
+reconnect warn constant
+refused pass exponential
+",
 };
 
 const MQTT_JS: ThirdParty = ThirdParty {
     example: "examples/node-client.js",
     module_path: ("NODE_PATH", "MOCK_BROKER_INTEROP_NODE_PATH"),
     verdicts: PASSES_ALL_IT_RUNS,
+    // `reconnectPeriod: 1000` is a constant backoff: a warning. On a refused CONNACK MQTT.js
+    // gives up and the example exits, which C-REFUSED accepts.
+    recovery: "
+reconnect warn constant
+refused pass unknown
+",
 };
 
 const TRANSPORTS: [&str; 4] = ["ws", "wss", "tcp", "tls"];
@@ -86,21 +104,19 @@ fn verdict_table(report: &serde_json::Value) -> String {
     table
 }
 
-fn check(client: ThirdParty) {
+/// Runs the `conformance` binary on `client` with `args`, an output folder of its own, and the
+/// client's module path; returns its report and the run in words for failure messages.
+fn run_suite(client: &ThirdParty, args: &[&str], out: &Path) -> (serde_json::Value, std::process::Output, String) {
     let (variable, from) = client.module_path;
     let module_path = std::env::var_os(from).unwrap_or_else(|| {
         panic!("{from} is not set: run the tests with `cargo xtask test`, which installs paho-mqtt and MQTT.js")
     });
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root");
-    let out = tempfile::tempdir().expect("a temporary directory");
     let mut command = Command::new(env!("CARGO_BIN_EXE_conformance"));
-    command.arg(root.join(client.example)).args(["--profile", "quick", "--jobs", "4", "--fail-on", "warn"]);
-    for transport in TRANSPORTS {
-        command.args(["--transport", transport]);
-    }
-    command.arg("--snapshots").arg(SNAPSHOTS).arg("--out").arg(out.path()).env(variable, module_path);
+    command.arg(root.join(client.example)).args(args);
+    command.arg("--out").arg(out).env(variable, module_path);
     // Regression seeds (written only if `sign` failed) stay out of the source tree.
-    command.arg("--regressions").arg(out.path().join("regressions"));
+    command.arg("--regressions").arg(out.join("regressions"));
     let output = command.output().expect("the conformance binary runs");
     let shown = format!(
         "{command:?}: {}\n--- stdout\n{}--- stderr\n{}",
@@ -108,10 +124,21 @@ fn check(client: ThirdParty) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    let report: serde_json::Value = std::fs::read_to_string(out.path().join("report.json"))
+    let report: serde_json::Value = std::fs::read_to_string(out.join("report.json"))
         .ok()
         .and_then(|text| serde_json::from_str(&text).ok())
         .unwrap_or_else(|| panic!("no report.json: {shown}"));
+    (report, output, shown)
+}
+
+fn check(client: ThirdParty) {
+    let out = tempfile::tempdir().expect("a temporary directory");
+    let mut args = vec!["--profile", "quick", "--jobs", "4", "--fail-on", "warn"];
+    for transport in TRANSPORTS {
+        args.extend(["--transport", transport]);
+    }
+    args.extend(["--snapshots", SNAPSHOTS]);
+    let (report, output, shown) = run_suite(&client, &args, out.path());
     assert_eq!(verdict_table(&report), client.verdicts, "the verdicts of {}:\n{shown}", client.example);
     let name = PathBuf::from(client.example).file_name().expect("a file name").to_string_lossy().into_owned();
     for case in report["cases"].as_array().expect("cases") {
@@ -122,6 +149,25 @@ fn check(client: ThirdParty) {
     assert_eq!(output.status.code(), Some(0), "{shown}");
 }
 
+/// The real-time recovery cases on tcp: the verdict and the backoff each case measured.
+fn check_recovery(client: ThirdParty) {
+    let out = tempfile::tempdir().expect("a temporary directory");
+    let args =
+        ["--profile", "full", "--only", "reconnect", "--only", "refused", "--transport", "tcp", "--no-snapshots"];
+    let (report, output, shown) = run_suite(&client, &args, out.path());
+    let mut table = String::from("\n");
+    for case in report["cases"].as_array().expect("cases").iter().filter(|c| c["verdict"] != "not-run") {
+        let backoff = case["measured"]["backoff"].as_str().unwrap_or("(none measured)");
+        table.push_str(&format!(
+            "{} {} {backoff}\n",
+            case["case"].as_str().unwrap(),
+            case["verdict"].as_str().unwrap()
+        ));
+    }
+    assert_eq!(table, client.recovery, "the recovery verdicts of {}:\n{shown}", client.example);
+    assert_eq!(output.status.code(), Some(0), "warnings do not fail the default --fail-on: {shown}");
+}
+
 #[test]
 fn paho_mqtt_passes_what_it_supports_with_pinned_verdicts_and_transcripts() {
     check(PAHO);
@@ -130,4 +176,14 @@ fn paho_mqtt_passes_what_it_supports_with_pinned_verdicts_and_transcripts() {
 #[test]
 fn mqtt_js_passes_what_it_supports_with_pinned_verdicts_and_transcripts() {
     check(MQTT_JS);
+}
+
+#[test]
+fn paho_mqtt_reconnects_at_a_constant_pace_and_backs_off_when_refused() {
+    check_recovery(PAHO);
+}
+
+#[test]
+fn mqtt_js_reconnects_at_a_constant_pace_and_stops_when_refused() {
+    check_recovery(MQTT_JS);
 }
