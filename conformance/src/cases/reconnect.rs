@@ -156,9 +156,18 @@ fn judge(attempts: &[Attempt]) -> Conclusion {
             let finding = Verdict::pass(Rule::KClose, expected, received);
             Conclusion::new(CaseVerdict::Pass, super::harness::explain(&finding)).with_findings(vec![finding])
         } else {
-            let finding = Verdict::warn(Rule::KClose, expected, received).with_detail(
-                "waits that never grow keep hammering a platform that is down; back off exponentially with jitter",
-            );
+            let retry_waits: Vec<Duration> = refused_retries.iter().map(|s| Duration::from_secs_f64(*s)).collect();
+            let detail = if backoff::classify(&retry_waits).backs_off() {
+                format!(
+                    "it backs off between refused logins ({} s) but starts again after every connection that \
+                     succeeded, so a device the platform cuts soon after login comes back at the same pace for ever",
+                    refused_retries.iter().map(f64::to_string).collect::<Vec<_>>().join(", ")
+                )
+            } else {
+                "waits that never grow keep hammering a platform that is down; back off exponentially with jitter"
+                    .into()
+            };
+            let finding = Verdict::warn(Rule::KClose, expected, received).with_detail(detail);
             Conclusion::new(CaseVerdict::Warn, super::harness::explain(&finding)).with_findings(vec![finding])
         }
     };
