@@ -45,6 +45,16 @@ pub enum Check {
     Reconnect,
     /// The broker refuses several CONNECTs; the retries are timed.
     Refused,
+    /// PINGRESPs go unanswered (or the whole link does); the client must drop the connection.
+    PongLoss(crate::cases::pong_loss::Loss),
+    /// Two instances of the client share one identity and kick each other.
+    KickWar,
+    /// What the client publishes and subscribes: QoS or topics.
+    Usage(crate::cases::usage::Usage),
+    /// After a server-side close, the subscriptions are made again.
+    Resubscribe,
+    /// A QoS 1 PUBLISH left without PUBACK is resent after the reconnect.
+    PubRetry,
 }
 
 /// One case.
@@ -81,7 +91,7 @@ const fn secs(s: u64) -> Duration {
 }
 
 /// Every case, in the order reports list them.
-pub static CASES: [CaseInfo; 12] = [
+pub static CASES: [CaseInfo; 19] = [
     CaseInfo {
         id: "securemode",
         title: "declares securemode 3 over ws/tcp and 2 over wss/tls",
@@ -155,6 +165,30 @@ pub static CASES: [CaseInfo; 12] = [
         check: Check::Ping,
     },
     CaseInfo {
+        id: "pong-loss",
+        title: "drops the connection when PINGRESPs are withheld (real time)",
+        client_rule: "C-PONG-LOSS",
+        platform_rules: crate::cases::pong_loss::RULES,
+        severity: Severity::Must,
+        expected: secs(40),
+        transports: ALL_TRANSPORTS,
+        timer: true,
+        needs: &[],
+        check: Check::PongLoss(crate::cases::pong_loss::Loss::Pingresp),
+    },
+    CaseInfo {
+        id: "dead-link",
+        title: "drops the connection when the link answers nothing at all (real time)",
+        client_rule: "C-PONG-LOSS",
+        platform_rules: crate::cases::pong_loss::RULES,
+        severity: Severity::Must,
+        expected: secs(40),
+        transports: ALL_TRANSPORTS,
+        timer: true,
+        needs: &[],
+        check: Check::PongLoss(crate::cases::pong_loss::Loss::Link),
+    },
+    CaseInfo {
         id: "reconnect",
         title: "reconnects after a close, a kick and a reset, at least 1 s later and backing off (real time)",
         client_rule: "C-RECONNECT",
@@ -165,6 +199,18 @@ pub static CASES: [CaseInfo; 12] = [
         timer: true,
         needs: &[],
         check: Check::Reconnect,
+    },
+    CaseInfo {
+        id: "kick-war",
+        title: "two instances of one device: kicked, it reconnects and backs off (real time)",
+        client_rule: "C-RECONNECT",
+        platform_rules: crate::cases::kick_war::RULES,
+        severity: Severity::Must,
+        expected: secs(22),
+        transports: ALL_TRANSPORTS,
+        timer: true,
+        needs: &[],
+        check: Check::KickWar,
     },
     CaseInfo {
         id: "refused",
@@ -225,6 +271,54 @@ pub static CASES: [CaseInfo; 12] = [
         timer: false,
         needs: &[],
         check: Check::Certificate(BadCertificate::WrongHost),
+    },
+    CaseInfo {
+        id: "qos",
+        title: "publishes and subscribes with QoS 0 or 1 only",
+        client_rule: "C-QOS",
+        platform_rules: crate::cases::usage::QOS_RULES,
+        severity: Severity::Must,
+        expected: secs(4),
+        transports: ALL_TRANSPORTS,
+        timer: false,
+        needs: &[],
+        check: Check::Usage(crate::cases::usage::Usage::Qos),
+    },
+    CaseInfo {
+        id: "topics",
+        title: "publishes and subscribes only to its own topics",
+        client_rule: "C-TOPICS",
+        platform_rules: crate::cases::usage::TOPIC_RULES,
+        severity: Severity::Must,
+        expected: secs(4),
+        transports: ALL_TRANSPORTS,
+        timer: false,
+        needs: &[],
+        check: Check::Usage(crate::cases::usage::Usage::Topics),
+    },
+    CaseInfo {
+        id: "resubscribe",
+        title: "subscribes again after a reconnect with session present 0 (real time)",
+        client_rule: "C-RESUB",
+        platform_rules: crate::cases::resubscribe::RULES,
+        severity: Severity::Must,
+        expected: secs(6),
+        transports: ALL_TRANSPORTS,
+        timer: true,
+        needs: &[],
+        check: Check::Resubscribe,
+    },
+    CaseInfo {
+        id: "pub-retry",
+        title: "resends an unacknowledged QoS 1 PUBLISH with its packet id and DUP=1 after reconnecting (real time)",
+        client_rule: "C-PUB-RETRY",
+        platform_rules: crate::cases::pub_retry::RULES,
+        severity: Severity::Should,
+        expected: secs(6),
+        transports: ALL_TRANSPORTS,
+        timer: true,
+        needs: &[],
+        check: Check::PubRetry,
     },
 ];
 
@@ -301,21 +395,10 @@ mod tests {
                 rule.follows_from
             );
         }
-        assert_eq!(
-            client_rules(),
-            [
-                "C-SECUREMODE",
-                "C-SIGN",
-                "C-USERNAME",
-                "C-CID",
-                "C-KEEPALIVE",
-                "C-PING",
-                "C-RECONNECT",
-                "C-REFUSED",
-                "C-WS",
-                "C-TLS-VERIFY"
-            ]
-        );
+        let mut catalogued = client_rules();
+        catalogued.sort_by_key(|id| CLIENT_RULES.iter().position(|r| r.id == *id));
+        let all: Vec<&str> = CLIENT_RULES.iter().map(|r| r.id).collect();
+        assert_eq!(catalogued, all, "every client rule has at least one case");
     }
 
     #[test]
@@ -333,7 +416,7 @@ mod tests {
             CASES
                 .iter()
                 .filter(|c| c.timer)
-                .all(|c| matches!(c.check, Check::Ping | Check::Reconnect | Check::Refused))
+                .all(|c| !matches!(c.check, Check::ConnectVerdicts | Check::Sign | Check::Certificate(_)))
         );
         for case in CASES.iter().filter(|c| matches!(c.check, Check::Certificate(_))) {
             assert!(case.transports.iter().all(|t| t.is_tls()), "{}", case.id);

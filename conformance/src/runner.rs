@@ -331,7 +331,7 @@ mod tests {
         assert!(ids.contains(&("websocket", "ws")) && ids.contains(&("websocket", "wss")));
         assert!(ids.contains(&("tls-expired", "wss")) && !ids.contains(&("tls-expired", "ws")));
         assert!(rows.iter().all(|(_, _, reason)| reason.is_none()), "{rows:?}");
-        assert_eq!(rows.len(), 8 * 2 + 2 + 3);
+        assert_eq!(rows.len(), 15 * 2 + 2 + 3);
     }
 
     #[test]

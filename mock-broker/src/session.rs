@@ -237,11 +237,17 @@ impl Link {
         }
     }
 
-    /// The blackhole fault: reads and discards whatever arrives, answers nothing, until the
-    /// client gives up or [`FAULT_HOLD`] passes.
+    /// The blackhole fault: reads whatever arrives (recording each packet), answers nothing,
+    /// until the client gives up or [`FAULT_HOLD`] passes.
     async fn blackhole(&mut self) -> CloseReason {
+        let (bus, conn) = (&self.shared.bus, self.conn);
         if let Some(io) = self.io.as_mut() {
-            let _ = timeout(FAULT_HOLD, async { while matches!(io.read().await, Ok(Some(_))) {} }).await;
+            let swallow = async {
+                while let Ok(Some(packet)) = io.read().await {
+                    bus.emit_with(conn, || EventKind::PacketIn(PacketSummary::of(&packet)));
+                }
+            };
+            let _ = timeout(FAULT_HOLD, swallow).await;
         }
         CloseReason::Faulted { fault: Fault::Blackhole.to_string() }
     }

@@ -108,6 +108,10 @@ pub struct Harness {
     events: EventStream,
     transcript: Vec<Arc<Event>>,
     client: Client,
+    /// A second instance of the client with the same identity (the kick-war case).
+    twin: Option<Client>,
+    /// Where the snapshot's part of the transcript ends, when a case says so before its end.
+    pinned: Option<usize>,
     exited: Option<Instant>,
     env: CaseEnv,
     spawned: Instant,
@@ -163,6 +167,8 @@ impl Harness {
             events,
             transcript: Vec::new(),
             client,
+            twin: None,
+            pinned: None,
             exited: None,
             env,
             spawned: Instant::now(),
@@ -171,6 +177,14 @@ impl Harness {
             lost_events: 0,
             _dir: dir,
         })
+    }
+
+    /// Starts a second instance of the client with the same identity and environment. What
+    /// follows is a race between two processes, so the snapshot pins the transcript up to here.
+    pub fn spawn_twin(&mut self, client: &crate::child::ClientCommand) -> Result<(), String> {
+        self.pinned = Some(self.transcript.len());
+        self.twin = Some(child::spawn(client, &self.env).map_err(|e| e.to_string())?);
+        Ok(())
     }
 
     /// Arms `spec` on the client's device; an error is the kit's failure, as a sentence.
@@ -256,9 +270,24 @@ impl Harness {
 
     /// Stops the client, shuts the broker down and collects the rest of the transcript.
     pub async fn finish(self) -> Finished {
-        let Harness { broker, mut events, mut transcript, client, env, timing, connect_delay, mut lost_events, .. } =
-            self;
-        let watched = transcript.len();
+        let Harness {
+            broker,
+            mut events,
+            mut transcript,
+            client,
+            twin,
+            pinned,
+            env,
+            timing,
+            connect_delay,
+            mut lost_events,
+            ..
+        } = self;
+        let watched = pinned.unwrap_or(transcript.len());
+        let twin = match twin {
+            Some(twin) => Some(twin.stop(timing.grace).await),
+            None => None,
+        };
         let stopped = client.stop(timing.grace).await;
         broker.shutdown().await;
         let _ = tokio::time::timeout(SHUTDOWN_DRAIN, async {
@@ -289,6 +318,9 @@ impl Harness {
         }
         if lost_events > 0 {
             measured.insert("events_lost".to_owned(), json!(lost_events));
+        }
+        if let Some(twin) = twin {
+            measured.insert("twin_exit".to_owned(), json!(twin.run.exit_code));
         }
         Finished {
             client: stopped.run,

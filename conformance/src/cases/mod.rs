@@ -11,7 +11,10 @@
 //! - `tls_verify`: `tls-untrusted-ca`, `tls-expired`, `tls-wrong-host`.
 //! - [`reconnect`]: `reconnect`; [`refused`]: `refused` (real time, faults armed on the
 //!   case's broker); `attempts` (the client's connections read off a transcript) and
-//!   `backoff` (reconnect intervals classified) serve both.
+//!   `backoff` (reconnect intervals classified) serve them and the others below.
+//! - [`pong_loss`]: `pong-loss` and `dead-link`; [`kick_war`]: `kick-war`; [`resubscribe`];
+//!   [`pub_retry`]: `pub-retry` (real time, faults armed on the case's broker).
+//! - [`usage`]: `qos` and `topics`, judged on what the client publishes and subscribes.
 //!
 //! Interpretations common to all cases:
 //! - Each case's broker judges the case's own rules with the platform's defaults and opens up
@@ -28,12 +31,17 @@ mod attempts;
 mod backoff;
 mod connect;
 mod harness;
+pub mod kick_war;
 mod ping;
+pub mod pong_loss;
+pub mod pub_retry;
 pub mod reconnect;
 pub mod refused;
+pub mod resubscribe;
 pub mod sign;
 pub mod sign_property;
 mod tls_verify;
+pub mod usage;
 mod websocket;
 
 use crate::catalogue::{CaseInfo, Check};
@@ -105,5 +113,10 @@ pub async fn run(case: &CaseInfo, ctx: &CaseContext) -> CaseResult {
         Check::Certificate(bad) => tls_verify::run(ctx, bad).await,
         Check::Reconnect => reconnect::run(ctx).await,
         Check::Refused => refused::run(ctx).await,
+        Check::PongLoss(loss) => pong_loss::run(ctx, loss).await,
+        Check::KickWar => kick_war::run(ctx).await,
+        Check::Usage(usage) => usage::run(ctx, usage).await,
+        Check::Resubscribe => resubscribe::run(ctx).await,
+        Check::PubRetry => pub_retry::run(ctx).await,
     }
 }
