@@ -69,6 +69,7 @@ async fn serves_the_demo_device_on_defaults_and_exits_cleanly_on_sigterm() {
         assert!(info[key].as_str().unwrap().starts_with(prefix), "{key}: {info}");
     }
     assert_eq!(info["pid"], child.id());
+    assert!(info["control"].is_null(), "no control endpoint without --control: {info}");
     let ca_pem = std::fs::read_to_string(info["ca_file"].as_str().unwrap()).unwrap();
 
     let demo = Registry::demo();

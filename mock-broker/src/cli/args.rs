@@ -251,6 +251,14 @@ mod tests {
     }
 
     #[test]
+    fn control_addr_implies_control() {
+        assert_eq!(parse(&[]).control_addr(), None);
+        assert_eq!(parse(&["--control"]).control_addr(), Some("127.0.0.1:0".parse().unwrap()));
+        let chosen = parse(&["--control-addr", "127.0.0.1:8088"]).control_addr();
+        assert_eq!(chosen, Some("127.0.0.1:8088".parse().unwrap()));
+    }
+
+    #[test]
     fn a_bad_transport_is_named() {
         let err = Args::try_parse_from(["mock-broker", "--transport", "quic"]).unwrap_err();
         assert!(err.to_string().contains("quic"), "{err}");

@@ -13,7 +13,7 @@
 //! | `GET /devices` | | `{"devices": [{"product_key", "device_name", "enabled", "online": CONN or null}]}` |
 //! | `POST /devices/{pk}/{dn}/kick` | | `{"kicked": CONN}` (S-KICK, notice included); 404 when offline |
 //! | `POST /devices/{pk}/{dn}/close` | | `{"closed": CONN}` (no notice); 404 when offline |
-//! | `POST /devices/{pk}/{dn}/enable`, `.../disable` | | `{"product_key", "device_name", "enabled"}` |
+//! | `POST /devices/{pk}/{dn}/enable`, `POST /devices/{pk}/{dn}/disable` | | `{"product_key", "device_name", "enabled"}` |
 //! | `POST /devices/{pk}/{dn}/secret` | `{"secret": "..."}` (ID-SECRET) | `{"product_key", "device_name", "rotated": true}` |
 //! | `GET /events?since=CURSOR&limit=N` | | `{"events": [...], "next": CURSOR, "missed": M}` |
 //! | `GET /events/wait?since=CURSOR&timeout_ms=T&event=KIND&conn=N&device=pk/dn` | | the first matching event after the cursor; 408 when none came within T ms |
