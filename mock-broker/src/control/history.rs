@@ -118,7 +118,7 @@ impl History {
             state.entries.pop_front();
         }
         state.entries.push_back(Entry { seq, conn: event.conn, kind: event.kind.name(), device, json });
-        drop(state);
+        // Under the lock, so no reader sees an entry newer than the head.
         self.head.send_replace(seq);
     }
 

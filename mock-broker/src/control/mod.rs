@@ -115,10 +115,18 @@ impl ControlServer {
     }
 
     /// Stops serving, ends every connection and waits until no task holds the broker.
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
         let _ = self.stop.send(true);
-        let _ = self.server.await;
+        let _ = (&mut self.server).await;
         self.recorder.abort();
-        let _ = self.recorder.await;
+        let _ = (&mut self.recorder).await;
+    }
+}
+
+impl Drop for ControlServer {
+    /// Dropped without [`ControlServer::stop`]: stops serving all the same, without waiting.
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        self.recorder.abort();
     }
 }

@@ -19,8 +19,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-PK, DN = "a1DemoPrdct", "demo-device"
-DEMO_SECRET = "ruPUANg8U7BV2VHV2bGclQbErcIbxctW"  # the embedded demo registry's
+PK, DN, SECRET = "a1B2c3D4e5F", "python-01", "pySecret0123"
 
 
 def call(method, url, body=None):
@@ -73,7 +72,7 @@ class ControlEndpoint(unittest.TestCase):
         ready = os.path.join(cls.dir.name, "ready.json")
         cls.broker = subprocess.Popen(
             [os.environ["MOCK_BROKER"], "--control", "--ready-file", ready, "--quiet",
-             "--ca-out", os.path.join(cls.dir.name, "ca.pem")],
+             "--device", f"{PK}/{DN}/{SECRET}", "--ca-out", os.path.join(cls.dir.name, "ca.pem")],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 20
         while not os.path.exists(ready):
@@ -105,13 +104,13 @@ class ControlEndpoint(unittest.TestCase):
     def test_2_an_armed_fault_refuses_a_real_login_and_shows_in_the_events(self):
         status, armed = call("POST", self.url("/faults"), {"fault": "refuse_connect", "code": 3, "times": 1, "name": "restart"})
         self.assertEqual(status, 201, armed)
-        self.assertEqual(mqtt_connect(self.ready["tcp"], DEMO_SECRET), 3)
-        status, applied = call("GET", self.url("/events/wait?event=fault&timeout_ms=5000&device=a1DemoPrdct/demo-device"))
+        self.assertEqual(mqtt_connect(self.ready["tcp"], SECRET), 3)
+        status, applied = call("GET", self.url(f"/events/wait?event=fault&timeout_ms=5000&device={PK}/{DN}"))
         self.assertEqual(status, 200, applied)
         self.assertEqual((applied["name"], applied["phase"], applied["id"]), ("restart", "applied", armed["id"]))
         status, closed = call("GET", self.url(f"/events/wait?since={applied['seq']}&event=closed&conn={applied['conn']}"))
         self.assertEqual(closed["reason"], {"reason": "refused", "code": "ServerUnavailable", "rule": "fault refuse_connect"})
-        self.assertEqual(mqtt_connect(self.ready["tcp"], DEMO_SECRET), 0, "times = 1: used up")
+        self.assertEqual(mqtt_connect(self.ready["tcp"], SECRET), 0, "times = 1: used up")
         page = call("GET", self.url("/events?since=0"))[1]
         self.assertEqual(page["missed"], 0)
         self.assertEqual([e["seq"] for e in page["events"]], list(range(1, page["next"] + 1)))
@@ -120,11 +119,11 @@ class ControlEndpoint(unittest.TestCase):
     def test_3_a_rotated_secret_refuses_the_old_one(self):
         status, rotated = call("POST", self.url(f"/devices/{PK}/{DN}/secret"), {"secret": "pythonRotated01"})
         self.assertEqual((status, rotated), (200, {"product_key": PK, "device_name": DN, "rotated": True}))
-        self.assertEqual(mqtt_connect(self.ready["tcp"], DEMO_SECRET), 4, "the old secret: bad credentials")
+        self.assertEqual(mqtt_connect(self.ready["tcp"], SECRET), 4, "the old secret: bad credentials")
         self.assertEqual(mqtt_connect(self.ready["tcp"], "pythonRotated01"), 0)
         devices = json.dumps(call("GET", self.url("/devices"))[1])
         self.assertNotIn("pythonRotated01", devices)
-        self.assertNotIn(DEMO_SECRET, devices)
+        self.assertNotIn(SECRET, devices)
 
     def test_4_bad_requests_say_what_was_wrong(self):
         status, missing = call("GET", self.url("/nope"))
