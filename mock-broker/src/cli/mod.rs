@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 /// Runs the broker until Ctrl-C or SIGTERM.
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    let stop = stop_signal();
     let scenario = args.scenario.as_deref().map(Scenario::load).transpose()?;
     let (registry, demo) = registry(&args)?;
     let mut builder = Broker::builder().registry(registry).policy(args.policy()?);
@@ -55,7 +56,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     let sinks = sinks::start(events, &args)?;
     let player = scenario.map(|scenario| tokio::spawn(play(scenario, broker.clone(), args.quiet)));
-    wait_for_signal().await;
+    stop.await;
     if let Some(player) = player {
         player.abort();
         let _ = player.await;
@@ -167,19 +168,33 @@ fn shell_quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', r"'\''"))
 }
 
-async fn wait_for_signal() {
+/// Resolves at Ctrl-C or SIGTERM. The handlers are installed by this call, not when the
+/// future is first polled, so a signal sent as soon as the ready file exists is not lost.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+        use tokio::signal::unix::{Signal, SignalKind, signal};
+        let term = signal(SignalKind::terminate()).ok();
+        let int = signal(SignalKind::interrupt()).ok();
+        async fn recv(signal: Option<Signal>) {
+            match signal {
+                Some(mut signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending().await,
             }
-            return;
+        }
+        async move {
+            tokio::select! {
+                () = recv(term) => {}
+                () = recv(int) => {}
+            }
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
+    #[cfg(not(unix))]
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 #[cfg(test)]
