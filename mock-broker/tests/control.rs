@@ -173,6 +173,9 @@ async fn a_fault_armed_over_http_refuses_the_next_connect_and_shows_in_the_event
     assert_eq!(applied.0, 200);
     assert_eq!((applied.1["name"].as_str(), applied.1["phase"].as_str()), (Some("restart"), Some("applied")));
 
+    let closed = call(addr, "GET", &format!("/events/wait?event=closed&conn={conn}&timeout_ms=5000"), None).await;
+    assert_eq!(closed.0, 200);
+
     let page = call(addr, "GET", "/events", None).await.1;
     let events = page["events"].as_array().unwrap();
     assert_eq!(
@@ -182,9 +185,9 @@ async fn a_fault_armed_over_http_refuses_the_next_connect_and_shows_in_the_event
     let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
     assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "numbered without gaps");
     assert_eq!((page["next"].as_u64(), page["missed"].as_u64()), (Some(seqs.len() as u64), Some(0)));
-    let refusal = events.iter().find(|e| e["event"] == "closed").expect("the refused connection closed");
+    assert!(events.contains(&closed.1), "the long poll's event is the one in the page");
     assert_eq!(
-        refusal["reason"],
+        closed.1["reason"],
         json!({"reason": "refused", "code": "ServerUnavailable", "rule": "fault refuse_connect"})
     );
     let later = call(addr, "GET", &format!("/events?since={}", seqs.len()), None).await.1;

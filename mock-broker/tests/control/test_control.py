@@ -111,10 +111,12 @@ class ControlEndpoint(unittest.TestCase):
         status, closed = call("GET", self.url(f"/events/wait?since={applied['seq']}&event=closed&conn={applied['conn']}"))
         self.assertEqual(closed["reason"], {"reason": "refused", "code": "ServerUnavailable", "rule": "fault refuse_connect"})
         self.assertEqual(mqtt_connect(self.ready["tcp"], SECRET), 0, "times = 1: used up")
+        status, online = call("GET", self.url(f"/events/wait?since={closed['seq']}&event=online&timeout_ms=5000"))
+        self.assertEqual((status, online["device_name"]), (200, DN), online)
         page = call("GET", self.url("/events?since=0"))[1]
         self.assertEqual(page["missed"], 0)
         self.assertEqual([e["seq"] for e in page["events"]], list(range(1, page["next"] + 1)))
-        self.assertIn("online", [e["event"] for e in page["events"]])
+        self.assertIn(online, page["events"])
 
     def test_3_a_rotated_secret_refuses_the_old_one(self):
         status, rotated = call("POST", self.url(f"/devices/{PK}/{DN}/secret"), {"secret": "pythonRotated01"})
