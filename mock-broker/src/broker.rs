@@ -14,7 +14,7 @@ use crate::fault::{BadCert, Fault, FaultError, FaultId, FaultSpec};
 use crate::hub::{Command, Delivery, DeviceKey};
 use crate::mqtt::{Publish, QoS};
 use crate::policy::Policy;
-use crate::registry::{Device, Registry};
+use crate::registry::{Device, Registry, RegistryError};
 use crate::server::{self, Shared};
 use crate::tls::{self, Authority, ServerCert, Validity};
 use crate::transport::Transport;
@@ -56,20 +56,6 @@ pub enum CloudError {
 /// How often a cloud-side publish is routed again when the connection it was sent to has
 /// just left (its state then moves to a successor or a stored session).
 const REROUTES: usize = 8;
-
-/// Why `topic` cannot be a PUBLISH's topic name ([MQTT-4.7.1-1], [MQTT-4.7.3-1],
-/// [MQTT-4.7.3-2]), if it cannot.
-fn topic_name_problem(topic: &str) -> Option<&'static str> {
-    if topic.is_empty() {
-        Some("a topic name is at least one character long")
-    } else if topic.contains(['+', '#']) {
-        Some("a topic name holds no wildcard (`+`, `#`): those are for subscriptions")
-    } else if topic.contains('\0') {
-        Some("a topic name holds no U+0000")
-    } else {
-        None
-    }
-}
 
 /// Where the server certificate comes from.
 enum CertSource {
@@ -239,9 +225,26 @@ impl Broker {
         self.ca_pem.as_deref()
     }
 
-    /// The device registry the broker serves.
-    pub fn registry(&self) -> &Registry {
-        &self.shared.registry
+    /// The device registry the broker serves, as it is now (a copy).
+    pub fn registry(&self) -> Registry {
+        self.shared.registry().clone()
+    }
+
+    /// Enables or disables a device (A-DEVICE). Its next CONNECT is judged by the new state;
+    /// a live connection stays up (kick or close it to make it reconnect).
+    pub fn set_enabled(&self, product_key: &str, device_name: &str, enabled: bool) -> Result<(), RegistryError> {
+        self.shared.registry_mut().set_enabled(product_key, device_name, enabled)
+    }
+
+    /// Gives a device a new secret, checked against ID-SECRET. The next CONNECT signed with
+    /// the old one is refused (A-SIGN-CONTENT); a live connection stays up.
+    pub fn rotate_secret(&self, product_key: &str, device_name: &str, secret: &str) -> Result<(), RegistryError> {
+        self.shared.registry_mut().set_secret(product_key, device_name, secret)
+    }
+
+    /// The instant the broker started: event times and scenario steps count from it.
+    pub fn started_at(&self) -> Instant {
+        self.shared.epoch
     }
 
     /// Subscribes to the broker's events from now on.
@@ -267,7 +270,7 @@ impl Broker {
         if qos == QoS::ExactlyOnce {
             return Err(CloudError::Qos2);
         }
-        if let Some(reason) = topic_name_problem(topic) {
+        if let Some(reason) = crate::topics::name_problem(topic) {
             return Err(CloudError::InvalidTopic { topic: topic.into(), reason });
         }
         let mut publish =
@@ -319,6 +322,15 @@ impl Broker {
     pub async fn close(&self, conn: ConnId) -> Result<(), CloudError> {
         let tx = self.shared.hub.sender(conn).ok_or(CloudError::NoConnection(conn))?;
         tx.send(Command::Close).await.map_err(|_| CloudError::NoConnection(conn))
+    }
+
+    /// Closes a device's live connection without a notice ([`Broker::close`] by device).
+    /// Returns the connection closed.
+    pub async fn close_device(&self, product_key: &str, device_name: &str) -> Result<ConnId, CloudError> {
+        let conn = self
+            .online(product_key, device_name)
+            .ok_or_else(|| CloudError::Offline(product_key.into(), device_name.into()))?;
+        self.close(conn).await.map(|()| conn)
     }
 
     /// The live connection of a device, if it is online.

@@ -62,6 +62,40 @@ pub enum EventKind {
     Closed { reason: CloseReason },
 }
 
+impl EventKind {
+    /// Every kind's name, as the `event` field of the JSON form writes it.
+    pub const NAMES: [&'static str; 11] = [
+        "accepted",
+        "handshake",
+        "connect",
+        "verdict",
+        "packet_in",
+        "packet_out",
+        "online",
+        "undelivered",
+        "fault",
+        "queue_dropped",
+        "closed",
+    ];
+
+    /// This kind's name, as the `event` field of the JSON form writes it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Accepted { .. } => "accepted",
+            EventKind::Handshake(_) => "handshake",
+            EventKind::Connect(_) => "connect",
+            EventKind::Verdict(_) => "verdict",
+            EventKind::PacketIn(_) => "packet_in",
+            EventKind::PacketOut(_) => "packet_out",
+            EventKind::Online { .. } => "online",
+            EventKind::Undelivered { .. } => "undelivered",
+            EventKind::Fault(_) => "fault",
+            EventKind::QueueDropped { .. } => "queue_dropped",
+            EventKind::Closed { .. } => "closed",
+        }
+    }
+}
+
 /// What happened to an injected fault.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct FaultEvent {
@@ -326,5 +360,29 @@ impl EventStream {
         })
         .await;
         events
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_names_are_the_json_tags() {
+        let kinds = [
+            EventKind::Accepted { transport: Transport::Tcp, peer: "127.0.0.1:1".parse().unwrap() },
+            EventKind::Handshake(Handshake::default()),
+            EventKind::PacketIn(PacketSummary::of(&Packet::Pingreq)),
+            EventKind::PacketOut(PacketSummary::of(&Packet::Pingresp)),
+            EventKind::Online { product_key: "pk".into(), device_name: "device".into(), session_present: false },
+            EventKind::Undelivered { topic: "/t".into(), reason: "gone".into() },
+            EventKind::Fault(FaultEvent { id: 1, name: "x".into(), fault: "kick", phase: FaultPhase::Armed }),
+            EventKind::Closed { reason: CloseReason::Shutdown },
+        ];
+        for kind in kinds {
+            let json = serde_json::to_value(Event { conn: 1, at: Duration::ZERO, kind: kind.clone() }).unwrap();
+            assert_eq!(json["event"], kind.name());
+            assert!(EventKind::NAMES.contains(&kind.name()));
+        }
     }
 }

@@ -11,11 +11,15 @@
 //!   [`keepalive`], [`topics`], [`hub`]: the session rules.
 //! - [`events`], [`verdict`], [`rules`], [`render`]: the transcript and its wording.
 //! - [`registry`], [`policy`], [`tls`], [`transport`]: configuration.
+//! - [`control`] (HTTP with JSON), [`scenario`] (a timeline in TOML) and [`cloud`]: driving a
+//!   running broker from outside.
 
 pub mod auth;
 pub mod broker;
 pub mod cli;
+pub mod cloud;
 pub mod connector;
+pub mod control;
 pub mod events;
 pub mod fault;
 mod handshake;
@@ -27,6 +31,7 @@ pub mod redact;
 pub mod registry;
 pub mod render;
 pub mod rules;
+pub mod scenario;
 mod server;
 mod session;
 pub mod tls;

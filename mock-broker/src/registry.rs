@@ -132,6 +132,8 @@ pub enum RegistryError {
     Invalid { entry: String, field: &'static str, shown: String, rule: Rule, requirement: &'static str },
     #[error("{entry}: {what} is already listed")]
     Duplicate { entry: String, what: String },
+    #[error("no device {device_name:?} of product {product_key:?} in the registry")]
+    UnknownDevice { product_key: String, device_name: String },
 }
 
 /// The products and devices the broker authenticates against.
@@ -228,6 +230,27 @@ impl Registry {
         self.products.get(product_key)
     }
 
+    /// Enables or disables a device (A-DEVICE): a disabled device's next CONNECT is refused.
+    pub fn set_enabled(&mut self, product_key: &str, device_name: &str, enabled: bool) -> Result<(), RegistryError> {
+        self.device_mut(product_key, device_name)?.enabled = enabled;
+        Ok(())
+    }
+
+    /// Replaces a device's secret after checking it against ID-SECRET; the next CONNECT must
+    /// be signed with the new one (A-SIGN-CONTENT).
+    pub fn set_secret(&mut self, product_key: &str, device_name: &str, secret: &str) -> Result<(), RegistryError> {
+        let entry = format!("device {device_name:?} of product {product_key:?}");
+        check_secret(&entry, secret)?;
+        self.device_mut(product_key, device_name)?.secret = secret.into();
+        Ok(())
+    }
+
+    fn device_mut(&mut self, product_key: &str, device_name: &str) -> Result<&mut Device, RegistryError> {
+        self.devices.get_mut(&(product_key.to_owned(), device_name.to_owned())).ok_or_else(|| {
+            RegistryError::UnknownDevice { product_key: product_key.into(), device_name: device_name.into() }
+        })
+    }
+
     /// Every device, ordered by productKey then deviceName.
     pub fn devices(&self) -> impl Iterator<Item = &Device> {
         self.devices.values()
@@ -267,15 +290,7 @@ impl Registry {
                 requirement: DN_REQUIREMENT,
             });
         }
-        if !valid_secret(&device.secret) {
-            return Err(RegistryError::Invalid {
-                entry: entry.to_owned(),
-                field: "deviceSecret",
-                shown: format!("of {} characters", device.secret.chars().count()),
-                rule: Rule::IdSecret,
-                requirement: SECRET_REQUIREMENT,
-            });
-        }
+        check_secret(entry, &device.secret)?;
         let key = (device.product_key.clone(), device.device_name.clone());
         if self.devices.contains_key(&key) {
             return Err(RegistryError::Duplicate {
@@ -301,6 +316,20 @@ fn check_product_key(entry: &str, product_key: &str) -> Result<(), RegistryError
         shown: format!("{product_key:?}"),
         rule: Rule::IdPk,
         requirement: PK_REQUIREMENT,
+    })
+}
+
+/// ID-SECRET, described by the secret's length only.
+fn check_secret(entry: &str, secret: &str) -> Result<(), RegistryError> {
+    if valid_secret(secret) {
+        return Ok(());
+    }
+    Err(RegistryError::Invalid {
+        entry: entry.to_owned(),
+        field: "deviceSecret",
+        shown: format!("of {} characters", secret.chars().count()),
+        rule: Rule::IdSecret,
+        requirement: SECRET_REQUIREMENT,
     })
 }
 
@@ -461,5 +490,23 @@ mod tests {
         for device in demo.devices() {
             assert!(!shown.contains(device.secret.as_str()));
         }
+    }
+
+    #[test]
+    fn a_device_is_disabled_and_its_secret_rotated_in_place() {
+        let mut registry = Registry::default();
+        registry.add_device(device("pk", "device", "secret")).unwrap();
+        registry.set_enabled("pk", "device", false).unwrap();
+        registry.set_secret("pk", "device", "newSecret2").unwrap();
+        let changed = registry.device("pk", "device").unwrap();
+        assert_eq!((changed.enabled, changed.secret.as_str()), (false, "newSecret2"));
+        let bad = registry.set_secret("pk", "device", "not-a-good-one").unwrap_err().to_string();
+        assert_eq!(
+            bad,
+            "device \"device\" of product \"pk\": deviceSecret of 14 characters breaks ID-SECRET: 1-64 letters and digits"
+        );
+        assert_eq!(registry.device("pk", "device").unwrap().secret, "newSecret2", "a refused secret changes nothing");
+        let unknown = registry.set_enabled("pk", "nobody", true).unwrap_err();
+        assert!(matches!(unknown, RegistryError::UnknownDevice { .. }), "{unknown}");
     }
 }

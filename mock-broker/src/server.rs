@@ -14,8 +14,8 @@ use crate::transport::Transport;
 use rustls::ServerConfig;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{mpsc, watch};
@@ -32,7 +32,9 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 pub(crate) struct Shared {
     pub bus: Bus,
     pub hub: Hub,
-    pub registry: Registry,
+    /// The device registry, editable at run time (enable, disable, rotate a secret); read
+    /// at each CONNECT and topic check, never held across an await.
+    registry: RwLock<Registry>,
     pub policy: Policy,
     pub tls: Option<Arc<ServerConfig>>,
     /// The CA that issued the served certificate, when the broker minted it: it issues the
@@ -64,7 +66,7 @@ impl Shared {
             faults: Faults::new(bus.clone()),
             hub: Hub::new(bus.clone(), &policy),
             bus,
-            registry,
+            registry: RwLock::new(registry),
             policy,
             tls,
             authority,
@@ -73,6 +75,17 @@ impl Shared {
             shutdown,
             next_conn: AtomicU64::new(1),
         }
+    }
+
+    /// The registry as it is now.
+    pub(crate) fn registry(&self) -> RwLockReadGuard<'_, Registry> {
+        // A panic while holding the lock would be a bug elsewhere; the registry stays usable.
+        self.registry.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The registry, for a change.
+    pub(crate) fn registry_mut(&self) -> RwLockWriteGuard<'_, Registry> {
+        self.registry.write().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn next_conn_id(&self) -> ConnId {

@@ -83,7 +83,7 @@ impl Link {
             Ok(Ok(connect)) => connect,
         };
         self.emit(EventKind::Connect(summarize(&connect)));
-        let report = auth::authenticate(&connect, self.transport, &self.shared.registry, &self.shared.policy);
+        let report = auth::authenticate(&connect, self.transport, &self.shared.registry(), &self.shared.policy);
         for verdict in report.verdicts {
             self.emit(EventKind::Verdict(verdict));
         }
@@ -594,7 +594,7 @@ impl<'a> Session<'a> {
             return self.ack(&publish).await;
         }
         if let Err(reason) =
-            topics::check_publish(&self.link.shared.registry, &self.key.product_key, &self.key.device_name, &topic)
+            topics::check_publish(&self.link.shared.registry(), &self.key.product_key, &self.key.device_name, &topic)
         {
             self.verdict(Verdict::fail(Rule::SPubDeny, "a topic the device may publish to", topic).with_detail(reason));
             if !self.link.shared.policy.puback_denied_publish {
@@ -637,7 +637,7 @@ impl<'a> Session<'a> {
         for (filter, qos) in subscribe.filters {
             let shared = &self.link.shared;
             if let Err(reason) =
-                topics::check_subscribe(&shared.registry, &self.key.product_key, &self.key.device_name, &filter)
+                topics::check_subscribe(&shared.registry(), &self.key.product_key, &self.key.device_name, &filter)
             {
                 self.verdict(
                     Verdict::fail(Rule::SSubDeny, "a topic the device may subscribe to", filter).with_detail(reason),

@@ -171,6 +171,29 @@ fn covers_filter(class: &str, filter: &str) -> bool {
     }
 }
 
+/// Why `topic` cannot be a PUBLISH's topic name ([MQTT-4.7.1-1], [MQTT-4.7.3-1],
+/// [MQTT-4.7.3-2]), if it cannot.
+pub fn name_problem(topic: &str) -> Option<&'static str> {
+    if topic.is_empty() {
+        Some("a topic name is at least one character long")
+    } else if topic.contains(['+', '#']) {
+        Some("a topic name holds no wildcard (`+`, `#`): those are for subscriptions")
+    } else if topic.contains('\0') {
+        Some("a topic name holds no U+0000")
+    } else {
+        None
+    }
+}
+
+/// Why a cloud-side downlink (a fault's, a scenario's or the control endpoint's) cannot be
+/// sent: a topic [`name_problem`] refuses, or a QoS other than 0 and 1 (S-QOS).
+pub fn downlink_problem(topic: &str, qos: u8) -> Option<String> {
+    if let Some(reason) = name_problem(topic) {
+        return Some(format!("topic {topic:?}: {reason}"));
+    }
+    (qos > 1).then(|| format!("qos {qos}: the platform offers QoS 0 and 1 (S-QOS)"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

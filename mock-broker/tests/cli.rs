@@ -69,6 +69,7 @@ async fn serves_the_demo_device_on_defaults_and_exits_cleanly_on_sigterm() {
         assert!(info[key].as_str().unwrap().starts_with(prefix), "{key}: {info}");
     }
     assert_eq!(info["pid"], child.id());
+    assert!(info["control"].is_null(), "no control endpoint without --control: {info}");
     let ca_pem = std::fs::read_to_string(info["ca_file"].as_str().unwrap()).unwrap();
 
     let demo = Registry::demo();
@@ -186,4 +187,31 @@ fn a_refusal_code_that_accepts_is_refused() {
     let output = mock_broker().args(["--securemode-refusal", "0"]).output().unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("--securemode-refusal 0"));
+}
+
+#[test]
+fn a_scenario_plays_its_steps_and_a_bad_one_is_refused_naming_the_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[[step]]\nat_ms = 0\nclear = \"all\"\n[[step]]\nat_ms = 1\nkick = \"nobody\"\n").unwrap();
+    let output = mock_broker().arg("--scenario").arg(&bad).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("step 2: device \"nobody\": expected productKey/deviceName"), "{stderr}");
+
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "[[step]]\nat_ms = 0\narm = { fault = \"kick\", name = \"cli\" }\n").unwrap();
+    let mut child =
+        mock_broker().arg("--scenario").arg(&good).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("scenario step 1 at 0 ms: armed fault 1 (cli)") {
+        let mut line = String::new();
+        assert!(std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0, "stderr ended: {seen}");
+        seen.push_str(&line);
+    }
+    child.stderr = None;
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    assert!(child.wait().unwrap().success());
 }

@@ -313,7 +313,7 @@ async fn the_cloud_side_can_close_and_shutdown_closes_everyone() {
 
     let (_io, conn) = online(&mut tb, CID, true).await;
     let TestBroker { broker, mut events, .. } = tb;
-    broker.shutdown().await;
+    std::sync::Arc::into_inner(broker).expect("the test holds the only handle").shutdown().await;
     let closed = events.wait_for(PATIENCE, |e| e.conn == conn && matches!(e.kind, EventKind::Closed { .. })).await;
     assert!(matches!(&closed.unwrap().kind, EventKind::Closed { reason: CloseReason::Shutdown }));
 }

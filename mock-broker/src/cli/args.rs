@@ -56,9 +56,21 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub ca_out: Option<PathBuf>,
 
-    /// Once listening, write JSON with the URLs (ws, wss, tcp, tls), ca_file and pid.
+    /// Once listening, write JSON with the URLs (ws, wss, tcp, tls, control), ca_file and pid.
     #[arg(long, value_name = "FILE")]
     pub ready_file: Option<PathBuf>,
+    /// Serve the control endpoint: HTTP with JSON on 127.0.0.1, a free port, to arm faults,
+    /// publish, kick, enable, disable, rotate secrets and read events from any language. Its URL
+    /// is in the banner and the ready file (`control`).
+    #[arg(long)]
+    pub control: bool,
+    /// Address of the control endpoint (implies --control).
+    #[arg(long, value_name = "ADDR")]
+    pub control_addr: Option<SocketAddr>,
+    /// Play this scenario: a TOML timeline of faults, publishes, kicks and closes, counted from
+    /// the broker's start (see examples/scenarios/).
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
     /// Print shell exports (IOT_URL, IOT_PRODUCT_KEY, ...) for the first enabled device on
     /// this transport, instead of the banner; events then go to stderr.
     #[arg(long, value_name = "ws|wss|tcp|tls")]
@@ -133,6 +145,11 @@ impl Args {
     /// The transports to serve.
     pub fn transports(&self) -> Vec<Transport> {
         if self.transport.is_empty() { Transport::ALL.to_vec() } else { self.transport.clone() }
+    }
+
+    /// Where the control endpoint listens, if it is served.
+    pub fn control_addr(&self) -> Option<SocketAddr> {
+        self.control_addr.or(self.control.then(|| crate::control::ControlConfig::default().addr))
     }
 
     /// Listener addresses given on the command line, for served transports only.
@@ -231,6 +248,14 @@ mod tests {
     fn addresses_only_for_served_transports() {
         let args = parse(&["--transport", "ws", "--ws", "127.0.0.1:1883", "--tls", "127.0.0.1:8883"]);
         assert_eq!(args.addresses(), vec![(Transport::Ws, "127.0.0.1:1883".parse().unwrap())]);
+    }
+
+    #[test]
+    fn control_addr_implies_control() {
+        assert_eq!(parse(&[]).control_addr(), None);
+        assert_eq!(parse(&["--control"]).control_addr(), Some("127.0.0.1:0".parse().unwrap()));
+        let chosen = parse(&["--control-addr", "127.0.0.1:8088"]).control_addr();
+        assert_eq!(chosen, Some("127.0.0.1:8088".parse().unwrap()));
     }
 
     #[test]

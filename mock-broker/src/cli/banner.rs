@@ -14,10 +14,19 @@ const EXAMPLE_CLIENT_ID: &str = "example-1";
 const EXAMPLE_TIMESTAMP: &str = "1700000000000";
 
 /// The banner text.
-pub fn text(broker: &Broker, ca_file: Option<&Path>, device: Option<&Device>, demo: bool) -> String {
+pub fn text(
+    broker: &Broker,
+    ca_file: Option<&Path>,
+    device: Option<&Device>,
+    demo: bool,
+    control: Option<&str>,
+) -> String {
     let mut out = String::from("Aliyun IoT Platform mock broker\n\n");
     for transport in broker.transports() {
         let _ = writeln!(out, "  {:<4} {}", transport.scheme(), broker.url(transport).unwrap_or_default());
+    }
+    if let Some(url) = control {
+        let _ = writeln!(out, "\n  Control endpoint (HTTP + JSON): {url}   e.g. curl {url}/faults");
     }
     if let Some(ca) = ca_file {
         let _ = writeln!(out, "\n  CA certificate for wss/tls: {}", ca.display());

@@ -1,4 +1,5 @@
-//! The `mock-broker` command: flags, start-up, the newcomer's banner, sinks, shutdown.
+//! The `mock-broker` command: flags, start-up, the newcomer's banner, sinks, the control
+//! endpoint and a scenario's player, shutdown.
 
 mod args;
 mod banner;
@@ -7,14 +8,19 @@ mod sinks;
 pub use args::Args;
 
 use crate::broker::Broker;
+use crate::control::{self, ControlConfig, ControlServer};
 use crate::registry::{Device, Registry};
+use crate::scenario::Scenario;
 use crate::topics;
 use crate::transport::Transport;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Runs the broker until Ctrl-C or SIGTERM.
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    let stop = stop_signal();
+    let scenario = args.scenario.as_deref().map(Scenario::load).transpose()?;
     let (registry, demo) = registry(&args)?;
     let mut builder = Broker::builder().registry(registry).policy(args.policy()?);
     builder = builder.transports(&args.transports());
@@ -27,24 +33,56 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if let Some((cert, ca_pem)) = args.given_certificate()? {
         builder = builder.certificate(cert, ca_pem);
     }
-    let broker = builder.start().await?;
+    let broker = Arc::new(builder.start().await?);
     let events = broker.events();
+    let control = match args.control_addr() {
+        Some(addr) => Some(
+            control::serve(broker.clone(), ControlConfig { addr, ..ControlConfig::default() })
+                .await
+                .with_context(|| format!("starting the control endpoint on {addr}"))?,
+        ),
+        None => None,
+    };
+    let control_url = control.as_ref().map(ControlServer::url);
     let ca_file = write_ca(&broker, args.ca_out.as_deref())?;
     if let Some(path) = &args.ready_file {
-        write_ready_file(&broker, ca_file.as_deref(), path)?;
+        write_ready_file(&broker, ca_file.as_deref(), control_url.as_deref(), path)?;
     }
     let device = broker.registry().devices().find(|d| d.enabled).cloned();
     if let Some(transport) = args.print_env {
         print_env(&broker, transport, device.as_ref(), ca_file.as_deref())?;
     }
     if !args.quiet && args.print_env.is_none() {
-        eprintln!("{}", banner::text(&broker, ca_file.as_deref(), device.as_ref(), demo));
+        eprintln!("{}", banner::text(&broker, ca_file.as_deref(), device.as_ref(), demo, control_url.as_deref()));
     }
     let sinks = sinks::start(events, &args)?;
-    wait_for_signal().await;
-    broker.shutdown().await;
+    let player = scenario.map(|scenario| tokio::spawn(play(scenario, broker.clone(), args.quiet)));
+    stop.await;
+    if let Some(player) = player {
+        player.abort();
+        let _ = player.await;
+    }
+    if let Some(control) = control {
+        control.stop().await;
+    }
+    // The player and the endpoint are gone, so this is the last handle.
+    if let Some(broker) = Arc::into_inner(broker) {
+        broker.shutdown().await;
+    }
     sinks.finish().await;
     Ok(())
+}
+
+/// `--scenario`: plays the timeline, telling stderr what each step did (failures only with
+/// `--quiet`).
+async fn play(scenario: Scenario, broker: Arc<Broker>, quiet: bool) {
+    scenario
+        .play(&broker, |report| match report.outcome {
+            Ok(done) if !quiet => eprintln!("scenario step {} at {} ms: {done}", report.step, report.at.as_millis()),
+            Ok(_) => {}
+            Err(why) => eprintln!("scenario step {} at {} ms failed: {why}", report.step, report.at.as_millis()),
+        })
+        .await;
 }
 
 /// The registry from `--registry` and `--device`, or the embedded demo (second value true).
@@ -80,12 +118,14 @@ fn write_ca(broker: &Broker, ca_out: Option<&Path>) -> anyhow::Result<Option<Pat
     Ok(Some(path))
 }
 
-/// `--ready-file`: JSON with every URL, the CA file and the pid, written once listening.
-fn write_ready_file(broker: &Broker, ca_file: Option<&Path>, path: &Path) -> anyhow::Result<()> {
+/// `--ready-file`: JSON with every URL (the control endpoint's too, or null), the CA file and
+/// the pid, written once listening.
+fn write_ready_file(broker: &Broker, ca_file: Option<&Path>, control: Option<&str>, path: &Path) -> anyhow::Result<()> {
     let mut ready = serde_json::Map::new();
     for transport in Transport::ALL {
         ready.insert(transport.scheme().into(), broker.url(transport).into());
     }
+    ready.insert("control".into(), control.into());
     ready.insert("ca_file".into(), ca_file.map(|p| p.display().to_string()).into());
     ready.insert("pid".into(), std::process::id().into());
     // Written whole, then renamed, so a watcher never reads half a file.
@@ -131,19 +171,33 @@ fn shell_quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', r"'\''"))
 }
 
-async fn wait_for_signal() {
+/// Resolves at Ctrl-C or SIGTERM. The handlers are installed by this call, not when the
+/// future is first polled, so a signal sent as soon as the ready file exists is not lost.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+        use tokio::signal::unix::{Signal, SignalKind, signal};
+        let term = signal(SignalKind::terminate()).ok();
+        let int = signal(SignalKind::interrupt()).ok();
+        async fn recv(signal: Option<Signal>) {
+            match signal {
+                Some(mut signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending().await,
             }
-            return;
+        }
+        async move {
+            tokio::select! {
+                () = recv(term) => {}
+                () = recv(int) => {}
+            }
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
+    #[cfg(not(unix))]
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 #[cfg(test)]

@@ -381,12 +381,10 @@ impl FaultSpec {
             Fault::RefuseConnect { code } if !(1..=5).contains(code) => {
                 fail(format!("CONNACK code {code} is not a refusal of MQTT 3.1.1 (1 to 5)"))
             }
-            Fault::Downlink { qos, .. } if *qos > 1 => {
-                fail(format!("QoS {qos}: the platform offers QoS 0 and 1 (S-QOS)"))
-            }
-            Fault::Downlink { topic, .. } if topic.is_empty() || topic.contains(['+', '#']) => {
-                fail(format!("topic {topic:?}: a downlink needs a topic name without wildcards"))
-            }
+            Fault::Downlink { topic, qos, .. } => match crate::topics::downlink_problem(topic, *qos) {
+                Some(problem) => fail(problem),
+                None => Ok(()),
+            },
             Fault::RefuseUpgrade { status } if !(400..=599).contains(status) => {
                 fail(format!("HTTP status {status}: a refusal is a 4xx or 5xx status"))
             }
@@ -488,7 +486,7 @@ mod tests {
             (FaultSpec::new(Fault::SplitFrames { at: vec![3, 1] }), "increasing"),
             (FaultSpec::new(Fault::Kick).times(0), "at least 1"),
             (FaultSpec::new(Fault::Kick).scope(Scope::Next(0)), "at least 1"),
-            (FaultSpec::new(Fault::Downlink { topic: "/a/#".into(), payload: String::new(), qos: 0 }), "wildcards"),
+            (FaultSpec::new(Fault::Downlink { topic: "/a/#".into(), payload: String::new(), qos: 0 }), "wildcard"),
             (FaultSpec::new(Fault::Downlink { topic: "/a".into(), payload: String::new(), qos: 2 }), "S-QOS"),
             (
                 FaultSpec::new(Fault::RefuseConnect { code: 3 }).trigger(Trigger::AfterConnackMs(1)),

@@ -22,7 +22,8 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 
 /// A started broker with the vectors' device, and a subscription to its events.
 pub struct TestBroker {
-    pub broker: Broker,
+    /// Shared, so a control endpoint or a scenario player can hold it too.
+    pub broker: Arc<Broker>,
     pub events: EventStream,
     /// How long to wait for an event: [`PATIENCE`], or longer for paused-clock tests whose
     /// broker timers lie minutes ahead.
@@ -41,7 +42,7 @@ impl TestBroker {
 
     /// Wraps a broker built by the test itself.
     pub fn wrap(broker: Broker) -> TestBroker {
-        TestBroker { events: broker.events(), broker, patience: PATIENCE }
+        TestBroker { events: broker.events(), broker: Arc::new(broker), patience: PATIENCE }
     }
 
     /// Connects over `transport`, trusting the broker's CA.

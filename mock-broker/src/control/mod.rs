@@ -1,0 +1,132 @@
+//! The control endpoint: HTTP/1.1 with JSON on 127.0.0.1 (port 0 by default), so a test in
+//! any language can drive a running broker: arm faults, publish, kick, close, enable and
+//! disable devices, rotate secrets, and read or wait for transcript events.
+//! `mock-broker --control` serves it; its URL is the ready file's `control` key.
+//!
+//! | route | body | answer |
+//! |---|---|---|
+//! | `GET /faults` | | `{"faults": [{"id": 1, "fault": "kick", "scope": "all", ...}]}` |
+//! | `POST /faults` | one fault ([`crate::fault::spec`]'s JSON) | 201 `{"id": N}` |
+//! | `DELETE /faults/{id}` | | `{"cleared": N}`; 404 if not armed |
+//! | `DELETE /faults` | | `{"cleared": COUNT}` |
+//! | `POST /publish` | `{"product_key", "device_name", "topic", "payload", "qos"}` | `{"delivery": "delivered", "conn": N, "qos": Q}`, `"undelivered"` (online, not subscribed), `"queued"` (stored session) or `"dropped"`; 422 for QoS 2 or a wildcard topic |
+//! | `GET /devices` | | `{"devices": [{"product_key", "device_name", "enabled", "online": CONN or null}]}` |
+//! | `POST /devices/{pk}/{dn}/kick` | | `{"kicked": CONN}` (S-KICK, notice included); 404 when offline |
+//! | `POST /devices/{pk}/{dn}/close` | | `{"closed": CONN}` (no notice); 404 when offline |
+//! | `POST /devices/{pk}/{dn}/enable`, `POST /devices/{pk}/{dn}/disable` | | `{"product_key", "device_name", "enabled"}` |
+//! | `POST /devices/{pk}/{dn}/secret` | `{"secret": "..."}` (ID-SECRET) | `{"product_key", "device_name", "rotated": true}` |
+//! | `GET /events?since=CURSOR&limit=N` | | `{"events": [...], "next": CURSOR, "missed": M}` |
+//! | `GET /events/wait?since=CURSOR&timeout_ms=T&event=KIND&conn=N&device=pk/dn` | | the first matching event after the cursor; 408 when none came within T ms |
+//!
+//! Events are the transcript's JSON (the serde form of [`crate::Event`]) plus `seq`, their
+//! number from 1; a cursor is a `seq` (0: from the start). The endpoint keeps the last
+//! [`ControlConfig::history`] events: `missed` counts those after the cursor no longer kept.
+//! A long poll waits at most 60 s (10 s without `timeout_ms`); `event` is a kind name
+//! (`accepted`, `connect`, `verdict`, `online`, `fault`, `closed`...), `device` matches the
+//! connections that named the device in their CONNECT username. Enabling, disabling and a
+//! new secret apply from the device's next CONNECT; its live connection stays up.
+//!
+//! Refusals are 4xx with `{"error": "..."}`: 404 for an unknown route (listing every route,
+//! also as `routes`) or device, 405 for a known path with another method, 400 for bad JSON
+//! (serde's message) or a bad query, 422 for a fault [`crate::fault::FaultSpec::check`]
+//! refuses or a secret that breaks ID-SECRET, 413 for a body over
+//! [`ControlConfig::body_limit`], 408 for a request that does not arrive within
+//! [`ControlConfig::read_timeout`]. No route ever answers with a secret.
+//!
+//! - `http`: hyper plumbing (connections, limits, deadlines, JSON answers).
+//! - `routes`: the route table and handlers.
+//! - `history`: the numbered, bounded event history.
+
+mod history;
+mod http;
+mod routes;
+
+use crate::broker::Broker;
+use history::History;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// How the endpoint listens and what it allows.
+#[derive(Clone, Debug)]
+pub struct ControlConfig {
+    /// Where to listen (default 127.0.0.1:0, a free port).
+    pub addr: SocketAddr,
+    /// The largest request body (default 64 KiB).
+    pub body_limit: usize,
+    /// How long a request's head, and then its body, may take to arrive (default 10 s).
+    pub read_timeout: Duration,
+    /// How many events are kept for `GET /events` (default 10 000).
+    pub history: usize,
+    /// How many connections are served at once (default 64).
+    pub max_connections: usize,
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        ControlConfig {
+            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            body_limit: 64 * 1024,
+            read_timeout: Duration::from_secs(10),
+            history: 10_000,
+            max_connections: 64,
+        }
+    }
+}
+
+/// A running control endpoint.
+pub struct ControlServer {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<()>,
+    recorder: JoinHandle<()>,
+}
+
+/// Binds the endpoint and starts serving `broker`. Events are recorded from this call on.
+pub async fn serve(broker: Arc<Broker>, config: ControlConfig) -> io::Result<ControlServer> {
+    let listener = TcpListener::bind(config.addr).await?;
+    let addr = listener.local_addr()?;
+    let history = History::new(config.history);
+    let recorder = tokio::spawn(history.clone().record_from(broker.events()));
+    let limits = http::Limits {
+        body: config.body_limit,
+        read_timeout: config.read_timeout,
+        connections: config.max_connections,
+    };
+    let app = Arc::new(routes::App { broker, history, limits });
+    let (stop, stopped) = watch::channel(false);
+    let server = tokio::spawn(http::serve(listener, app, stopped));
+    Ok(ControlServer { addr, stop, server, recorder })
+}
+
+impl ControlServer {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops serving, ends every connection and waits until no task holds the broker.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        let _ = (&mut self.server).await;
+        self.recorder.abort();
+        let _ = (&mut self.recorder).await;
+    }
+}
+
+impl Drop for ControlServer {
+    /// Dropped without [`ControlServer::stop`]: stops serving all the same, without waiting.
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        self.recorder.abort();
+    }
+}

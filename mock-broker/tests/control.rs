@@ -1,0 +1,295 @@
+//! The control endpoint over real HTTP/1.1 on 127.0.0.1: faults armed by HTTP reach the
+//! wire, devices are kicked, closed, disabled and given new secrets, events are read by
+//! cursor and long-polled, and every bad request gets a 4xx saying what was wrong. The client
+//! is a few lines over a TcpStream, so the test depends on no HTTP client library.
+
+mod support;
+
+use mock_broker::auth::{SignMethod, sign, sign_content};
+use mock_broker::control::{self, ControlConfig, ControlServer};
+use mock_broker::mqtt::{ConnackCode, Packet, QoS, Subscribe};
+use mock_broker::{CloseReason, Rule, Transport};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::time::Duration;
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+/// Sends one request (`Connection: close`) and returns the status and the JSON body.
+async fn call(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+    let raw = send_raw(addr, &request(method, path, body.unwrap_or(""))).await;
+    let text = String::from_utf8(raw).expect("UTF-8 answer");
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no head end: {text:?}"));
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("status: {head}"));
+    assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{head}");
+    (status, serde_json::from_str(body).unwrap_or_else(|e| panic!("{method} {path}: {e}: {body:?}")))
+}
+
+fn request(method: &str, path: &str, body: &str) -> Vec<u8> {
+    format!(
+        "{method} {path} HTTP/1.1\r\nHost: control\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Writes `bytes` and reads until the server closes.
+async fn send_raw(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
+    let mut tcp = TcpStream::connect(addr).await.expect("the endpoint accepts");
+    tcp.write_all(bytes).await.unwrap();
+    let mut answer = Vec::new();
+    timeout(PATIENCE, tcp.read_to_end(&mut answer)).await.expect("the endpoint answers in time").unwrap();
+    answer
+}
+
+async fn start(tb: &TestBroker, config: ControlConfig) -> ControlServer {
+    control::serve(tb.broker.clone(), config).await.expect("the endpoint starts")
+}
+
+fn error_of(answer: &(u16, Value)) -> &str {
+    answer.1["error"].as_str().unwrap_or_else(|| panic!("no error in {answer:?}"))
+}
+
+#[tokio::test]
+async fn bad_requests_get_a_4xx_saying_what_was_wrong() {
+    let tb = TestBroker::start().await;
+    let server = start(&tb, ControlConfig { body_limit: 1024, ..ControlConfig::default() }).await;
+    let addr = server.addr();
+    assert!(server.url().starts_with("http://127.0.0.1:"));
+
+    let missing = call(addr, "GET", "/nope", None).await;
+    assert_eq!(missing.0, 404);
+    assert!(error_of(&missing).starts_with("no route GET /nope; routes: GET /faults, POST /faults"));
+    assert!(missing.1["routes"].as_array().unwrap().contains(&json!("GET /events/wait")));
+    let wrong_method = call(addr, "PUT", "/faults", None).await;
+    assert_eq!((wrong_method.0, error_of(&wrong_method)), (405, "PUT /faults: this path takes GET, POST, DELETE"));
+
+    for (method, path, body, status, error) in [
+        ("POST", "/faults", "{\"fault\": ", 400, "invalid JSON body: EOF while parsing"),
+        ("POST", "/faults", r#"{"fault": "explode"}"#, 400, "invalid JSON body: unknown variant `explode`"),
+        (
+            "POST",
+            "/faults",
+            r#"{"fault": "refuse_connect", "code": 0}"#,
+            422,
+            "refuse_connect: CONNACK code 0 is not a refusal",
+        ),
+        (
+            "POST",
+            "/faults",
+            r#"{"fault": "tls_close_mid_handshake", "scope": {"device": "pk/device"}}"#,
+            422,
+            "known only after CONNECT",
+        ),
+        ("DELETE", "/faults/99", "", 404, "fault 99 is not armed"),
+        ("DELETE", "/faults/x", "", 400, "fault id \"x\": expected a number"),
+        ("POST", "/devices/pk/nobody/kick", "", 404, "no device \"nobody\" of product \"pk\""),
+        ("POST", "/devices/pk/device/kick", "", 404, "device pk/device is not online"),
+        ("POST", "/devices/pk/device/close", "", 404, "device pk/device is not online"),
+        ("POST", "/devices/pk/nobody/disable", "", 404, "no device \"nobody\""),
+        ("POST", "/devices/pk/device/secret", r#"{"secret": "short-"}"#, 422, "breaks ID-SECRET"),
+        ("POST", "/devices/pk/device/secret", r#"{"new": "x"}"#, 400, "unknown field `new`"),
+        ("POST", "/publish", r#"{"product_key": "pk", "device_name": "nobody", "topic": "/t"}"#, 404, "no device"),
+        (
+            "POST",
+            "/publish",
+            r#"{"product_key": "pk", "device_name": "device", "topic": "/t", "qos": 2}"#,
+            422,
+            "S-QOS",
+        ),
+        ("GET", "/events?since=abc", "", 400, "since=\"abc\": expected a whole number"),
+        ("GET", "/events?since=500", "", 400, "cursor 500 is ahead of the newest event"),
+        ("GET", "/events?colour=red", "", 400, "unknown query parameter \"colour\""),
+        ("GET", "/events/wait?timeout_ms=60001", "", 400, "timeout_ms 60001 is over the limit of 60000 ms"),
+        ("GET", "/events/wait?event=landed", "", 400, "event \"landed\" is not an event kind; kinds: accepted,"),
+        ("GET", "/events/wait?device=pk", "", 400, "device \"pk\": expected productKey/deviceName"),
+    ] {
+        let answer = call(addr, method, path, Some(body)).await;
+        assert_eq!(answer.0, status, "{method} {path} {body}: {answer:?}");
+        assert!(error_of(&answer).contains(error), "{method} {path} {body}: {answer:?}");
+    }
+    let big = format!(r#"{{"secret": "{}"}}"#, "a".repeat(2000));
+    let too_big = call(addr, "POST", "/devices/pk/device/secret", Some(&big)).await;
+    assert_eq!((too_big.0, error_of(&too_big)), (413, "the request body is over the limit of 1024 bytes"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_connection_that_sends_nothing_is_closed_at_the_read_deadline() {
+    let tb = TestBroker::start().await;
+    let config = ControlConfig { read_timeout: Duration::from_millis(300), ..ControlConfig::default() };
+    let server = start(&tb, config).await;
+    let started = std::time::Instant::now();
+    let answer = send_raw(server.addr(), b"GET /faults HTTP/1.1\r\nHost: con").await;
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(300) && waited < Duration::from_secs(5), "{waited:?}");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.is_empty() || text.starts_with("HTTP/1.1 408"), "{text}");
+
+    // A body announced but never sent: the body deadline answers 408 with a JSON reason.
+    let started = std::time::Instant::now();
+    let answer = send_raw(
+        server.addr(),
+        b"POST /faults HTTP/1.1\r\nHost: control\r\nConnection: close\r\nContent-Length: 50\r\n\r\n{\"fault\"",
+    )
+    .await;
+    let text = String::from_utf8(answer).unwrap();
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains(r#"{"error":"the request body did not arrive within 300 ms"}"#), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_fault_armed_over_http_refuses_the_next_connect_and_shows_in_the_events() {
+    let mut tb = TestBroker::start().await;
+    let server = start(&tb, ControlConfig::default()).await;
+    let addr = server.addr();
+    let armed =
+        call(addr, "POST", "/faults", Some(r#"{"fault": "refuse_connect", "code": 3, "times": 1, "name": "restart"}"#))
+            .await;
+    assert_eq!(armed, (201, json!({"id": 1})));
+    let kick = call(
+        addr,
+        "POST",
+        "/faults",
+        Some(r#"{"fault": "kick", "scope": {"device": "pk/device"}, "trigger": {"after_connack_ms": 60000}}"#),
+    )
+    .await;
+    assert_eq!(kick, (201, json!({"id": 2})));
+    let listed = call(addr, "GET", "/faults", None).await;
+    assert_eq!(
+        listed.1["faults"][0],
+        json!({"id": 1, "fault": "refuse_connect", "code": 3, "scope": "all", "trigger": "now", "times": 1, "name": "restart"})
+    );
+    assert_eq!(listed.1["faults"][1]["scope"], json!({"device": "pk/device"}));
+
+    let refused = tb.attempt(Transport::Tcp, &doc_example(Transport::Tcp)).await;
+    assert_eq!(refused.code, Some(ConnackCode::ServerUnavailable));
+    let conn = refused.transcript[0].conn;
+    let applied = call(addr, "GET", &format!("/events/wait?event=fault&conn={conn}&timeout_ms=5000"), None).await;
+    assert_eq!(applied.0, 200);
+    assert_eq!((applied.1["name"].as_str(), applied.1["phase"].as_str()), (Some("restart"), Some("applied")));
+
+    let closed = call(addr, "GET", &format!("/events/wait?event=closed&conn={conn}&timeout_ms=5000"), None).await;
+    assert_eq!(closed.0, 200);
+
+    let page = call(addr, "GET", "/events", None).await.1;
+    let events = page["events"].as_array().unwrap();
+    assert_eq!(
+        events[0],
+        json!({"seq": 1, "conn": 0, "at_ms": events[0]["at_ms"], "event": "fault", "id": 1, "name": "restart", "fault": "refuse_connect", "phase": "armed"})
+    );
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "numbered without gaps");
+    assert_eq!((page["next"].as_u64(), page["missed"].as_u64()), (Some(seqs.len() as u64), Some(0)));
+    assert!(events.contains(&closed.1), "the long poll's event is the one in the page");
+    assert_eq!(
+        closed.1["reason"],
+        json!({"reason": "refused", "code": "ServerUnavailable", "rule": "fault refuse_connect"})
+    );
+    let later = call(addr, "GET", &format!("/events?since={}", seqs.len()), None).await.1;
+    assert_eq!(later, json!({"events": [], "next": seqs.len(), "missed": 0}));
+
+    assert_eq!(call(addr, "DELETE", "/faults/2", None).await, (200, json!({"cleared": 2})));
+    assert_eq!(call(addr, "DELETE", "/faults", None).await, (200, json!({"cleared": 0})), "1 was used up");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn devices_are_kicked_published_to_disabled_and_given_new_secrets() {
+    let mut tb = TestBroker::start().await;
+    let server = start(&tb, ControlConfig::default()).await;
+    let addr = server.addr();
+    let attempt = tb.attempt(Transport::Ws, &doc_example(Transport::Ws)).await;
+    attempt.assert_accepted();
+    let mut io = attempt.io.unwrap();
+    let conn = attempt.transcript[0].conn;
+    let listed = call(addr, "GET", "/devices", None).await.1;
+    assert_eq!(
+        listed,
+        json!({"devices": [{"product_key": "pk", "device_name": "device", "enabled": true, "online": conn}]})
+    );
+
+    let topic = "/pk/device/user/get";
+    io.write(&Packet::Subscribe(Subscribe { packet_id: 1, filters: vec![(topic.into(), QoS::AtLeastOnce)] }))
+        .await
+        .unwrap();
+    assert!(matches!(timeout(PATIENCE, io.read()).await.unwrap().unwrap(), Some(Packet::Suback(_))));
+    let body = json!({"product_key": "pk", "device_name": "device", "topic": topic, "payload": "hi", "qos": 0});
+    let published = call(addr, "POST", "/publish", Some(&body.to_string())).await;
+    assert_eq!(published, (200, json!({"delivery": "delivered", "conn": conn, "qos": 0})));
+    match timeout(PATIENCE, io.read()).await.unwrap().unwrap() {
+        Some(Packet::Publish(p)) => assert_eq!((p.topic.as_str(), &p.payload[..]), (topic, &b"hi"[..])),
+        other => panic!("expected the downlink, got {other:?}"),
+    }
+
+    assert_eq!(call(addr, "POST", "/devices/pk/device/kick", None).await, (200, json!({"kicked": conn})));
+    assert_eq!(tb.closed(conn).await.0, CloseReason::Kicked { by: 0 });
+    let offline = call(addr, "POST", "/publish", Some(&body.to_string())).await;
+    assert_eq!(offline, (200, json!({"delivery": "dropped"})));
+
+    let disabled = call(addr, "POST", "/devices/pk/device/disable", None).await;
+    assert_eq!(disabled, (200, json!({"product_key": "pk", "device_name": "device", "enabled": false})));
+    tb.attempt(Transport::Tcp, &doc_example(Transport::Tcp))
+        .await
+        .assert_refused(ConnackCode::NotAuthorized, Rule::ADevice);
+    assert_eq!(call(addr, "POST", "/devices/pk/device/enable", None).await.1["enabled"], true);
+
+    let rotated = call(addr, "POST", "/devices/pk/device/secret", Some(r#"{"secret": "fresh0Secret"}"#)).await;
+    assert_eq!(rotated, (200, json!({"product_key": "pk", "device_name": "device", "rotated": true})));
+    tb.attempt(Transport::Tcp, &doc_example(Transport::Tcp))
+        .await
+        .assert_refused(ConnackCode::BadCredentials, Rule::ASignContent);
+    let content = sign_content(Some("12345"), DN, PK, Some("789"));
+    let fresh = connect_bytes(
+        "12345|securemode=3,signmethod=hmacsha1,timestamp=789|",
+        "device&pk",
+        &sign(SignMethod::HmacSha1, "fresh0Secret", &content),
+        60,
+    );
+    let online = tb.attempt(Transport::Tcp, &fresh).await;
+    online.assert_accepted();
+    let conn = online.transcript[0].conn;
+    assert_eq!(call(addr, "POST", "/devices/pk/device/close", None).await, (200, json!({"closed": conn})));
+    assert_eq!(tb.closed(conn).await.0, CloseReason::ClosedByCloud);
+
+    let everything = call(addr, "GET", "/events", None).await.1.to_string();
+    assert!(!everything.contains("fresh0Secret") && !everything.contains("\"secret\""), "no secret in the events");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_long_poll_returns_the_first_match_after_the_cursor_and_a_window_counts_what_it_lost() {
+    let mut tb = TestBroker::start().await;
+    let server = start(&tb, ControlConfig { history: 4, ..ControlConfig::default() }).await;
+    let addr = server.addr();
+    let poll = tokio::spawn(async move {
+        call(addr, "GET", "/events/wait?since=0&event=online&device=pk%2Fdevice&timeout_ms=10000", None).await
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let attempt = tb.attempt(Transport::Tcp, &doc_example(Transport::Tcp)).await;
+    attempt.assert_accepted();
+    let (status, online) = poll.await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(
+        (online["event"].as_str(), online["product_key"].as_str(), online["conn"].as_u64()),
+        (Some("online"), Some("pk"), Some(attempt.transcript[0].conn))
+    );
+    let seq = online["seq"].as_u64().unwrap();
+    let none = call(addr, "GET", &format!("/events/wait?since={seq}&event=online&timeout_ms=200"), None).await;
+    assert_eq!(none, (408, json!({"error": "no matching event within 200 ms"})));
+
+    // More events than the window holds: the oldest are reported missed.
+    let page = call(addr, "GET", "/events?since=0", None).await.1;
+    let newest = page["next"].as_u64().unwrap();
+    assert!(newest > 4, "{page}");
+    assert_eq!(page["events"].as_array().unwrap().len(), 4);
+    assert_eq!(page["missed"].as_u64(), Some(newest - 4));
+    assert_eq!(page["events"][0]["seq"].as_u64(), Some(newest - 3));
+    let limited = call(addr, "GET", &format!("/events?since={}&limit=1", newest - 2), None).await.1;
+    assert_eq!((limited["next"].as_u64(), limited["missed"].as_u64()), (Some(newest - 1), Some(0)));
+    server.stop().await;
+}
