@@ -327,6 +327,17 @@ pub fn find(id: &str) -> Option<&'static CaseInfo> {
     CASES.iter().find(|c| c.id == id)
 }
 
+impl CaseInfo {
+    /// Whether `selector` (as `--only` and `--skip` take it) names this case: its ID
+    /// (`sign`), its client rule (`C-RECONNECT`) or one of its platform rules
+    /// (`A-SIGN-CONTENT`), rule IDs in any case.
+    pub fn selected_by(&self, selector: &str) -> bool {
+        selector == self.id
+            || selector.eq_ignore_ascii_case(self.client_rule)
+            || self.platform_rules.iter().any(|r| selector.eq_ignore_ascii_case(r.id()))
+    }
+}
+
 /// The client rules the catalogue has cases for, each once, in catalogue order.
 pub fn client_rules() -> Vec<&'static str> {
     let mut rules: Vec<&'static str> = Vec::new();
@@ -423,6 +434,18 @@ mod tests {
         }
         assert!(find("websocket").unwrap().transports.iter().all(|t| t.is_websocket()));
         assert!(find("nope").is_none());
+    }
+
+    #[test]
+    fn selectors_name_a_case_its_client_rule_or_its_platform_rules() {
+        let picked =
+            |selector: &str| CASES.iter().filter(|c| c.selected_by(selector)).map(|c| c.id).collect::<Vec<_>>();
+        assert_eq!(picked("sign"), ["sign"]);
+        assert_eq!(picked("C-RECONNECT"), ["reconnect", "kick-war"]);
+        assert_eq!(picked("c-pong-loss"), ["pong-loss", "dead-link"]);
+        assert_eq!(picked("A-SIGN-CONTENT"), ["sign"]);
+        assert_eq!(picked("T-TLS"), ["tls-untrusted-ca", "tls-expired", "tls-wrong-host"]);
+        assert!(picked("pong").is_empty());
     }
 
     #[test]

@@ -50,12 +50,13 @@ pub struct Args {
     #[arg(long = "sign-method", value_name = "hmacmd5|hmacsha1|hmacsha256", value_parser = parse_sign_method)]
     pub sign_methods: Vec<SignMethod>,
 
-    /// Run only this case (repeatable, or comma-separated).
-    #[arg(long, value_name = "CASE", value_delimiter = ',')]
+    /// Run only these cases (repeatable, or comma-separated): a case ID, or a rule ID
+    /// (`C-RECONNECT` selects the cases of that client rule, `A-SIGN-CONTENT` those checking it).
+    #[arg(long, value_name = "CASE|RULE", value_delimiter = ',')]
     pub only: Vec<String>,
 
-    /// Leave this case out (repeatable, or comma-separated).
-    #[arg(long, value_name = "CASE", value_delimiter = ',')]
+    /// Leave these cases out (repeatable, or comma-separated): a case ID or a rule ID.
+    #[arg(long, value_name = "CASE|RULE", value_delimiter = ',')]
     pub skip: Vec<String>,
 
     /// Print the catalogue of cases and exit.

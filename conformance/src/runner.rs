@@ -105,7 +105,11 @@ pub fn default_jobs() -> usize {
 /// Why a run cannot be planned.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
-    #[error("unknown case {0:?} in {1}; the cases are {cases}", cases = crate::catalogue::ids())]
+    #[error(
+        "{0:?} in {1} names no case: give a case ID ({cases}), a client rule (C-...) or a platform rule a case \
+         checks (A-SIGN-CONTENT...)",
+        cases = crate::catalogue::ids()
+    )]
     UnknownCase(String, &'static str),
     #[error("no transport selected")]
     NoTransport,
@@ -127,11 +131,15 @@ impl RunConfig {
 
     /// Why `case` is left out whatever the transport.
     fn left_out(&self, case: &CaseInfo) -> Option<String> {
-        if !self.only.is_empty() && !self.only.iter().any(|id| id == case.id) {
+        if !self.only.is_empty() && !self.only.iter().any(|s| case.selected_by(s)) {
             return Some(format!("left out by --only {}", self.only.join(",")));
         }
-        if self.skip.iter().any(|id| id == case.id) {
-            return Some("skipped by --skip".to_owned());
+        if let Some(selector) = self.skip.iter().find(|s| case.selected_by(s)) {
+            return Some(if selector == case.id {
+                "skipped by --skip".to_owned()
+            } else {
+                format!("skipped by --skip {selector}")
+            });
         }
         None
     }
@@ -155,7 +163,7 @@ fn names(transports: &[Transport]) -> String {
 /// Expands the catalogue into the run's rows, in catalogue order.
 pub fn plan(config: &RunConfig) -> Result<Vec<PlannedCase>, PlanError> {
     for (ids, flag) in [(&config.only, "--only"), (&config.skip, "--skip")] {
-        if let Some(unknown) = ids.iter().find(|id| crate::catalogue::find(id).is_none()) {
+        if let Some(unknown) = ids.iter().find(|id| !CASES.iter().any(|c| c.selected_by(id))) {
             return Err(PlanError::UnknownCase(unknown.clone(), flag));
         }
     }
@@ -354,6 +362,15 @@ mod tests {
         assert_eq!(reason(&config, "tls-expired", "wss").unwrap(), "left out by --only sign,ping");
 
         let mut config = super::tests::config();
+        config.only = vec!["C-RECONNECT".into()];
+        config.skip = vec!["kick-war".into()];
+        assert_eq!(reason(&config, "reconnect", "ws"), None);
+        assert_eq!(reason(&config, "kick-war", "ws").unwrap(), "skipped by --skip");
+        config.skip = vec!["s-kick".into()];
+        assert_eq!(reason(&config, "reconnect", "ws").unwrap(), "skipped by --skip s-kick", "it cites S-KICK too");
+        assert_eq!(reason(&config, "refused", "ws").unwrap(), "left out by --only C-RECONNECT");
+
+        let mut config = super::tests::config();
         config.suite = SuiteProfile::Quick;
         assert_eq!(
             reason(&config, "ping", "ws").unwrap(),
@@ -384,6 +401,7 @@ mod tests {
         let err = plan(&config).unwrap_err();
         assert_eq!(err, PlanError::UnknownCase("pong".into(), "--skip"));
         assert!(err.to_string().contains("securemode, sign"), "{err}");
+        assert!(err.to_string().contains("a client rule (C-...)"), "{err}");
         let mut config = super::tests::config();
         config.transports.clear();
         assert_eq!(plan(&config).unwrap_err(), PlanError::NoTransport);

@@ -162,7 +162,7 @@ fn snapshots_are_written_new_then_matched_then_shown_as_a_diff_when_changed() {
 fn usage_errors_exit_2_and_say_why() {
     let python = client("mqtt_client.py");
     for (args, says) in [
-        (vec![python.as_str(), "--only", "pong"], "unknown case \"pong\""),
+        (vec![python.as_str(), "--only", "pong"], "\"pong\" in --only names no case"),
         (vec![python.as_str(), "--", "--url", "{URL}"], "unknown placeholder {URL}"),
         (vec!["no-such-fixture"], "--fixture-bin"),
         (vec![python.as_str(), "--client-profile", "/nonexistent/profile.toml"], "/nonexistent/profile.toml"),
