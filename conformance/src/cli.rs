@@ -63,7 +63,8 @@ pub struct Args {
     #[arg(long)]
     pub list: bool,
 
-    /// Cases run at the same time. Default: the number of CPUs, at least 2.
+    /// Cases run at the same time, besides the real-time timer cases (which run side by side,
+    /// up to 32). Default: the number of CPUs, at least 2.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: Option<u16>,
 

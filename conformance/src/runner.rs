@@ -1,9 +1,10 @@
 //! Runs the catalogue against one client: every case on every transport it applies to, up to
-//! `jobs` at a time, each against a broker of its own.
+//! `jobs` at a time (timer cases, which mostly wait, side by side besides them, up to
+//! [`TIMER_JOBS`]), each against a broker of its own.
 //!
 //! [`plan`] expands the catalogue into (case, transport) rows and gives each row that will
 //! not run its reason, first that applies of:
-//! 1. `--only` leaves the case out, or `--skip` names it;
+//! 1. `--only` names neither the case nor a rule it checks, or `--skip` names one of them;
 //! 2. the case applies to none of the run's transports (one row, on the run's first
 //!    transport, says so; a case that applies to some of them simply has no row for the
 //!    others);
@@ -97,7 +98,11 @@ pub struct RunConfig {
     pub sign_property: SignProperty,
 }
 
-/// The default number of parallel cases: the CPUs, at least 2.
+/// How many timer cases run at once, besides the `--jobs` others: each mostly waits on real
+/// time with one client process and one broker, so they need not queue behind each other.
+pub const TIMER_JOBS: usize = 32;
+
+/// The default number of parallel cases other than timer cases: the CPUs, at least 2.
 pub fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get()).max(2)
 }
@@ -226,32 +231,40 @@ pub async fn run(config: &RunConfig, mut progress: impl FnMut(Progress<'_>)) -> 
         }
     }
     queue.sort_by_key(|&i| std::cmp::Reverse(planned[i].case.expected));
-    let mut queue = VecDeque::from(queue);
+    // Timer cases mostly wait on real time: they run side by side, outside --jobs.
+    let (timers, others): (Vec<usize>, Vec<usize>) = queue.into_iter().partition(|&i| planned[i].case.timer);
+    let mut queues = [VecDeque::from(timers), VecDeque::from(others)];
+    let limits = [TIMER_JOBS, config.jobs.max(1)];
+    let mut busy = [0usize; 2];
     let sign_methods = config.profile.usable_sign_methods(&config.selected_sign_methods());
     let mut running = JoinSet::new();
     let mut started = HashMap::new();
     loop {
-        while running.len() < config.jobs.max(1) {
-            let Some(i) = queue.pop_front() else { break };
-            let row = &planned[i];
-            let ctx = CaseContext {
-                transport: row.transport,
-                client: config.client.clone(),
-                sign_methods: sign_methods.clone(),
-                timing: config.timing,
-                sign_property: config.sign_property.clone(),
-            };
-            let case = row.case;
-            progress(Progress::Started { case, transport: row.transport });
-            let handle = running.spawn(async move { cases::run(case, &ctx).await });
-            started.insert(handle.id(), (i, Instant::now()));
+        for pool in 0..2 {
+            while busy[pool] < limits[pool] {
+                let Some(i) = queues[pool].pop_front() else { break };
+                let row = &planned[i];
+                let ctx = CaseContext {
+                    transport: row.transport,
+                    client: config.client.clone(),
+                    sign_methods: sign_methods.clone(),
+                    timing: config.timing,
+                    sign_property: config.sign_property.clone(),
+                };
+                let case = row.case;
+                progress(Progress::Started { case, transport: row.transport });
+                let handle = running.spawn(async move { cases::run(case, &ctx).await });
+                started.insert(handle.id(), (i, pool, Instant::now()));
+                busy[pool] += 1;
+            }
         }
         let Some(joined) = running.join_next_with_id().await else { break };
         let (id, mut result) = match joined {
             Ok((id, result)) => (id, result),
             Err(e) => (e.id(), CaseResult::error(format!("the case itself failed: {e}"))),
         };
-        let (i, at) = started.remove(&id).expect("every task is recorded when spawned");
+        let (i, pool, at) = started.remove(&id).expect("every task is recorded when spawned");
+        busy[pool] -= 1;
         let elapsed = at.elapsed();
         if let Some(dir) = &config.snapshots {
             compare_snapshot(dir, &config.client_name, &planned[i], &mut result);
