@@ -8,8 +8,10 @@
 //!
 //! Interpretations:
 //! - Pass: a PUBLISH on the same topic with the same packet id and DUP=1.
-//! - Fail: none, or one sent as a new message (another packet id, or DUP=0): the platform
-//!   cannot tell it is the same message.
+//! - Warn: the same packet id with DUP=0 ([MQTT-3.3.1-1] asks for DUP=1; the id still marks
+//!   it as the same message).
+//! - Fail: none, or one sent as a new message (another packet id): the platform cannot tell
+//!   it is the same message.
 //! - A client that publishes no QoS 1 message within the window, or does not reconnect
 //!   (C-RECONNECT's case says why), is not judged here.
 
@@ -113,15 +115,22 @@ fn judge(finished: &Finished, conn: ConnId) -> Conclusion {
             let finding = Verdict::pass(Rule::SPuback, expected, format!("resent with packet id {id} and DUP=1"));
             Conclusion::new(CaseVerdict::Pass, explain(&finding)).with_findings(vec![finding])
         }
+        (None, Some(p)) if p.packet_id == Some(id) => {
+            let finding = Verdict::warn(Rule::SPuback, expected, format!("resent with packet id {id} but DUP=0"))
+                .with_detail(
+                    "[MQTT-3.3.1-1] asks for DUP=1 on a re-delivery; the packet id still lets the receiver tell it \
+                     is the same message",
+                );
+            Conclusion::new(CaseVerdict::Warn, explain(&finding)).with_findings(vec![finding])
+        }
         (None, Some(p)) => {
             let received = format!(
                 "sent again as a new message: packet id {}, DUP={}",
                 p.packet_id.map_or("none".into(), |i| i.to_string()),
                 u8::from(p.dup)
             );
-            let finding = Verdict::fail(Rule::SPuback, expected, received).with_detail(
-                "a retry keeps its packet id and sets DUP so that the receiver can tell it is the same message",
-            );
+            let finding = Verdict::fail(Rule::SPuback, expected, received)
+                .with_detail("a retry keeps its packet id so that the receiver can tell it is the same message");
             Conclusion::new(CaseVerdict::Fail, explain(&finding)).with_findings(vec![finding])
         }
         (None, None) => {
