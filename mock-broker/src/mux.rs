@@ -213,14 +213,14 @@ mod tests {
 
     #[tokio::test]
     async fn other_bytes_are_a_named_t_mux_refusal() {
-        let failed = sniffed(b"POST / HTTP/1.1", &OUTSIDE).await.err().expect("refused");
+        let failed = sniffed(b"POST / HTTP/1.1", &OUTSIDE).await.expect_err("refused");
         assert_eq!(failed.cause, Cause::Violation(Rule::TMux));
         let verdict = &failed.verdicts[0];
         assert_eq!(verdict.expected, "a TLS ClientHello (0x16), an MQTT CONNECT (0x10) or an HTTP upgrade (GET )");
         assert_eq!(verdict.received, r#"0x50 0x4f 0x53 0x54 ("POST")"#);
-        let failed = sniffed(b"GEX", &OUTSIDE).await.err().expect("refused");
+        let failed = sniffed(b"GEX", &OUTSIDE).await.expect_err("refused");
         assert_eq!(failed.verdicts[0].received, r#"0x47 0x45 0x58 ("GEX")"#);
-        let failed = sniffed(&[0x16], &INSIDE_TLS).await.err().expect("no TLS inside TLS");
+        let failed = sniffed(&[0x16], &INSIDE_TLS).await.expect_err("no TLS inside TLS");
         assert_eq!(failed.verdicts[0].expected, "an MQTT CONNECT (0x10) or an HTTP upgrade (GET )");
         assert_eq!(failed.verdicts[0].received, "0x16");
     }
@@ -228,7 +228,7 @@ mod tests {
     #[tokio::test]
     async fn a_close_before_the_decision_is_the_client_closing() {
         for bytes in [&b""[..], b"GE"] {
-            let failed = sniffed(bytes, &OUTSIDE).await.err().expect("closed");
+            let failed = sniffed(bytes, &OUTSIDE).await.expect_err("closed");
             assert_eq!(failed.cause, Cause::ClientClosed, "{bytes:?}");
         }
     }
