@@ -662,7 +662,7 @@ mod tests {
             (
                 0,
                 EventKind::Accepted {
-                    transport: Transport::Ws,
+                    listener: Transport::Ws.into(),
                     peer: format!("127.0.0.1:{}", r.ports.1).parse().unwrap(),
                 },
             ),
@@ -731,7 +731,10 @@ mod tests {
             (0, EventKind::PacketOut(packet("PUBACK", Some(r.packet_id + 1), None, None, vec![]))),
             (
                 1,
-                EventKind::Accepted { transport: Transport::Ws, peer: format!("[::1]:{}", r.ports.2).parse().unwrap() },
+                EventKind::Accepted {
+                    listener: Transport::Ws.into(),
+                    peer: format!("[::1]:{}", r.ports.2).parse().unwrap(),
+                },
             ),
             (
                 1,

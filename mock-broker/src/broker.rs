@@ -17,7 +17,7 @@ use crate::policy::Policy;
 use crate::registry::{Device, Registry, RegistryError};
 use crate::server::{self, Shared};
 use crate::tls::{self, Authority, ServerCert, Validity};
-use crate::transport::Transport;
+use crate::transport::{Listener, Transport};
 use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -28,8 +28,8 @@ use tokio::time::Instant;
 /// Why a broker could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("binding the {transport} listener on {addr}: {source}")]
-    Bind { transport: Transport, addr: SocketAddr, source: std::io::Error },
+    #[error("binding the {listener} listener on {addr}: {source}")]
+    Bind { listener: Listener, addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
     #[error("no listener is enabled")]
@@ -72,6 +72,8 @@ pub struct BrokerBuilder {
     invalid_device: Option<crate::registry::RegistryError>,
     policy: Policy,
     listeners: BTreeMap<Transport, SocketAddr>,
+    /// The mux's address (T-MUX), when it is served.
+    mux: Option<SocketAddr>,
     cert: CertSource,
 }
 
@@ -84,6 +86,7 @@ impl BrokerBuilder {
             invalid_device: None,
             policy: Policy::default(),
             listeners: Transport::ALL.into_iter().map(|t| (t, LOCALHOST_ANY_PORT)).collect(),
+            mux: None,
             cert: CertSource::Mint { extra_names: Vec::new() },
         }
     }
@@ -129,6 +132,14 @@ impl BrokerBuilder {
         self
     }
 
+    /// Also serves the mux on `addr` (T-MUX): one port for all four transports, each told
+    /// from its first bytes (TLS, then `GET ` for wss or CONNECT for tls; `GET ` for ws;
+    /// CONNECT for tcp). It serves all four whatever [`BrokerBuilder::transports`] keeps.
+    pub fn mux(mut self, addr: SocketAddr) -> Self {
+        self.mux = Some(addr);
+        self
+    }
+
     /// Adds a host name (or IP) to the minted certificate, e.g.
     /// `a1B2c3D4e5F.iot-as-mqtt.cn-shanghai.aliyuncs.com` (T-HOST).
     pub fn extra_name(mut self, name: &str) -> Self {
@@ -149,10 +160,10 @@ impl BrokerBuilder {
         if let Some(e) = self.invalid_device {
             return Err(e.into());
         }
-        if self.listeners.is_empty() {
+        if self.listeners.is_empty() && self.mux.is_none() {
             return Err(StartError::NoListener);
         }
-        let needs_tls = self.listeners.keys().any(|t| t.is_tls());
+        let needs_tls = self.mux.is_some() || self.listeners.keys().any(|t| t.is_tls());
         let mut cert_names = tls::leaf_names(&[]);
         let (tls, ca_pem) = match (needs_tls, self.cert) {
             (false, _) => (None, None),
@@ -166,22 +177,27 @@ impl BrokerBuilder {
             (true, CertSource::Given { cert, ca_pem }) => (Some((cert.server_config()?, None)), Some(ca_pem)),
         };
         let mut bound = Vec::new();
-        for (transport, addr) in self.listeners {
-            let listener = server::bind(addr).map_err(|source| StartError::Bind { transport, addr, source })?;
-            let local = listener.local_addr().map_err(|source| StartError::Bind { transport, addr, source })?;
-            bound.push((transport, listener, local));
+        let wanted = self.listeners.into_iter().map(|(t, addr)| (Listener::Transport(t), addr));
+        for (kind, addr) in wanted.chain(self.mux.map(|addr| (Listener::Mux, addr))) {
+            let bind_error = |source| StartError::Bind { listener: kind, addr, source };
+            let listener = server::bind(addr).map_err(bind_error)?;
+            let local = listener.local_addr().map_err(bind_error)?;
+            bound.push((kind, listener, local));
         }
         let epoch = Instant::now();
         let bus = Bus::new(epoch);
         let (stop_tx, stop_rx) = watch::channel(false);
         let (alive_tx, alive_rx) = mpsc::channel(1);
         let shared = Arc::new(Shared::new(bus, self.registry, self.policy, tls, cert_names, epoch, stop_rx));
-        let mut addrs = BTreeMap::new();
-        for (transport, listener, local) in bound {
-            addrs.insert(transport, local);
-            tokio::spawn(server::accept_loop(listener, transport, shared.clone(), alive_tx.clone()));
+        let (mut addrs, mut mux) = (BTreeMap::new(), None);
+        for (kind, listener, local) in bound {
+            match kind {
+                Listener::Transport(transport) => addrs.insert(transport, local),
+                Listener::Mux => mux.replace(local),
+            };
+            tokio::spawn(server::accept_loop(listener, kind, shared.clone(), alive_tx.clone()));
         }
-        Ok(Broker { shared, addrs, ca_pem, stop: stop_tx, alive: alive_rx })
+        Ok(Broker { shared, addrs, mux, ca_pem, stop: stop_tx, alive: alive_rx })
     }
 }
 
@@ -189,6 +205,8 @@ impl BrokerBuilder {
 pub struct Broker {
     shared: Arc<Shared>,
     addrs: BTreeMap<Transport, SocketAddr>,
+    /// The mux's address, when it is served.
+    mux: Option<SocketAddr>,
     ca_pem: Option<String>,
     stop: watch::Sender<bool>,
     alive: mpsc::Receiver<()>,
@@ -209,10 +227,18 @@ impl Broker {
     /// The URL a client uses for `transport`: `ws://127.0.0.1:PORT/mqtt`,
     /// `wss://localhost:PORT/mqtt`, `tcp://127.0.0.1:PORT`, `tls://localhost:PORT`.
     pub fn url(&self, transport: Transport) -> Option<String> {
-        let addr = self.addr(transport)?;
-        let host = url_host(addr.ip(), transport.is_tls());
-        let path = if transport.is_websocket() { "/mqtt" } else { "" };
-        Some(format!("{}://{host}:{}{path}", transport.scheme(), addr.port()))
+        self.addr(transport).map(|addr| url_at(transport, addr))
+    }
+
+    /// The mux's address (T-MUX), when it is served.
+    pub fn mux_addr(&self) -> Option<SocketAddr> {
+        self.mux
+    }
+
+    /// The URL a client uses for `transport` through the mux: as [`Broker::url`], on the
+    /// mux's port (`wss://localhost:MUXPORT/mqtt`...).
+    pub fn mux_url(&self, transport: Transport) -> Option<String> {
+        self.mux.map(|addr| url_at(transport, addr))
     }
 
     /// The transports served, in order.
@@ -403,6 +429,13 @@ impl Drop for Broker {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
     }
+}
+
+/// The URL of `transport` on a listener at `addr`.
+fn url_at(transport: Transport, addr: SocketAddr) -> String {
+    let host = url_host(addr.ip(), transport.is_tls());
+    let path = if transport.is_websocket() { "/mqtt" } else { "" };
+    format!("{}://{host}:{}{path}", transport.scheme(), addr.port())
 }
 
 /// The host a URL names: loopback and unspecified addresses become `127.0.0.1`, or

@@ -5,7 +5,7 @@
 //! [`crate::Broker::events`]. When no one listens, packet events are not even built.
 
 use crate::mqtt::{ConnackCode, Packet, Protocol, QoS};
-use crate::transport::Transport;
+use crate::transport::{Listener, Transport};
 use crate::verdict::Verdict;
 use serde::Serialize;
 use std::net::SocketAddr;
@@ -37,8 +37,16 @@ fn serialize_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum EventKind {
-    /// A TCP connection arrived on a listener.
-    Accepted { transport: Transport, peer: SocketAddr },
+    /// A TCP connection arrived on a listener: a transport's own (`"transport": "ws"`) or the
+    /// mux (`"listener": "mux"`), whose transport a `sniffed` event names later.
+    Accepted {
+        #[serde(flatten)]
+        listener: Listener,
+        peer: SocketAddr,
+    },
+    /// T-MUX: the mux told the connection's transport from its first bytes (and, under TLS,
+    /// from the first bytes inside it).
+    Sniffed { transport: Transport },
     /// The TLS and/or WebSocket handshake finished (T-HOST, T-WS-PATH, T-WS-SUBPROTO).
     Handshake(Handshake),
     /// The CONNECT packet, secrets left out (the password only by its length).
@@ -64,8 +72,9 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind's name, as the `event` field of the JSON form writes it.
-    pub const NAMES: [&'static str; 11] = [
+    pub const NAMES: [&'static str; 12] = [
         "accepted",
+        "sniffed",
         "handshake",
         "connect",
         "verdict",
@@ -82,6 +91,7 @@ impl EventKind {
     pub fn name(&self) -> &'static str {
         match self {
             EventKind::Accepted { .. } => "accepted",
+            EventKind::Sniffed { .. } => "sniffed",
             EventKind::Handshake(_) => "handshake",
             EventKind::Connect(_) => "connect",
             EventKind::Verdict(_) => "verdict",
@@ -237,7 +247,7 @@ pub enum CloseReason {
     Violation { rule: String, message: String },
     /// No CONNECT (or no finished handshake) within the connect timeout.
     ConnectTimeout { timeout_ms: u64 },
-    /// The TLS or WebSocket handshake failed.
+    /// The TLS or WebSocket handshake failed (or, on the mux, reading the first bytes did).
     HandshakeFailed { message: String },
     /// The cloud side (the library user) closed it.
     ClosedByCloud,
@@ -370,7 +380,9 @@ mod tests {
     #[test]
     fn kind_names_are_the_json_tags() {
         let kinds = [
-            EventKind::Accepted { transport: Transport::Tcp, peer: "127.0.0.1:1".parse().unwrap() },
+            EventKind::Accepted { listener: Transport::Tcp.into(), peer: "127.0.0.1:1".parse().unwrap() },
+            EventKind::Accepted { listener: Listener::Mux, peer: "127.0.0.1:1".parse().unwrap() },
+            EventKind::Sniffed { transport: Transport::Wss },
             EventKind::Handshake(Handshake::default()),
             EventKind::PacketIn(PacketSummary::of(&Packet::Pingreq)),
             EventKind::PacketOut(PacketSummary::of(&Packet::Pingresp)),
@@ -384,5 +396,19 @@ mod tests {
             assert_eq!(json["event"], kind.name());
             assert!(EventKind::NAMES.contains(&kind.name()));
         }
+    }
+
+    #[test]
+    fn an_accepted_event_names_a_transport_or_the_mux() {
+        let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let json = |listener| serde_json::to_value(EventKind::Accepted { listener, peer }).unwrap();
+        assert_eq!(
+            json(Transport::Ws.into()),
+            serde_json::json!({"event": "accepted", "transport": "ws", "peer": "127.0.0.1:1"})
+        );
+        assert_eq!(
+            json(Listener::Mux),
+            serde_json::json!({"event": "accepted", "listener": "mux", "peer": "127.0.0.1:1"})
+        );
     }
 }

@@ -2,7 +2,8 @@
 //! T-WS-PATH, T-WS-SUBPROTO).
 //!
 //! TLS is done once with tokio-rustls for wss and tls alike; the WebSocket upgrade runs on
-//! the plain or TLS stream. The upgrade echoes the MQTT subprotocol the client offers, since
+//! the plain or TLS stream. The steps are separate so the mux (T-MUX, [`crate::mux`]) can
+//! sniff between them. The upgrade echoes the MQTT subprotocol the client offers, since
 //! several real clients fail the handshake otherwise.
 
 use crate::events::Handshake;
@@ -16,8 +17,9 @@ use crate::wire::{BoxIo, PacketIo};
 use rustls::ServerConfig;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -32,6 +34,8 @@ const WS_READ_BUFFER: usize = 4096;
 /// What the handshakes produced: the packet stream, what was learnt, and the verdicts.
 pub struct Established {
     pub io: PacketIo,
+    /// The transport served: the listener's, or the one the mux sniffed.
+    pub transport: Transport,
     pub handshake: Handshake,
     pub verdicts: Vec<Verdict>,
 }
@@ -40,17 +44,29 @@ pub struct Established {
 pub struct Failed {
     pub message: String,
     pub verdicts: Vec<Verdict>,
+    pub cause: Cause,
+}
+
+/// Who ended a failed handshake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// The handshake itself failed (TLS, the WebSocket upgrade, a read error).
+    Handshake,
     /// An injected fault ended it, not the client.
-    pub faulted: bool,
+    Fault,
+    /// The client broke this rule (T-MUX: first bytes no transport starts with).
+    Violation(Rule),
+    /// The client closed the connection before the handshakes were done.
+    ClientClosed,
 }
 
 impl Failed {
-    fn new(message: String) -> Failed {
-        Failed { message, verdicts: Vec::new(), faulted: false }
+    pub(crate) fn new(message: String) -> Failed {
+        Failed { message, verdicts: Vec::new(), cause: Cause::Handshake }
     }
 
     fn fault(message: String) -> Failed {
-        Failed { message, verdicts: Vec::new(), faulted: true }
+        Failed { message, verdicts: Vec::new(), cause: Cause::Fault }
     }
 }
 
@@ -63,45 +79,66 @@ pub struct HandshakeFaults<'a> {
     pub(crate) view: &'a ConnFaults,
 }
 
-/// Runs the TLS handshake (wss, tls) and the WebSocket upgrade (ws, wss).
-pub async fn establish(
-    mut tcp: ShapedStream,
-    transport: Transport,
-    tls: Option<&Arc<ServerConfig>>,
-    ws_paths: &[String],
-    max_packet_len: usize,
-    max_ws_message_len: usize,
-    faults: HandshakeFaults<'_>,
-) -> Result<Established, Failed> {
-    let mut handshake = Handshake::default();
-    let io: BoxIo = match (transport.is_tls(), tls) {
-        (true, Some(config)) => {
-            let config = match faults.faults.tls(faults.view) {
-                TlsFate::Normal => config.clone(),
-                TlsFate::Serve(bad) => bad,
-                TlsFate::CloseMidHandshake => {
-                    let mut hello = [0u8; 5];
-                    let _ = tokio::time::timeout(MID_HANDSHAKE_READ, tcp.read(&mut hello)).await;
-                    return Err(Failed::fault("the fault tls_close_mid_handshake closed the TLS handshake".into()));
-                }
-            };
-            let stream =
-                TlsAcceptor::from(config).accept(tcp).await.map_err(|e| Failed::new(format!("TLS handshake: {e}")))?;
-            handshake.server_name = stream.get_ref().1.server_name().map(str::to_string);
-            Box::new(stream)
-        }
-        (true, None) => return Err(Failed::new("no TLS configuration".into())),
-        (false, _) => Box::new(tcp),
-    };
-    if !transport.is_websocket() {
-        return Ok(Established {
-            io: PacketIo::stream(io, Direction::FromClient, max_packet_len),
-            handshake,
-            verdicts: Vec::new(),
-        });
+/// What the handshakes of one connection need: the TLS configuration, the WebSocket path
+/// allow-list, the size limits and the faults.
+pub struct Handshaker<'a> {
+    pub(crate) tls: Option<&'a Arc<ServerConfig>>,
+    pub(crate) ws_paths: &'a [String],
+    pub(crate) max_packet_len: usize,
+    pub(crate) max_ws_message_len: usize,
+    pub(crate) faults: HandshakeFaults<'a>,
+}
+
+impl Handshaker<'_> {
+    /// Runs the TLS handshake (wss, tls) and the WebSocket upgrade (ws, wss) of `transport`.
+    pub async fn establish(&self, tcp: ShapedStream, transport: Transport) -> Result<Established, Failed> {
+        let mut handshake = Handshake::default();
+        let io: BoxIo = if transport.is_tls() { Box::new(self.tls(tcp, &mut handshake).await?) } else { Box::new(tcp) };
+        self.mqtt(io, transport, handshake).await
     }
-    let refuse = faults.faults.upgrade(faults.view);
-    upgrade(io, handshake, ws_paths, max_packet_len, max_ws_message_len, refuse).await
+
+    /// The TLS handshake on `tcp`, through the TLS faults; records the SNI in `handshake`.
+    pub(crate) async fn tls<S>(&self, mut tcp: S, handshake: &mut Handshake) -> Result<TlsStream<S>, Failed>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let Some(config) = self.tls else { return Err(Failed::new("no TLS configuration".into())) };
+        let config = match self.faults.faults.tls(self.faults.view) {
+            TlsFate::Normal => config.clone(),
+            TlsFate::Serve(bad) => bad,
+            TlsFate::CloseMidHandshake => {
+                let mut hello = [0u8; 5];
+                let _ = tokio::time::timeout(MID_HANDSHAKE_READ, tcp.read(&mut hello)).await;
+                return Err(Failed::fault("the fault tls_close_mid_handshake closed the TLS handshake".into()));
+            }
+        };
+        let stream =
+            TlsAcceptor::from(config).accept(tcp).await.map_err(|e| Failed::new(format!("TLS handshake: {e}")))?;
+        handshake.server_name = stream.get_ref().1.server_name().map(str::to_string);
+        Ok(stream)
+    }
+
+    /// MQTT on `io` (TCP, or TLS already handshaken): straight on the stream for tcp and tls,
+    /// after the WebSocket upgrade for ws and wss.
+    pub(crate) async fn mqtt(
+        &self,
+        io: BoxIo,
+        transport: Transport,
+        handshake: Handshake,
+    ) -> Result<Established, Failed> {
+        if !transport.is_websocket() {
+            return Ok(Established {
+                io: PacketIo::stream(io, Direction::FromClient, self.max_packet_len),
+                transport,
+                handshake,
+                verdicts: Vec::new(),
+            });
+        }
+        let refuse = self.faults.faults.upgrade(self.faults.view);
+        let (io, handshake, verdicts) =
+            upgrade(io, handshake, self.ws_paths, self.max_packet_len, self.max_ws_message_len, refuse).await?;
+        Ok(Established { io, transport, handshake, verdicts })
+    }
 }
 
 async fn upgrade(
@@ -111,7 +148,7 @@ async fn upgrade(
     max_packet_len: usize,
     max_ws_message_len: usize,
     refuse: Option<u16>,
-) -> Result<Established, Failed> {
+) -> Result<(PacketIo, Handshake, Vec<Verdict>), Failed> {
     let mut verdicts = Vec::new();
     let config = WebSocketConfig::default()
         .read_buffer_size(WS_READ_BUFFER)
@@ -132,16 +169,14 @@ async fn upgrade(
     };
     let upgraded = tokio_tungstenite::accept_hdr_async_with_config(io, callback, Some(config)).await;
     match upgraded {
-        Ok(ws) => {
-            Ok(Established { io: PacketIo::websocket(ws, Direction::FromClient, max_packet_len), handshake, verdicts })
-        }
+        Ok(ws) => Ok((PacketIo::websocket(ws, Direction::FromClient, max_packet_len), handshake, verdicts)),
         Err(e) => match refuse {
             Some(status) => Err(Failed {
                 message: format!("the fault refuse_upgrade refused the WebSocket upgrade with HTTP {status}"),
                 verdicts,
-                faulted: true,
+                cause: Cause::Fault,
             }),
-            None => Err(Failed { message: format!("WebSocket upgrade: {e}"), verdicts, faulted: false }),
+            None => Err(Failed { message: format!("WebSocket upgrade: {e}"), verdicts, cause: Cause::Handshake }),
         },
     }
 }

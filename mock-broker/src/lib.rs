@@ -6,7 +6,8 @@
 //!
 //! Layout:
 //! - [`broker`]: the library API ([`Broker`], [`BrokerBuilder`]), in the spirit of wiremock.
-//! - [`server`], [`handshake`], [`wire`], [`session`]: a connection from accept to close.
+//! - [`server`], [`handshake`], [`wire`], [`session`]: a connection from accept to close;
+//!   [`mux`]: the optional listener that serves all four transports on one port (T-MUX).
 //! - [`mqtt`]: the strict MQTT 3.1/3.1.1 codec; [`auth`]: CONNECT authentication;
 //!   [`keepalive`], [`topics`], [`hub`]: the session rules.
 //! - [`events`], [`verdict`], [`rules`], [`render`]: the transcript and its wording.
@@ -26,6 +27,7 @@ mod handshake;
 pub mod hub;
 pub mod keepalive;
 pub mod mqtt;
+mod mux;
 pub mod policy;
 pub mod redact;
 pub mod registry;

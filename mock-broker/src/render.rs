@@ -11,8 +11,11 @@ use std::fmt::Write;
 pub fn line(event: &Event) -> String {
     let mut out = format!("{:>9.3}s #{:<4} ", event.at.as_secs_f64(), event.conn);
     match &event.kind {
-        EventKind::Accepted { transport, peer } => {
-            let _ = write!(out, "accepted {transport} from {peer}");
+        EventKind::Accepted { listener, peer } => {
+            let _ = write!(out, "accepted {listener} from {peer}");
+        }
+        EventKind::Sniffed { transport } => {
+            let _ = write!(out, "sniffed {transport} (T-MUX)");
         }
         EventKind::Handshake(h) => {
             out.push_str("handshake");

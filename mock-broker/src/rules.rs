@@ -61,6 +61,7 @@ rules! {
     TTcp = "T-TCP", High, "MQTT over plain TCP";
     TTls = "T-TLS", High, "MQTT over TLS direct";
     THost = "T-HOST", High, "wss/tls clients send the endpoint name as SNI and Host";
+    TMux = "T-MUX", Medium, "one port (443) carries TLS-MQTT, ws and wss; the mock's optional mux tells TLS (0x16), MQTT (0x10) and an HTTP upgrade (GET ) apart";
     ACidFormat = "A-CID-FORMAT", High, "mqttClientId is clientId|key=value,...|";
     ACidLen = "A-CID-LEN", High, "the clientId prefix is at most 64 characters";
     AParamsUnknown = "A-PARAMS-UNKNOWN", High, "unknown clientId params are ignored";

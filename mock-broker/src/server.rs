@@ -1,7 +1,8 @@
 //! Listeners and the state every connection shares.
 //!
-//! Each listener binds its own address (port 0 by default, so parallel brokers never
-//! collide) with an explicit backlog and spawns one task per accepted connection.
+//! Each listener (one per transport, plus the optional mux) binds its own address (port 0 by
+//! default, so parallel brokers never collide) with an explicit backlog and spawns one task
+//! per accepted connection.
 
 use crate::events::{Bus, ConnId};
 use crate::fault::armory::Faults;
@@ -10,7 +11,7 @@ use crate::policy::Policy;
 use crate::registry::Registry;
 use crate::session;
 use crate::tls::Authority;
-use crate::transport::Transport;
+use crate::transport::Listener;
 use rustls::ServerConfig;
 use std::io;
 use std::net::SocketAddr;
@@ -101,14 +102,9 @@ pub(crate) fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-/// Accepts connections for `transport` until shutdown. Every connection task holds a clone of
-/// `alive`, so shutdown can wait for the last one to finish.
-pub(crate) async fn accept_loop(
-    listener: TcpListener,
-    transport: Transport,
-    shared: Arc<Shared>,
-    alive: mpsc::Sender<()>,
-) {
+/// Accepts connections for `kind` (a transport's listener, or the mux) until shutdown. Every
+/// connection task holds a clone of `alive`, so shutdown can wait for the last one to finish.
+pub(crate) async fn accept_loop(listener: TcpListener, kind: Listener, shared: Arc<Shared>, alive: mpsc::Sender<()>) {
     let mut shutdown = shared.shutdown.clone();
     loop {
         tokio::select! {
@@ -117,12 +113,12 @@ pub(crate) async fn accept_loop(
                     let shared = shared.clone();
                     let alive = alive.clone();
                     tokio::spawn(async move {
-                        session::serve(tcp, peer, transport, shared).await;
+                        session::serve(tcp, peer, kind, shared).await;
                         drop(alive);
                     });
                 }
                 Err(e) => {
-                    tracing::warn!(%transport, "accept failed: {e}");
+                    tracing::warn!(listener = %kind, "accept failed: {e}");
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
                 }
             },

@@ -9,15 +9,16 @@ use crate::events::{CloseReason, ConnId, ConnectSummary, EventKind, PacketSummar
 use crate::fault::armory::{ConnFaults, ReplyFate};
 use crate::fault::shaping::{ShapedStream, Shaping};
 use crate::fault::{Fault, FaultSpec, Reply};
-use crate::handshake::{self, HandshakeFaults};
+use crate::handshake::{Cause, Established, Failed, HandshakeFaults, Handshaker};
 use crate::hub::{self, Command, DeviceKey, Resume, StoredSession, Subscription};
 use crate::keepalive;
 use crate::mqtt::{Connack, ConnackCode, Connect, Packet, Publish, QoS, Suback, SubackCode, Subscribe};
+use crate::mux;
 use crate::policy::{OversizeReaction, Qos2PublishReaction};
 use crate::rules::Rule;
 use crate::server::{self, Shared};
 use crate::topics;
-use crate::transport::Transport;
+use crate::transport::{Listener, Transport};
 use crate::verdict::Verdict;
 use crate::wire::{PacketIo, ReadError};
 use bytes::Bytes;
@@ -43,15 +44,15 @@ const KICK_NOTICE: &str = r#"{"title":"kick","content":"Kicked by the same devic
 pub(crate) const FAULT_HOLD: Duration = Duration::from_secs(1800 + 60);
 
 /// Serves one accepted TCP connection to its end.
-pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, transport: Transport, shared: Arc<Shared>) {
+pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, listener: Listener, shared: Arc<Shared>) {
     let conn = shared.next_conn_id();
-    shared.bus.emit(conn, EventKind::Accepted { transport, peer });
+    shared.bus.emit(conn, EventKind::Accepted { listener, peer });
     let _ = tcp.set_nodelay(true);
     let shaping = Arc::new(Shaping::default());
     let tcp = ShapedStream::new(tcp, shaping.clone());
     let mut shutdown = shared.shutdown.clone();
     let faults = shared.faults.attach(conn);
-    let mut link = Link { conn, io: None, shared: shared.clone(), transport, faults, shaping };
+    let mut link = Link { conn, io: None, shared: shared.clone(), listener, faults, shaping };
     let reason = tokio::select! {
         reason = link.run(tcp) => reason,
         _ = server::stopped(&mut shutdown) => CloseReason::Shutdown,
@@ -64,7 +65,8 @@ struct Link {
     conn: ConnId,
     io: Option<PacketIo>,
     shared: Arc<Shared>,
-    transport: Transport,
+    /// The listener it arrived on; the transport is known once the handshakes are done.
+    listener: Listener,
     /// This connection's view of the armed faults.
     faults: ConnFaults,
     /// The switches of the byte-level faults (trickle, close after N bytes, reset).
@@ -77,13 +79,13 @@ impl Link {
             return self.on_accept(fault, &mut tcp).await;
         }
         let limit = self.shared.policy.connect_timeout;
-        let connect = match timeout(limit, self.open(tcp)).await {
+        let (transport, connect) = match timeout(limit, self.open(tcp)).await {
             Err(_) => return CloseReason::ConnectTimeout { timeout_ms: limit.as_millis() as u64 },
             Ok(Err(reason)) => return reason,
-            Ok(Ok(connect)) => connect,
+            Ok(Ok(opened)) => opened,
         };
         self.emit(EventKind::Connect(summarize(&connect)));
-        let report = auth::authenticate(&connect, self.transport, &self.shared.registry(), &self.shared.policy);
+        let report = auth::authenticate(&connect, transport, &self.shared.registry(), &self.shared.policy);
         for verdict in report.verdicts {
             self.emit(EventKind::Verdict(verdict));
         }
@@ -119,38 +121,45 @@ impl Link {
         }
     }
 
-    /// Handshakes, then the first packet, which must be CONNECT.
-    async fn open(&mut self, tcp: ShapedStream) -> Result<Connect, CloseReason> {
+    /// Handshakes (after sniffing the transport on the mux), then the first packet, which
+    /// must be CONNECT. Returns the transport served with the CONNECT.
+    async fn open(&mut self, tcp: ShapedStream) -> Result<(Transport, Connect), CloseReason> {
         let policy = &self.shared.policy;
-        let established = handshake::establish(
-            tcp,
-            self.transport,
-            self.shared.tls.as_ref(),
-            &policy.ws_paths,
-            policy.max_packet_len(),
-            policy.max_ws_message_len(),
-            HandshakeFaults { faults: &self.shared.faults, view: &self.faults },
-        )
-        .await;
-        let established = match established {
-            Ok(established) => established,
-            Err(failed) => {
-                for verdict in failed.verdicts {
-                    self.emit(EventKind::Verdict(verdict));
-                }
-                if failed.faulted {
-                    return Err(CloseReason::Faulted { fault: failed.message });
-                }
-                return Err(CloseReason::HandshakeFailed { message: failed.message });
+        let handshaker = Handshaker {
+            tls: self.shared.tls.as_ref(),
+            ws_paths: &policy.ws_paths,
+            max_packet_len: policy.max_packet_len(),
+            max_ws_message_len: policy.max_ws_message_len(),
+            faults: HandshakeFaults { faults: &self.shared.faults, view: &self.faults },
+        };
+        let established = match self.listener {
+            Listener::Transport(transport) => handshaker.establish(tcp, transport).await,
+            Listener::Mux => {
+                let (bus, conn) = (&self.shared.bus, self.conn);
+                mux::establish(&handshaker, tcp, |transport| bus.emit(conn, EventKind::Sniffed { transport })).await
             }
         };
-        self.emit(EventKind::Handshake(established.handshake));
-        for verdict in established.verdicts {
+        let Established { io, transport, handshake, verdicts } = match established {
+            Ok(established) => established,
+            Err(Failed { message, verdicts, cause }) => {
+                for verdict in verdicts {
+                    self.emit(EventKind::Verdict(verdict));
+                }
+                return Err(match cause {
+                    Cause::Handshake => CloseReason::HandshakeFailed { message },
+                    Cause::Fault => CloseReason::Faulted { fault: message },
+                    Cause::Violation(rule) => CloseReason::Violation { rule: rule.id().to_string(), message },
+                    Cause::ClientClosed => CloseReason::ClientClosed,
+                });
+            }
+        };
+        self.emit(EventKind::Handshake(handshake));
+        for verdict in verdicts {
             self.emit(EventKind::Verdict(verdict));
         }
-        let io = self.io.insert(established.io);
+        let io = self.io.insert(io);
         match io.read().await {
-            Ok(Some(Packet::Connect(connect))) => Ok(connect),
+            Ok(Some(Packet::Connect(connect))) => Ok((transport, connect)),
             Ok(Some(other)) => Err(CloseReason::Violation {
                 rule: "MQTT-3.1.0-1".into(),
                 message: format!("the first packet must be CONNECT, got {}", other.name()),

@@ -1,6 +1,9 @@
-//! The four ways a device reaches the platform (T-WS, T-WSS, T-TCP, T-TLS).
+//! The four ways a device reaches the platform (T-WS, T-WSS, T-TCP, T-TLS), and the
+//! listeners that serve them: one per transport, or the mux that serves all four on one port
+//! (T-MUX).
 
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
 
@@ -62,5 +65,43 @@ impl FromStr for Transport {
             .into_iter()
             .find(|t| t.scheme() == s)
             .ok_or_else(|| format!("unknown transport {s:?}: expected ws, wss, tcp or tls"))
+    }
+}
+
+/// The listener a connection arrived on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Listener {
+    /// The listener of one transport.
+    Transport(Transport),
+    /// The mux (T-MUX): one port for all four transports, told apart by the first bytes.
+    Mux,
+}
+
+impl From<Transport> for Listener {
+    fn from(transport: Transport) -> Self {
+        Listener::Transport(transport)
+    }
+}
+
+impl fmt::Display for Listener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Listener::Transport(transport) => transport.fmt(f),
+            Listener::Mux => f.write_str("mux"),
+        }
+    }
+}
+
+/// As the fields of an event: `"transport": "ws"` for a transport's own listener (so those
+/// events read as they always have), `"listener": "mux"` for the mux, whose transport is known
+/// only once sniffed.
+impl Serialize for Listener {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(1))?;
+        match self {
+            Listener::Transport(transport) => map.serialize_entry("transport", transport)?,
+            Listener::Mux => map.serialize_entry("listener", "mux")?,
+        }
+        map.end()
     }
 }

@@ -70,6 +70,7 @@ async fn serves_the_demo_device_on_defaults_and_exits_cleanly_on_sigterm() {
     }
     assert_eq!(info["pid"], child.id());
     assert!(info["control"].is_null(), "no control endpoint without --control: {info}");
+    assert!(info["mux"].is_null(), "no mux without --mux: {info}");
     let ca_pem = std::fs::read_to_string(info["ca_file"].as_str().unwrap()).unwrap();
 
     let demo = Registry::demo();
@@ -136,6 +137,46 @@ async fn json_lines_go_to_stdout_and_to_the_events_file() {
             })
             .collect();
         assert_eq!(kinds, ["accepted", "handshake", "closed"], "{text}");
+    }
+}
+
+#[tokio::test]
+async fn a_bare_mux_flag_serves_the_mux_on_a_free_port_named_in_the_ready_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready.json");
+    let mut child = mock_broker()
+        .args(["--transport", "tcp", "--mux", "--ready-file"])
+        .arg(&ready)
+        .arg("--ca-out")
+        .arg(dir.path().join("ca.pem"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let info = wait_ready(&mut child, &ready);
+    let mux = &info["mux"];
+    let addr = mux["addr"].as_str().unwrap_or_else(|| panic!("a mux address: {info}"));
+    let port = addr.strip_prefix("127.0.0.1:").unwrap_or_else(|| panic!("{addr}"));
+    assert_ne!(port, "0", "the port bound, not the one asked for");
+    let urls = [
+        ("ws", format!("ws://127.0.0.1:{port}/mqtt")),
+        ("wss", format!("wss://localhost:{port}/mqtt")),
+        ("tcp", format!("tcp://127.0.0.1:{port}")),
+        ("tls", format!("tls://localhost:{port}")),
+    ];
+    let ca_pem = std::fs::read_to_string(info["ca_file"].as_str().unwrap()).unwrap();
+    for (key, url) in &urls {
+        assert_eq!(mux[key].as_str(), Some(url.as_str()), "{key}: {info}");
+        let options = DialOptions { ca_pem: Some(ca_pem.clone()), ..DialOptions::default() };
+        let mut io = connector::dial(url, &options).await.unwrap_or_else(|e| panic!("{url}: {e}"));
+        io.write_bytes(&[0x10, 0x02, 0x00, 0x00]).await.unwrap(); // a truncated CONNECT: sniffed, then refused
+        assert_eq!(io.read().await.ok().flatten(), None, "{url}");
+    }
+    let (status, stdout, stderr) = terminate(child);
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(stderr.contains(&format!("mux  {addr}")), "the banner names the mux: {stderr}");
+    for (key, _) in urls {
+        assert!(stdout.contains(&format!("sniffed {key} (T-MUX)")), "{key}: {stdout}");
     }
 }
 

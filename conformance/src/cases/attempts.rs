@@ -81,14 +81,14 @@ mod tests {
         };
         let peer = "127.0.0.1:1".parse().unwrap();
         let transcript = vec![
-            event(1, 0, EventKind::Accepted { transport: Transport::Ws, peer }),
+            event(1, 0, EventKind::Accepted { listener: Transport::Ws.into(), peer }),
             event(1, 5, EventKind::Connect(connect)),
             event(
                 1,
                 6,
                 EventKind::Online { product_key: "pk".into(), device_name: "dn".into(), session_present: false },
             ),
-            event(2, 7, EventKind::Accepted { transport: Transport::Ws, peer }),
+            event(2, 7, EventKind::Accepted { listener: Transport::Ws.into(), peer }),
             event(1, 1000, EventKind::Closed { reason: CloseReason::ClosedByCloud }),
         ];
         let found = attempts(&transcript);

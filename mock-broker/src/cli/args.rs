@@ -31,6 +31,11 @@ pub struct Args {
     /// Address of the tls listener.
     #[arg(long, value_name = "ADDR")]
     pub tls: Option<SocketAddr>,
+    /// Also serve the mux (T-MUX): ws, wss, tcp and tls on one port, told apart by their first
+    /// bytes, whatever --transport keeps. `--mux` alone listens on 127.0.0.1:0 (a free port);
+    /// `--mux ADDR` or `--mux=ADDR` on ADDR.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:0")]
+    pub mux: Option<SocketAddr>,
 
     /// Device registry (TOML: products with custom topic classes, devices).
     #[arg(long, value_name = "FILE")]
@@ -56,7 +61,8 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub ca_out: Option<PathBuf>,
 
-    /// Once listening, write JSON with the URLs (ws, wss, tcp, tls, control), ca_file and pid.
+    /// Once listening, write JSON with the URLs (ws, wss, tcp, tls, mux, control), ca_file and
+    /// pid.
     #[arg(long, value_name = "FILE")]
     pub ready_file: Option<PathBuf>,
     /// Serve the control endpoint: HTTP with JSON on 127.0.0.1, a free port, to arm faults,
@@ -256,6 +262,17 @@ mod tests {
         assert_eq!(parse(&["--control"]).control_addr(), Some("127.0.0.1:0".parse().unwrap()));
         let chosen = parse(&["--control-addr", "127.0.0.1:8088"]).control_addr();
         assert_eq!(chosen, Some("127.0.0.1:8088".parse().unwrap()));
+    }
+
+    #[test]
+    fn mux_takes_an_optional_address() {
+        assert_eq!(parse(&[]).mux, None);
+        assert_eq!(parse(&["--mux"]).mux, Some("127.0.0.1:0".parse().unwrap()));
+        assert_eq!(parse(&["--mux", "--json"]).mux, Some("127.0.0.1:0".parse().unwrap()));
+        assert!(parse(&["--mux", "--json"]).json, "a flag after a bare --mux is a flag");
+        assert_eq!(parse(&["--mux", "127.0.0.1:8443"]).mux, Some("127.0.0.1:8443".parse().unwrap()));
+        assert_eq!(parse(&["--mux=[::1]:8443"]).mux, Some("[::1]:8443".parse().unwrap()));
+        assert!(Args::try_parse_from(["mock-broker", "--mux", "nowhere"]).is_err());
     }
 
     #[test]

@@ -25,6 +25,11 @@ pub fn text(
     for transport in broker.transports() {
         let _ = writeln!(out, "  {:<4} {}", transport.scheme(), broker.url(transport).unwrap_or_default());
     }
+    if let Some(addr) = broker.mux_addr() {
+        let urls: Vec<String> = Transport::ALL.into_iter().filter_map(|t| broker.mux_url(t)).collect();
+        let _ = writeln!(out, "  mux  {addr}: all four on one port, told apart by the first bytes (T-MUX)");
+        let _ = writeln!(out, "       {}", urls.join("  "));
+    }
     if let Some(url) = control {
         let _ = writeln!(out, "\n  Control endpoint (HTTP + JSON): {url}   e.g. curl {url}/faults");
     }

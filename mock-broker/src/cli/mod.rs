@@ -27,6 +27,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     for (transport, addr) in args.addresses() {
         builder = builder.listen(transport, addr);
     }
+    if let Some(addr) = args.mux {
+        builder = builder.mux(addr);
+    }
     for name in &args.name {
         builder = builder.extra_name(name);
     }
@@ -118,13 +121,23 @@ fn write_ca(broker: &Broker, ca_out: Option<&Path>) -> anyhow::Result<Option<Pat
     Ok(Some(path))
 }
 
-/// `--ready-file`: JSON with every URL (the control endpoint's too, or null), the CA file and
-/// the pid, written once listening.
+/// `--ready-file`: JSON with every URL (the control endpoint's too, or null), the mux (its
+/// address and the four URLs through it, or null), the CA file and the pid, written once
+/// listening.
 fn write_ready_file(broker: &Broker, ca_file: Option<&Path>, control: Option<&str>, path: &Path) -> anyhow::Result<()> {
     let mut ready = serde_json::Map::new();
     for transport in Transport::ALL {
         ready.insert(transport.scheme().into(), broker.url(transport).into());
     }
+    let mux = broker.mux_addr().map(|addr| {
+        let mut mux = serde_json::Map::new();
+        mux.insert("addr".into(), addr.to_string().into());
+        for transport in Transport::ALL {
+            mux.insert(transport.scheme().into(), broker.mux_url(transport).into());
+        }
+        mux
+    });
+    ready.insert("mux".into(), mux.into());
     ready.insert("control".into(), control.into());
     ready.insert("ca_file".into(), ca_file.map(|p| p.display().to_string()).into());
     ready.insert("pid".into(), std::process::id().into());

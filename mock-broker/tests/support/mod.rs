@@ -51,15 +51,26 @@ impl TestBroker {
     }
 
     pub async fn dial_with(&self, transport: Transport, options: &DialOptions) -> PacketIo {
-        let options = DialOptions { ca_pem: self.broker.ca_pem().map(str::to_string), ..options.clone() };
         let url = self.broker.url(transport).expect("the transport is served");
-        connector::dial(&url, &options).await.unwrap_or_else(|e| panic!("dialing {url}: {e}"))
+        self.dial_url(&url, options).await
+    }
+
+    /// Connects to `url` (the mux's, say), trusting the broker's CA.
+    pub async fn dial_url(&self, url: &str, options: &DialOptions) -> PacketIo {
+        let options = DialOptions { ca_pem: self.broker.ca_pem().map(str::to_string), ..options.clone() };
+        connector::dial(url, &options).await.unwrap_or_else(|e| panic!("dialing {url}: {e}"))
     }
 
     /// Sends `connect` (raw bytes) on a new connection and returns the CONNACK code (None if
     /// the broker closed without one) with the connection's whole transcript.
     pub async fn attempt(&mut self, transport: Transport, connect: &[u8]) -> Attempt {
-        let mut io = self.dial(transport).await;
+        let url = self.broker.url(transport).expect("the transport is served");
+        self.attempt_at(&url, connect).await
+    }
+
+    /// [`TestBroker::attempt`] on `url`.
+    pub async fn attempt_at(&mut self, url: &str, connect: &[u8]) -> Attempt {
+        let mut io = self.dial_url(url, &DialOptions::default()).await;
         io.write_bytes(connect).await.expect("CONNECT is written");
         let code = read_connack(&mut io).await;
         let accepted = self.next_accepted().await;
@@ -78,7 +89,8 @@ impl TestBroker {
         self.next_accepted().await.conn
     }
 
-    async fn next_accepted(&mut self) -> Arc<Event> {
+    /// The `accepted` event of the next connection.
+    pub async fn next_accepted(&mut self) -> Arc<Event> {
         self.events
             .wait_for(self.patience, |e| matches!(e.kind, EventKind::Accepted { .. }))
             .await
