@@ -137,6 +137,7 @@ pub struct Args {
     pub regressions: PathBuf,
 
     /// The fixture-client binary, for fixture names (cargo xtask conformance passes it).
+    /// Default: a `fixture-client` beside this binary (as `cargo install` puts them).
     #[arg(long, value_name = "PATH")]
     pub fixture_bin: Option<PathBuf>,
 
@@ -177,11 +178,14 @@ fn resolve_client(args: &Args) -> Result<(ClientCommand, String), String> {
         let name = path.file_name().map_or_else(|| named.to_owned(), |n| n.to_string_lossy().into_owned());
         return Ok((ClientCommand { program: path.to_path_buf(), args: args.client_args.clone() }, name));
     }
-    let Some(fixture_bin) = &args.fixture_bin else {
+    let beside = std::env::current_exe().ok().and_then(|exe| Some(exe.parent()?.join("fixture-client")));
+    let Some(fixture_bin) = args.fixture_bin.clone().or(beside.filter(|p| p.is_file())) else {
         return Err(format!(
-            "{named:?} is not a file; running a fixture by name needs --fixture-bin (cargo xtask conformance passes it)"
+            "{named:?} is not a file; running a fixture by name needs --fixture-bin, or fixture-client installed \
+             beside conformance (cargo xtask conformance passes it)"
         ));
     };
+    let fixture_bin = &fixture_bin;
     let names = fixture_names(fixture_bin)?;
     if !names.iter().any(|n| n == named) {
         return Err(format!("unknown client {named:?}: not a file, and not a fixture ({})", names.join(", ")));

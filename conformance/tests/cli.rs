@@ -164,7 +164,7 @@ fn usage_errors_exit_2_and_say_why() {
     for (args, says) in [
         (vec![python.as_str(), "--only", "pong"], "\"pong\" in --only names no case"),
         (vec![python.as_str(), "--", "--url", "{URL}"], "unknown placeholder {URL}"),
-        (vec!["no-such-fixture"], "--fixture-bin"),
+        (vec!["no-such-fixture"], "not a file"),
         (vec![python.as_str(), "--client-profile", "/nonexistent/profile.toml"], "/nonexistent/profile.toml"),
     ] {
         let (status, shown) = code(&conformance(&args));

@@ -10,6 +10,10 @@
 //! paho-mqtt and MQTT.js are installed by `cargo xtask test`, which says where through
 //! `MOCK_BROKER_INTEROP_PYTHONPATH` and `MOCK_BROKER_INTEROP_NODE_PATH`; the suite's child
 //! inherits the environment, so the test hands them on as `PYTHONPATH` and `NODE_PATH`.
+//!
+//! Compiled with the `interop` feature only, which `cargo xtask test` turns on after installing
+//! the clients, so that `cargo test --workspace` passes offline without them.
+#![cfg(feature = "interop")]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -134,7 +138,11 @@ fn verdict_table(report: &serde_json::Value) -> String {
 fn run_suite(client: &ThirdParty, args: &[&str], out: &Path) -> (serde_json::Value, std::process::Output, String) {
     let (variable, from) = client.module_path;
     let module_path = std::env::var_os(from).unwrap_or_else(|| {
-        panic!("{from} is not set: run the tests with `cargo xtask test`, which installs paho-mqtt and MQTT.js")
+        panic!(
+            "{from} is not set: run the tests with `cargo xtask test`, which installs paho-mqtt and MQTT.js; \
+             or run `cargo xtask interop-deps`, export the variables it prints, and add \
+             `--features mock-broker/interop,conformance/interop` to cargo test"
+        )
     });
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root");
     let mut command = Command::new(env!("CARGO_BIN_EXE_conformance"));

@@ -1,6 +1,10 @@
 //! Interoperability with third-party clients over ws and wss: paho-mqtt (Python) and MQTT.js
 //! (Node), pinned and installed by `cargo xtask test`, run as real child processes.
 //! Each connects with correct credentials, a wrong secret and a wrong securemode.
+//!
+//! Compiled with the `interop` feature only, which `cargo xtask test` turns on after installing
+//! the clients, so that `cargo test --workspace` passes offline without them.
+#![cfg(feature = "interop")]
 
 mod support;
 
@@ -15,7 +19,11 @@ const PREFIX: &str = "interop-1";
 /// The installed clients' location, from `cargo xtask test`.
 fn dependency_path(var: &str) -> PathBuf {
     let path = std::env::var_os(var).unwrap_or_else(|| {
-        panic!("{var} is not set: run the tests with `cargo xtask test`, which installs paho-mqtt and MQTT.js")
+        panic!(
+            "{var} is not set: run the tests with `cargo xtask test`, which installs paho-mqtt and MQTT.js; \
+             or run `cargo xtask interop-deps`, export the variables it prints, and add \
+             `--features mock-broker/interop,conformance/interop` to cargo test"
+        )
     });
     PathBuf::from(path)
 }

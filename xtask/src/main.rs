@@ -1,7 +1,8 @@
 //! `cargo xtask`: the project's tasks, in Rust so they run wherever cargo does.
 //!
 //! - `cargo xtask test`: installs the third-party interop clients (paho-mqtt for Python,
-//!   MQTT.js for Node) into `target/interop/`, then runs every test of the workspace.
+//!   MQTT.js for Node) into `target/interop/`, then runs every test of the workspace, the
+//!   interop tests (feature `interop`) included.
 //! - `cargo xtask interop-deps`: only the install step.
 //! - `cargo xtask conformance [CLIENT] [FLAGS] [-- CLIENT ARGS]`: builds the fixture clients
 //!   and runs the conformance suite against
@@ -23,7 +24,8 @@ fn main() -> anyhow::Result<()> {
         Some("test") => {
             let deps = interop::install(&root)?;
             let mut cargo = cargo();
-            cargo.current_dir(&root).args(["test", "--workspace", "--all-targets"]).args(&args[1..]);
+            cargo.current_dir(&root).args(["test", "--workspace", "--all-targets"]);
+            cargo.args(["--features", "mock-broker/interop,conformance/interop"]).args(&args[1..]);
             deps.apply(&mut cargo);
             run(&mut cargo)
         }
@@ -50,15 +52,18 @@ fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
-/// Builds `fixture-client`, then runs the `conformance` binary with `--fixture-bin` pointing
-/// at it. The suite's exit code becomes ours.
+/// Builds the `conformance` and `fixture-client` binaries (cargo shows its progress: a first
+/// build takes minutes, and silence would look like a hang), then runs the suite with
+/// `--fixture-bin` pointing at the fixture client. The suite's exit code becomes ours.
 fn conformance(root: &Path, args: &[String]) -> anyhow::Result<()> {
-    // The suite runs in the caller's directory, where a client path or --out DIR is relative to.
-    let mut suite = cargo();
-    suite.args(["run", "-q", "-p", "conformance", "--bin", "conformance", "--"]);
-    run(cargo().current_dir(root).args(["build", "-q", "-p", "fixtures", "--bin", "fixture-client"]))?;
+    eprintln!("xtask: building the conformance suite and the fixture client");
+    let build = ["build", "-p", "conformance", "--bin", "conformance", "-p", "fixtures", "--bin", "fixture-client"];
+    run(cargo().current_dir(root).args(build))?;
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    suite.arg("--fixture-bin").arg(target.join("debug").join("fixture-client"));
+    let bin = target.join("debug");
+    // The suite runs in the caller's directory, where a client path or --out DIR is relative to.
+    let mut suite = Command::new(bin.join("conformance"));
+    suite.arg("--fixture-bin").arg(bin.join("fixture-client"));
     let status = suite.args(args).status().with_context(|| format!("starting {suite:?}"))?;
     std::process::exit(status.code().unwrap_or(2));
 }
