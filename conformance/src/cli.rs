@@ -4,17 +4,20 @@
 //! of its mutants, run as `FIXTURE_BIN --mode NAME`; `--fixture-bin` says where that binary
 //! is, and `cargo xtask conformance` builds and passes it). Without `CLIENT`, the reference
 //! fixture runs. Arguments after `--` go to the client, placeholders (`{url}`...) expanded.
+//! Several clients run one after the other, each with its own summary (and, with `--out DIR`,
+//! its own `DIR/<client>/` reports), then a matrix of rules against clients (`matrix.json`).
 //!
-//! Exit codes: 0 when no case reached `--fail-on` (default `fail`); 1 when one did; 2 when
-//! the kit failed on some case, or on bad usage; 130 when SIGINT or SIGTERM stopped the run
-//! (the clients are stopped too: they run in process groups of their own, out of reach of the
-//! terminal's Ctrl-C).
+//! Exit codes (the worst over the clients): 0 when no case reached `--fail-on` (default
+//! `fail`); 1 when one did; 2 when the kit failed on some case, or on bad usage; 130 when
+//! SIGINT or SIGTERM stopped the run (the clients are stopped too: they run in process groups
+//! of their own, out of reach of the terminal's Ctrl-C).
 
 use crate::cases::Timing;
 use crate::cases::sign_property::{self, SignProperty};
 use crate::catalogue;
 use crate::child::ClientCommand;
 use crate::contract::{CaseEnv, Identity};
+use crate::model::RunReport;
 use crate::profile::{ClientProfile, parse_sign_method};
 use crate::report::{self, FailOn, console};
 use crate::runner::{self, Progress, RunConfig, SuiteProfile};
@@ -34,8 +37,10 @@ pub const REFERENCE: &str = "reference";
 #[command(name = "conformance", version)]
 pub struct Args {
     /// The client: a path to an executable, or a fixture name (`reference` or a mutant, see
-    /// --fixture-bin). Default: the reference fixture.
-    pub client: Option<String>,
+    /// --fixture-bin). Default: the reference fixture. Several clients run one after the
+    /// other and are compared in a matrix of rules against clients.
+    #[arg(value_name = "CLIENT")]
+    pub clients: Vec<String>,
 
     /// Arguments for the client (after `--`); placeholders such as {url}, {product_key},
     /// {device_secret}, {ca_file} are expanded per case.
@@ -167,11 +172,12 @@ fn fixture_names(fixture_bin: &Path) -> Result<Vec<String>, String> {
     Ok(std::iter::once(REFERENCE.to_owned()).chain(mutants.map(str::to_owned)).collect())
 }
 
-/// The client to run and its name: a path, or a fixture name.
-fn resolve_client(args: &Args) -> Result<(ClientCommand, String), String> {
-    let named = args.client.as_deref().unwrap_or(REFERENCE);
+/// The client to run and its name: a path, or a fixture name (`None`: the reference).
+fn resolve_client(args: &Args, named: Option<&str>) -> Result<(ClientCommand, String), String> {
+    let given = named.is_some();
+    let named = named.unwrap_or(REFERENCE);
     let path = Path::new(named);
-    if args.client.is_some() && (named.contains('/') || path.is_file()) {
+    if given && (named.contains('/') || path.is_file()) {
         if !path.is_file() {
             return Err(format!("no client executable at {named}"));
         }
@@ -195,9 +201,22 @@ fn resolve_client(args: &Args) -> Result<(ClientCommand, String), String> {
     Ok((ClientCommand { program: fixture_bin.clone(), args: client_args }, named.to_owned()))
 }
 
-/// The run's configuration from the flags; an error is a usage error.
+/// The run's configuration from the flags, for the first client named (or the reference);
+/// an error is a usage error.
 pub fn configure(args: &Args) -> Result<RunConfig, String> {
-    let (client, client_name) = resolve_client(args)?;
+    configure_client(args, args.clients.first().map(String::as_str))
+}
+
+/// One configuration per client named (the reference when none is), in order.
+pub fn configure_all(args: &Args) -> Result<Vec<RunConfig>, String> {
+    if args.clients.is_empty() {
+        return configure(args).map(|config| vec![config]);
+    }
+    args.clients.iter().map(|named| configure_client(args, Some(named))).collect()
+}
+
+fn configure_client(args: &Args, named: Option<&str>) -> Result<RunConfig, String> {
+    let (client, client_name) = resolve_client(args, named)?;
     let mut profile = match &args.client_profile {
         Some(path) => ClientProfile::load(path, &client_name).map_err(|e| e.to_string())?,
         None => ClientProfile::claiming_everything(&client_name),
@@ -260,8 +279,8 @@ pub fn run(args: Args) -> i32 {
         print!("{}", catalogue::listing());
         return 0;
     }
-    let config = match configure(&args) {
-        Ok(config) => config,
+    let configs = match configure_all(&args) {
+        Ok(configs) => configs,
         Err(message) => {
             eprintln!("conformance: {message}");
             return 2;
@@ -274,7 +293,7 @@ pub fn run(args: Args) -> i32 {
             return 2;
         }
     };
-    runtime.block_on(execute(&config, &args))
+    runtime.block_on(execute_all(&configs, &args))
 }
 
 /// The exit code after SIGINT or SIGTERM, as a shell reports a SIGINT.
@@ -292,7 +311,47 @@ async fn stop_signal() -> &'static str {
     }
 }
 
-async fn execute(config: &RunConfig, args: &Args) -> i32 {
+/// Runs every client, one after the other; with several, prints and writes the matrix of
+/// rules against clients. The exit code is the worst of the clients' (2 over 1 over 0), or
+/// [`INTERRUPTED`] at once.
+async fn execute_all(configs: &[RunConfig], args: &Args) -> i32 {
+    let several = configs.len() > 1;
+    let folders = report::matrix::folder_names(&configs.iter().map(|c| c.client_name.clone()).collect::<Vec<_>>());
+    let mut reports = Vec::new();
+    let mut worst = 0;
+    for (config, folder) in configs.iter().zip(&folders) {
+        let out = args.out.as_ref().map(|dir| if several { dir.join(folder) } else { dir.clone() });
+        match execute(config, args, out.as_deref()).await {
+            Ok((report, code)) => {
+                reports.push(report);
+                worst = worst.max(code);
+            }
+            Err(code) => return code,
+        }
+    }
+    if several {
+        let matrix = report::matrix::Matrix::of(&reports);
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "\nRules against clients:");
+        let _ = matrix.write(&mut stdout);
+        if let Some(dir) = &args.out {
+            match report::matrix::write(&matrix, dir) {
+                Ok(path) => {
+                    let _ = writeln!(stdout, "wrote {}", path.display());
+                }
+                Err(e) => {
+                    eprintln!("conformance: writing {}: {e}", dir.join(report::matrix::FILE_NAME).display());
+                    return 2;
+                }
+            }
+        }
+    }
+    worst
+}
+
+/// Runs one client and writes its outputs into `out`; `Err` is an exit code that ends the
+/// whole run (interrupted, or the kit failed to plan or write).
+async fn execute(config: &RunConfig, args: &Args, out: Option<&Path>) -> Result<(RunReport, i32), i32> {
     let style = console::Style { color: args.color };
     let total = runner::plan(config).map_or(0, |rows| rows.len());
     let mut printer = console::Progress::new(total, style);
@@ -309,14 +368,14 @@ async fn execute(config: &RunConfig, args: &Args) -> i32 {
             // Returning drops the running cases with the runtime: each stops its client's
             // process group, which does not get the terminal's SIGINT.
             eprintln!("conformance: {signal}; stopping the clients");
-            return INTERRUPTED;
+            return Err(INTERRUPTED);
         }
     };
     let cases = match cases {
         Ok(cases) => cases,
         Err(e) => {
             eprintln!("conformance: {e}");
-            return 2;
+            return Err(2);
         }
     };
     let mut report = runner::run_report(config, cases, started, clock.elapsed());
@@ -324,7 +383,7 @@ async fn execute(config: &RunConfig, args: &Args) -> i32 {
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout);
     let _ = console::summary(&mut stdout, &report, style);
-    if let Some(dir) = &args.out {
+    if let Some(dir) = out {
         let written = report::json::write(&report, dir)
             .map_err(|e| format!("writing {}: {e}", dir.join(report::json::FILE_NAME).display()))
             .and_then(|json| {
@@ -336,11 +395,12 @@ async fn execute(config: &RunConfig, args: &Args) -> i32 {
             }
             Err(message) => {
                 eprintln!("conformance: {message}");
-                return 2;
+                return Err(2);
             }
         }
     }
-    report::exit_code(&report, args.fail_on)
+    let code = report::exit_code(&report, args.fail_on);
+    Ok((report, code))
 }
 
 #[cfg(test)]
@@ -365,7 +425,7 @@ mod tests {
             "--url",
             "{url}",
         ]);
-        assert_eq!(a.client.as_deref(), Some("./client"));
+        assert_eq!(a.clients, ["./client"]);
         assert_eq!(a.client_args, ["--url", "{url}"]);
         assert_eq!(a.transports, [Transport::Tcp, Transport::Tls]);
         assert_eq!(a.only, ["sign", "ping"]);
@@ -393,6 +453,15 @@ mod tests {
         assert_eq!(config.client_name, "sh");
         assert_eq!(config.transports, [Transport::Ws, Transport::Wss]);
         assert_eq!(config.profile, ClientProfile::claiming_everything("sh"));
+    }
+
+    #[test]
+    fn several_clients_get_a_configuration_each() {
+        let a = args(&["/bin/sh", "/bin/true", "--transport", "tcp"]);
+        let configs = configure_all(&a).unwrap();
+        let names: Vec<&str> = configs.iter().map(|c| c.client_name.as_str()).collect();
+        assert_eq!(names, ["sh", "true"]);
+        assert!(configs.iter().all(|c| c.transports == [Transport::Tcp]));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! - [`coverage`]: which client rules of platform.md section 6 (`C-SECUREMODE` ... `C-RESUB`)
 //!   the run exercised and why the others were not, so a green run never hides what was not
 //!   checked;
+//! - [`matrix`]: several clients' rule coverage side by side (`matrix.json`);
 //! - [`exit_code`]: what `--fail-on warn|fail` makes of a run.
 //!
 //! Every output reads the same [`RunReport`]; the order and the plain-text details of a case
@@ -18,6 +19,7 @@ pub mod console;
 pub mod coverage;
 pub mod json;
 pub mod junit;
+pub mod matrix;
 
 use crate::model::{CaseReport, RunReport, Severity};
 use crate::outcome::CaseVerdict;
