@@ -197,5 +197,5 @@ pub fn connect_bytes(client_id: &str, username: &str, password: &str, keep_alive
 /// securemode `transport` needs.
 pub fn doc_example(transport: Transport) -> Vec<u8> {
     let client_id = format!("12345|securemode={},signmethod=hmacsha1,timestamp=789|", transport.expected_securemode());
-    connect_bytes(&client_id, "device&pk", "fafd82a3d602b37fb0fa8b7892f24a477f851a14", 60)
+    connect_bytes(&client_id, "device&pk", mock_broker::auth::vectors::V1.signature, 60)
 }
