@@ -23,6 +23,29 @@ pub enum Confidence {
     Low,
 }
 
+impl Confidence {
+    /// All three, most sure first.
+    pub const ALL: [Confidence; 3] = [Confidence::High, Confidence::Medium, Confidence::Low];
+
+    /// `High`, `Medium` or `Low`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Confidence::High => "High",
+            Confidence::Medium => "Medium",
+            Confidence::Low => "Low",
+        }
+    }
+
+    /// What the level means, as the variant's docs say.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Confidence::High => "an official doc and/or several official SDKs agree",
+            Confidence::Medium => "one official source or consistent indirect evidence",
+            Confidence::Low => "inference, one field report, or unknown: the mock's reaction is assumed",
+        }
+    }
+}
+
 macro_rules! rules {
     (@knob) => { None };
     (@knob $knob:literal) => { Some($knob) };
