@@ -40,7 +40,7 @@ pub fn markdown() -> String {
         }
     }
     out.push_str(
-        "\n## Client rules (C-)\n\nWhat a conformant device client does, each following from platform rules. The \
+        "\n## Client rules\n\nWhat a conformant device client does, each following from platform rules. The \
                   conformance suite checks them; a case reports the broker's verdicts on the platform rules as its \
                   findings.\n",
     );

@@ -75,7 +75,7 @@ fn last_detail(report: &AuthReport) -> &str {
     &report.verdicts.last().expect("verdicts").detail
 }
 
-/// The platform.md examples as real clients send them: (name, mqttClientId, password, transports).
+/// The test vectors' CONNECTs as real clients send them: (name, mqttClientId, password, transports).
 fn real_clients() -> Vec<(&'static str, String, String, [Transport; 2])> {
     let node_id = "pk&device|securemode=2,signmethod=hmacsha1,timestamp=1700000000000,lan=JS|Broswer ,_v=1.2.8|";
     let node_password =

@@ -1,6 +1,6 @@
-//! Shared helpers of the broker's integration tests: a broker with the platform.md test
-//! identity, CONNECT packets encoded by mqttbytes (an encoder that is not ours), and real
-//! connections over every transport.
+//! Shared helpers of the broker's integration tests: a broker with the test vectors'
+//! identity (`mock_broker::auth::vectors`), CONNECT packets encoded by mqttbytes (an encoder
+//! that is not ours), and real connections over every transport.
 #![allow(dead_code)] // each test binary uses its own subset of these helpers
 
 use bytes::BytesMut;
@@ -12,7 +12,7 @@ use mock_broker::{Broker, CloseReason, Outcome, Policy, Rule, Transport, Verdict
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The identity of platform.md's test vectors.
+/// The identity of the test vectors (`mock_broker::auth::vectors`).
 pub const PK: &str = "pk";
 pub const DN: &str = "device";
 pub const SECRET: &str = "secret";
