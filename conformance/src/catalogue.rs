@@ -1,12 +1,12 @@
 //! The catalogue: every case the suite can run, with the rules it checks.
 //!
-//! A case checks one client rule (`C-...`, platform.md section 6, listed in
-//! [`crate::report::coverage::CLIENT_RULES`]) through the platform rules it follows from; the
-//! broker's verdicts on those platform rules are the case's findings. `--list` prints this
-//! table.
+//! A case checks one client rule (`C-...`, listed in
+//! [`crate::report::coverage::CLIENT_RULES`] and `RULES.md`) through the platform rules it
+//! follows from; the broker's verdicts on those platform rules are the case's findings.
+//! `--list` prints this table.
 //!
-//! Besides the platform rules section 6 names, three cases cite one more, because the broker
-//! gives the decisive verdict under it:
+//! Besides the platform rules their client rule follows from, three cases cite one more,
+//! because the broker gives the decisive verdict under it:
 //! - `sign` cites A-SIGNMETHOD: a signmethod the platform does not know is a signing failure.
 //! - `username` cites A-DEVICE: a username that names another device (`productKey&deviceName`
 //!   swapped) passes A-USERNAME's shape check and fails A-DEVICE.

@@ -68,6 +68,10 @@ pub struct Args {
     #[arg(long)]
     pub list: bool,
 
+    /// Print the rules reference (RULES.md, which `cargo xtask rules` writes) and exit.
+    #[arg(long)]
+    pub rules_reference: bool,
+
     /// Cases run at the same time, besides the real-time timer cases (which run side by side,
     /// up to 32). Default: the number of CPUs, at least 2.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
@@ -277,6 +281,10 @@ fn configure_client(args: &Args, named: Option<&str>) -> Result<RunConfig, Strin
 pub fn run(args: Args) -> i32 {
     if args.list {
         print!("{}", catalogue::listing());
+        return 0;
+    }
+    if args.rules_reference {
+        print!("{}", crate::rules_reference::markdown());
         return 0;
     }
     let configs = match configure_all(&args) {

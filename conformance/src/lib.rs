@@ -12,6 +12,8 @@
 //! - [`model`], [`outcome`]: the report model every output reads; [`report`]: the console,
 //!   `report.json`, `junit.xml` and rule coverage; [`snapshot`]: per-client transcript
 //!   snapshots.
+//! - [`rules_reference`]: `RULES.md`, generated from the rule tables and the catalogue
+//!   (`conformance --rules-reference`, `cargo xtask rules`).
 
 pub mod cases;
 pub mod catalogue;
@@ -22,5 +24,6 @@ pub mod model;
 pub mod outcome;
 pub mod profile;
 pub mod report;
+pub mod rules_reference;
 pub mod runner;
 pub mod snapshot;

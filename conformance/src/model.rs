@@ -34,7 +34,7 @@ pub struct CaseReport {
 /// Whether a run exercised a rule, so a green run never hides what was not checked.
 #[derive(Clone, Debug, Serialize)]
 pub struct RuleCoverage {
-    /// A client rule (`C-...`) of platform.md section 6.
+    /// A client rule (`C-...`, see `report::coverage::CLIENT_RULES`).
     pub rule: String,
     /// The worst verdict of the cases that ran it; `None` when none did.
     pub verdict: Option<CaseVerdict>,

@@ -1,7 +1,8 @@
 //! The broker's reactions where the platform is silent or the rule is configurable.
 //!
-//! Every field whose platform behaviour is assumed (platform.md confidence L) says so; the
-//! defaults are those platform.md names. Reports label verdicts on these rules "assumed".
+//! Every field whose platform behaviour is assumed (confidence Low in the rule table,
+//! [`crate::rules`]) says so; the defaults are the reactions the rule table names (and
+//! `RULES.md` lists). Reports label verdicts on these rules "assumed".
 
 use crate::mqtt::{ConnackCode, QoS};
 use std::time::Duration;

@@ -6,7 +6,7 @@
 //! break an ID- rule, naming the entry and the rule, so that a CONNECT is never judged
 //! against an identity the platform could not have issued.
 //!
-//! Interpretations (platform.md leaves these open):
+//! Interpretations (the platform's docs leave these open):
 //! - ID-PK: every platform-issued productKey has 11 letters and digits, but the SDK buffers
 //!   allow 20, and the spec's test vectors use `pk`; the mock accepts 1-20 ASCII letters and
 //!   digits.

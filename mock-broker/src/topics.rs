@@ -1,7 +1,7 @@
 //! S-TOPIC-OWN: the topics a device may publish to and subscribe to.
 //!
-//! A device's rights are the default topic classes every product has (platform.md
-//! S-TOPIC-OWN) plus its product's custom classes from the registry, each with
+//! A device's rights are the default topic classes every product has (S-TOPIC-OWN,
+//! see `RULES.md`) plus its product's custom classes from the registry, each with
 //! `${productKey}` and `${deviceName}` replaced by the device's identity.
 //!
 //! - PUBLISH: the topic must match a class with publish right.

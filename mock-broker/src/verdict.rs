@@ -31,7 +31,7 @@ pub struct Verdict {
     /// Extra explanation (for example the sign content rebuilt), empty when there is none.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub detail: String,
-    /// True where the broker's reaction is a documented guess (platform.md confidence L).
+    /// True where the broker's reaction is a documented guess (confidence Low in the rule table).
     pub assumed: bool,
 }
 

@@ -1,14 +1,15 @@
 //! Every A- rule's accept and refuse paths over real sockets, with CONNACK codes and the
 //! explanation in the transcript; the test vectors V1-V9, U1, N1-N3 and the CONNECTs real
-//! clients send (platform.md section 7).
+//! clients send (`mock_broker::auth::vectors`).
 
 mod support;
 
+use mock_broker::auth::vectors::{N1, N2, N3, U1, V1, V2, V3, V4, V5, V6, V7, V8, V9};
 use mock_broker::mqtt::ConnackCode;
 use mock_broker::{Outcome, Rule, Transport};
 use support::*;
 
-const PASSWORD_V1: &str = "fafd82a3d602b37fb0fa8b7892f24a477f851a14";
+const PASSWORD_V1: &str = V1.signature;
 
 fn doc_client_id(securemode: &str) -> String {
     format!("12345|securemode={securemode},signmethod=hmacsha1,timestamp=789|")
@@ -65,49 +66,13 @@ async fn keepalive_outside_30_to_1200_is_refused() {
 
 /// Vectors V1-V9 and U1 as CONNECTs: (transport, mqttClientId, username, password).
 const ACCEPTED: &[(&str, Transport, &str, &str, &str)] = &[
-    (
-        "V1",
-        Transport::Ws,
-        "12345|securemode=3,signmethod=hmacsha1,timestamp=789|",
-        "device&pk",
-        "fafd82a3d602b37fb0fa8b7892f24a477f851a14",
-    ),
-    (
-        "V2",
-        Transport::Ws,
-        "12345|securemode=3,signmethod=hmacmd5,timestamp=789|",
-        "device&pk",
-        "14b198324fe55e1d3c88f2e705e201ee",
-    ),
-    (
-        "V2, signmethod absent",
-        Transport::Tcp,
-        "12345|securemode=3,timestamp=789|",
-        "device&pk",
-        "14b198324fe55e1d3c88f2e705e201ee",
-    ),
-    (
-        "V3",
-        Transport::Wss,
-        "12345|securemode=2,signmethod=hmacsha256,timestamp=789|",
-        "device&pk",
-        "6074a46a91b1ebb2cc4ea42790ad0e80202c9843859fc292e57c4eb19fad9e57",
-    ),
-    ("V4", Transport::Tls, "12345|securemode=2,signmethod=hmacmd5|", "device&pk", "2ce7304ec0ddd548eb1492d65ac0b334"),
-    (
-        "V5",
-        Transport::Tls,
-        "12345|securemode=2,signmethod=hmacsha1|",
-        "device&pk",
-        "3504e4df7ce4766d30f796ee973c9ce7fc5425cb",
-    ),
-    (
-        "V6",
-        Transport::Ws,
-        "12345|securemode=3,signmethod=hmacsha256|",
-        "device&pk",
-        "c8cb3dcb7159682438e5fd9a9c34f398e41bb8edb6f222795e307bafee151090",
-    ),
+    ("V1", Transport::Ws, "12345|securemode=3,signmethod=hmacsha1,timestamp=789|", "device&pk", V1.signature),
+    ("V2", Transport::Ws, "12345|securemode=3,signmethod=hmacmd5,timestamp=789|", "device&pk", V2.signature),
+    ("V2, signmethod absent", Transport::Tcp, "12345|securemode=3,timestamp=789|", "device&pk", V2.signature),
+    ("V3", Transport::Wss, "12345|securemode=2,signmethod=hmacsha256,timestamp=789|", "device&pk", V3.signature),
+    ("V4", Transport::Tls, "12345|securemode=2,signmethod=hmacmd5|", "device&pk", V4.signature),
+    ("V5", Transport::Tls, "12345|securemode=2,signmethod=hmacsha1|", "device&pk", V5.signature),
+    ("V6", Transport::Ws, "12345|securemode=3,signmethod=hmacsha256|", "device&pk", V6.signature),
     (
         "V1 upper case",
         Transport::Ws,
@@ -120,35 +85,35 @@ const ACCEPTED: &[(&str, Transport, &str, &str, &str)] = &[
         Transport::Tls,
         "pk.device|timestamp=2524608000000,_v=sdk-c-3.0.1,securemode=2,signmethod=hmacsha256,lan=C,gw=0,ext=0|",
         "device&pk",
-        "2EAB47D05EC94FAB1A34E7E9F54AEBD34A1E15770F932E05300193007E0091E9",
+        V7.signature,
     ),
     (
         "V7 LinkSDK 4.x",
         Transport::Tls,
         "pk.device|timestamp=2524608000000,_ss=1,_v=sdk-c-4.1.0,securemode=2,signmethod=hmacsha256,ext=3,_conn=tls_1a|",
         "device&pk",
-        "2EAB47D05EC94FAB1A34E7E9F54AEBD34A1E15770F932E05300193007E0091E9",
+        V7.signature,
     ),
     (
         "V8 Python linkkit",
         Transport::Wss,
         "pk&device|securemode=2,signmethod=hmacsha1,ext=1,_ss=1,lan=Python,_v=1.2.13,timestamp=1700000000|",
         "device&pk",
-        "d724b02afe3c2feb34006bf42504d521ca66909a",
+        V8.signature,
     ),
     (
         "V9 empty clientId",
         Transport::Tls,
         "|securemode=2,signmethod=hmacsha256,timestamp=2524608000000|",
         "device&pk",
-        "9DEA83E5947409FB4220128787F6BC66D77090396D01E641880AB505497A6DF6",
+        V9.signature,
     ),
     (
         "U1 UTF-8 clientId",
         Transport::Ws,
         "设备01|securemode=3,signmethod=hmacsha1,timestamp=789|",
         "device&pk",
-        "1b92fc90f45881776020577e87b28a243fd13247",
+        U1.signature,
     ),
 ];
 
@@ -177,9 +142,9 @@ async fn node_sdk_browser_connect_with_a_bar_inside_the_params_is_accepted() {
 async fn negative_vectors_are_refused_with_bad_credentials() {
     let mut tb = TestBroker::start().await;
     for (name, password) in [
-        ("N1 unsorted content", "c202dea8b02210477101fa849b3143b20fb5ea8d"),
-        ("N2 misspelt key", "ce30aad3f523fef11c40d06ee534725e00bf4c5b"),
-        ("N3 empty secret", "57712a747b18ac7646dcd687e62200e07827b8b1"),
+        ("N1 unsorted content", N1.signature),
+        ("N2 misspelt key", N2.signature),
+        ("N3 empty secret", N3.signature),
         ("leading zero stripped", "afd82a3d602b37fb0fa8b7892f24a477f851a14"),
     ] {
         let attempt = tb.attempt(Transport::Ws, &connect_bytes(&doc_client_id("3"), "device&pk", password, 60)).await;
@@ -195,17 +160,12 @@ async fn negative_vectors_are_refused_with_bad_credentials() {
 #[tokio::test]
 async fn a_bad_signature_is_explained_with_the_rebuilt_content() {
     let mut tb = TestBroker::start().await;
-    let attempt = tb
-        .attempt(
-            Transport::Ws,
-            &connect_bytes(&doc_client_id("3"), "device&pk", "c202dea8b02210477101fa849b3143b20fb5ea8d", 60),
-        )
-        .await;
+    let attempt = tb.attempt(Transport::Ws, &connect_bytes(&doc_client_id("3"), "device&pk", N1.signature, 60)).await;
     let verdict = attempt.verdicts().into_iter().find(|v| v.outcome == Outcome::Fail).expect("a failed verdict");
     let all = format!("{} {} {}", verdict.expected, verdict.received, verdict.detail);
     assert!(all.contains("clientId12345deviceNamedeviceproductKeypktimestamp789"), "{all}");
     assert!(all.contains(PASSWORD_V1), "expected hex shown: {all}");
-    assert!(all.contains("c202dea8b02210477101fa849b3143b20fb5ea8d"), "received hex shown: {all}");
+    assert!(all.contains(N1.signature), "received hex shown: {all}");
     assert!(all.contains("hmacsha1"), "{all}");
 }
 

@@ -4,6 +4,7 @@
 
 mod support;
 
+use mock_broker::auth::vectors::{N1, V1};
 use mock_broker::policy::KeepaliveCheck;
 use mock_broker::{EventKind, Policy, Transport, render};
 use std::time::Duration;
@@ -48,7 +49,7 @@ async fn refused_unsorted_signature_n1() {
         Transport::Ws,
         "12345|securemode=3,signmethod=hmacsha1,timestamp=789|",
         "device&pk",
-        "c202dea8b02210477101fa849b3143b20fb5ea8d",
+        N1.signature,
         60,
     )
     .await;
@@ -61,7 +62,7 @@ async fn refused_securemode_over_tls() {
         Transport::Tls,
         "12345|securemode=3,signmethod=hmacsha1,timestamp=789|",
         "device&pk",
-        "fafd82a3d602b37fb0fa8b7892f24a477f851a14",
+        V1.signature,
         60,
     )
     .await;
@@ -74,7 +75,7 @@ async fn refused_keepalive_zero_over_tcp() {
         Transport::Tcp,
         "12345|securemode=3,signmethod=hmacsha1,timestamp=789|",
         "device&pk",
-        "fafd82a3d602b37fb0fa8b7892f24a477f851a14",
+        V1.signature,
         0,
     )
     .await;

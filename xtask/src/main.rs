@@ -8,6 +8,8 @@
 //!   and runs the conformance suite against
 //!   `CLIENT`, a path or a fixture name (the reference fixture by default). The suite's own
 //!   `--help` lists its flags; its exit code is the task's.
+//! - `cargo xtask rules`: writes `RULES.md`, the rules reference, from the code's rule tables
+//!   and the conformance catalogue (`conformance --rules-reference`).
 
 mod interop;
 #[cfg(test)]
@@ -15,7 +17,7 @@ mod tidy;
 
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -31,6 +33,7 @@ fn main() -> anyhow::Result<()> {
         }
         Some("interop-deps") => interop::install(&root).map(|deps| println!("{deps}")),
         Some("conformance") => conformance(&root, &args[1..]),
+        Some("rules") => rules(&root),
         Some(other) => bail!("unknown task {other:?}\n\n{USAGE}"),
         None => {
             println!("{USAGE}");
@@ -46,7 +49,8 @@ tasks:
   interop-deps    only install the interop clients (paho-mqtt, MQTT.js)
   conformance [CLIENT] [FLAGS] [-- CLIENT ARGS]
                   run the conformance suite against CLIENT (a path, or a fixture name;
-                  default: the reference fixture); `cargo xtask conformance --help` for flags";
+                  default: the reference fixture); `cargo xtask conformance --help` for flags
+  rules           write RULES.md, the rules reference, from the rule tables and the catalogue";
 
 fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
@@ -66,6 +70,30 @@ fn conformance(root: &Path, args: &[String]) -> anyhow::Result<()> {
     suite.arg("--fixture-bin").arg(bin.join("fixture-client"));
     let status = suite.args(args).status().with_context(|| format!("starting {suite:?}"))?;
     std::process::exit(status.code().unwrap_or(2));
+}
+
+/// Writes `RULES.md` at the root: what `conformance --rules-reference` prints.
+fn rules(root: &Path) -> anyhow::Result<()> {
+    let mut generator = cargo();
+    generator.current_dir(root).args([
+        "run",
+        "-q",
+        "-p",
+        "conformance",
+        "--bin",
+        "conformance",
+        "--",
+        "--rules-reference",
+    ]);
+    // Build errors go straight to the terminal; only the reference is captured.
+    let output = generator.stderr(Stdio::inherit()).output().with_context(|| format!("starting {generator:?}"))?;
+    if !output.status.success() {
+        bail!("{generator:?} failed: {}", output.status);
+    }
+    let path = root.join("RULES.md");
+    std::fs::write(&path, &output.stdout).with_context(|| format!("writing {}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(())
 }
 
 /// The workspace root: the parent of this crate's directory.

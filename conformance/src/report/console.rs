@@ -6,7 +6,7 @@
 //! `RULE: expected X; received Y` with its detail, measured values, the client's last lines);
 //! the not-run cases with their reasons; the transcript snapshots written as new or changed
 //! (a changed one's diff is in its case's block, which it turned into a warning); the rule
-//! coverage of platform.md section 6; a one-line total. Everything goes to a `&mut dyn Write`, so tests capture it. Colour (ANSI) only when
+//! coverage of the client rules; a one-line total. Everything goes to a `&mut dyn Write`, so tests capture it. Colour (ANSI) only when
 //! [`Style::color`] says so; widths are computed on the plain text, so columns stay aligned.
 
 use super::{Counts, case_ids, details, label, ordered, rule_order};
@@ -261,7 +261,7 @@ fn coverage(out: &mut dyn Write, report: &RunReport, style: Style) -> io::Result
         };
         let text = match (rule.verdict, rule.reason.is_empty()) {
             (Some(_), true) => {
-                super::coverage::meaning(&rule.rule).unwrap_or("(a rule outside platform.md section 6)").to_string()
+                super::coverage::meaning(&rule.rule).unwrap_or("(a rule outside the client rules)").to_string()
             }
             _ => rule.reason.clone(),
         };

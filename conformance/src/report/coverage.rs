@@ -1,6 +1,6 @@
-//! Rule coverage: for every client rule of platform.md section 6 (`C-SECUREMODE` ...
-//! `C-RESUB`), plus the kit's own `C-PUB-RETRY` (MQTT 3.1.1 itself), whether the run exercised it and with what worst verdict, or why not — so a
-//! green run never hides what was not checked.
+//! Rule coverage: for every client rule (`C-SECUREMODE` ... `C-RESUB`, the kit's own
+//! `C-PUB-RETRY` from MQTT 3.1.1 among them), whether the run exercised it and with what worst
+//! verdict, or why not — so a green run never hides what was not checked.
 //!
 //! [`CLIENT_RULES`] is the one list of those rules in the crate. Coverage does not depend on
 //! the catalogue: the runner passes the client rules its catalogue has cases for.
@@ -26,8 +26,8 @@ const fn rule(id: &'static str, meaning: &'static str, follows_from: &'static [R
     ClientRule { id, meaning, follows_from }
 }
 
-/// Every client rule of platform.md section 6, in its order, with `C-PUB-RETRY` (from MQTT
-/// 3.1.1, not from platform.md) after `C-QOS`.
+/// Every client rule, in the order reports and `RULES.md` list them: the fourteen that follow
+/// from the platform's rules, with `C-PUB-RETRY` (from MQTT 3.1.1 itself) after `C-QOS`.
 pub const CLIENT_RULES: &[ClientRule] = &[
     rule("C-SECUREMODE", "declares securemode 3 over ws/tcp and 2 over wss/tls (A-SECUREMODE)", &[Rule::ASecuremode]),
     rule(
@@ -73,12 +73,12 @@ pub const CLIENT_RULES: &[ClientRule] = &[
 /// The reason given for a client rule no case of the catalogue targets.
 pub const NO_CASE_YET: &str = "no case in this catalogue yet";
 
-/// The one-line meaning of a client rule, `None` for an ID outside section 6.
+/// The one-line meaning of a client rule, `None` for an ID outside [`CLIENT_RULES`].
 pub fn meaning(id: &str) -> Option<&'static str> {
     CLIENT_RULES.iter().find(|r| r.id == id).map(|r| r.meaning)
 }
 
-/// The coverage of every client rule: section 6's in order, then any other rule a case
+/// The coverage of every client rule: [`CLIENT_RULES`] in order, then any other rule a case
 /// names. `catalogued` lists the client rules the catalogue has at least one case for.
 ///
 /// - Some case ran (pass / warn / fail): the worst of those verdicts; the reason is empty,
@@ -151,7 +151,7 @@ mod tests {
     #[test]
     fn report_coverage_lists_the_fifteen_client_rules() {
         let ids: Vec<&str> = CLIENT_RULES.iter().map(|r| r.id).collect();
-        assert_eq!(ids.len(), 15, "section 6's fourteen and C-PUB-RETRY");
+        assert_eq!(ids.len(), 15, "the platform's fourteen and C-PUB-RETRY");
         let mut unique = ids.clone();
         unique.sort_unstable();
         unique.dedup();

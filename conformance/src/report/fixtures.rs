@@ -1,7 +1,7 @@
 //! Hand-built reports for the output tests: one of each verdict (pass, warn, fail with
 //! findings and output tail, not-run with its reason, error), over the four transports, with
-//! rule IDs of platform.md (C-SECUREMODE, C-KEEPALIVE, C-PING, C-TLS-VERIFY) plus one rule
-//! outside section 6.
+//! client rule IDs (C-SECUREMODE, C-KEEPALIVE, C-PING, C-TLS-VERIFY) plus one rule outside
+//! [`CLIENT_RULES`](super::coverage::CLIENT_RULES).
 
 use crate::model::{CaseReport, RunReport, Severity};
 use crate::outcome::{CaseResult, CaseVerdict, ClientRun};

@@ -1,7 +1,7 @@
 //! `junit.xml` (quick-junit) for CI systems: Jenkins, GitLab and GitHub test reporters.
 //!
 //! Layout, chosen for how those render it:
-//! - one `<testsuite>` per client rule (`C-SECUREMODE` ...), in platform.md section 6 order:
+//! - one `<testsuite>` per client rule (`C-SECUREMODE` ...), in the order of `CLIENT_RULES`:
 //!   GitLab and the GitHub reporters list suites, so a run reads rule by rule; Jenkins groups
 //!   by `classname`, which is the same rule ID;
 //! - one `<testcase name="case[transport]" classname="C-RULE">` per case and transport;

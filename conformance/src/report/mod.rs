@@ -5,7 +5,7 @@
 //!   a one-line total);
 //! - [`json`]: `report.json`, the serde form of [`RunReport`];
 //! - [`junit`]: `junit.xml`, one testcase per case and transport;
-//! - [`coverage`]: which client rules of platform.md section 6 (`C-SECUREMODE` ... `C-RESUB`)
+//! - [`coverage`]: which client rules (`C-SECUREMODE` ... `C-RESUB`, see `RULES.md`)
 //!   the run exercised and why the others were not, so a green run never hides what was not
 //!   checked;
 //! - [`matrix`]: several clients' rule coverage side by side (`matrix.json`);
@@ -74,7 +74,7 @@ fn severity(severity: Severity) -> &'static str {
     }
 }
 
-/// The client rules a report shows, in order: those of platform.md section 6 first (in its
+/// The client rules a report shows, in order: those of [`coverage::CLIENT_RULES`] first (in its
 /// order), then any other rule a case names, in order of appearance.
 fn rule_order(report: &RunReport) -> Vec<&str> {
     let mut rules: Vec<&str> = coverage::CLIENT_RULES.iter().map(|r| r.id).collect();
@@ -265,7 +265,7 @@ mod tests {
                 "odd-rule[tcp]"
             ]
         );
-        assert_eq!(rule_order(&report).last(), Some(&"C-ODD"), "unknown rules come after section 6");
+        assert_eq!(rule_order(&report).last(), Some(&"C-ODD"), "unknown rules come after the client rules");
     }
 
     #[test]

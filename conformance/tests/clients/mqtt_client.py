@@ -4,7 +4,7 @@
 It follows the client-under-test contract: reads IOT_URL, IOT_PRODUCT_KEY, IOT_DEVICE_NAME,
 IOT_DEVICE_SECRET, IOT_CLIENT_ID, IOT_SIGN_METHOD, IOT_KEEPALIVE, IOT_CA_FILE and
 IOT_STAY_SECONDS (or, with --no-env, the same values from flags); connects over tcp, tls, ws or
-wss; signs the password as platform.md says; pings; stays, then disconnects.
+wss; signs the password as RULES.md says (A-SIGN-CONTENT); pings; stays, then disconnects.
 
 A few switches break one thing each, so the suite's tests can see a case fail: --securemode,
 --keepalive (ignores IOT_KEEPALIVE), --ping-every 0 (never pings), --insecure (accepts any

@@ -6,7 +6,7 @@
 //! Every rule reached yields a verdict, passes included, so a run's verdicts say which rules
 //! it exercised; rules after a refusal yield none.
 //!
-//! Interpretations (platform.md is silent; each is a documented choice):
+//! Interpretations (the platform's docs are silent; each is a documented choice):
 //! - A-WILL-RETAIN is checked right after the protocol and never refuses: a will is a Warn.
 //! - A-PARAMS-UNKNOWN: `securemode`, `signmethod`, `timestamp` and `ext` (read for S-KICK)
 //!   are known; the verdict is a Pass listing the ignored keys once each, or "none". An

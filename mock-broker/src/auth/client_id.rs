@@ -2,7 +2,7 @@
 //!
 //! `mqttClientId = clientId "|" param ("," param)* "|"`, `param = key "=" value`.
 //!
-//! How the parser reads it, where platform.md is silent the choice is marked *(choice)*:
+//! How the parser reads it, where the platform's docs are silent the choice is marked *(choice)*:
 //! - The prefix runs to the **first** `|` and is kept verbatim, spaces included: it is
 //!   signed as sent (A-SIGN-CONTENT).
 //! - The params block runs to the **last** `|`, so the Node SDK's browser build, which sends

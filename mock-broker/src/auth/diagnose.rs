@@ -155,6 +155,7 @@ fn permutations<T: Copy>(items: &[T]) -> Vec<Vec<T>> {
 pub(super) mod tests {
     use super::*;
     use crate::auth::sign::{sign_content, sorted_fields};
+    use crate::auth::vectors::{N1, N2, N3, V1, V3, V5, V6};
 
     /// What the broker expects of the doc example's CONNECT (vector V1).
     pub(in crate::auth) fn v1() -> Expectation<'static> {
@@ -181,7 +182,7 @@ pub(super) mod tests {
     #[test]
     fn n1_unsorted_content_is_named() {
         assert_eq!(
-            explained("c202dea8b02210477101fa849b3143b20fb5ea8d"),
+            explained(N1.signature),
             "the password matches the fields signed in the order productKey, deviceName, clientId, timestamp, \
              where A-SIGN-CONTENT sorts them by name: clientId, deviceName, productKey, timestamp"
         );
@@ -189,23 +190,22 @@ pub(super) mod tests {
 
     #[test]
     fn n2_and_n3() {
-        assert_eq!(explained("ce30aad3f523fef11c40d06ee534725e00bf4c5b"), "nothing");
+        assert_eq!(explained(N2.signature), "nothing");
         assert_eq!(
-            explained("57712a747b18ac7646dcd687e62200e07827b8b1"),
+            explained(N3.signature),
             "the password matches the right content signed with an empty key instead of the deviceSecret"
         );
     }
 
     #[test]
     fn another_method_is_named() {
-        // V3: hmacsha256 of V1's content.
         assert_eq!(
-            explained("6074a46a91b1ebb2cc4ea42790ad0e80202c9843859fc292e57c4eb19fad9e57"),
+            explained(V3.signature),
             "the password is the hmacsha256 signature of the right content, but signmethod=hmacsha1 was declared"
         );
         let defaulted = Expectation { method: SignMethod::HmacMd5, declared: None, ..v1() };
         assert_eq!(
-            explain(&defaulted, b"fafd82a3d602b37fb0fa8b7892f24a477f851a14").as_deref(),
+            explain(&defaulted, V1.signature.as_bytes()).as_deref(),
             Some(
                 "the password is the hmacsha1 signature of the right content, but no signmethod was declared, which means hmacmd5"
             )
@@ -215,14 +215,8 @@ pub(super) mod tests {
     #[test]
     fn left_out_fields_and_other_mistakes_are_named() {
         // V4/V5/V6 sign V1's fields without the timestamp.
-        assert!(
-            explained("3504e4df7ce4766d30f796ee973c9ce7fc5425cb")
-                .starts_with("the password matches the content without timestamp")
-        );
-        assert!(
-            explained("c8cb3dcb7159682438e5fd9a9c34f398e41bb8edb6f222795e307bafee151090")
-                .ends_with(", and hmacsha256 although signmethod=hmacsha1 was declared")
-        );
+        assert!(explained(V5.signature).starts_with("the password matches the content without timestamp"));
+        assert!(explained(V6.signature).ends_with(", and hmacsha256 although signmethod=hmacsha1 was declared"));
         let without_client_id = sign(SignMethod::HmacSha1, "secret", &sign_content(None, "device", "pk", Some("789")));
         assert!(explained(&without_client_id).starts_with("the password matches the content without clientId ("));
         let whole = sign_content(Some(v1().mqtt_client_id), "device", "pk", Some("789"));

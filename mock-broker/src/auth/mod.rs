@@ -9,6 +9,7 @@
 //! - `password` and `diagnose`: the signature verdicts, and on a mismatch the likely mistake
 //!   (unsorted content, another algorithm, a dropped field, an empty key...).
 //! - `render`: quoting client values in verdicts, and blanking the device secret.
+//! - [`vectors`]: the signature test vectors V1-V9, U1 and N1-N3.
 //!
 //! **Invariant:** no verdict holds a deviceSecret.
 
@@ -18,6 +19,7 @@ mod diagnose;
 mod password;
 mod render;
 mod sign;
+pub mod vectors;
 
 pub use check::{AuthReport, Identity, Refusal, authenticate};
 pub use client_id::{ClientIdError, MqttClientId};

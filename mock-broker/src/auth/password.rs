@@ -114,7 +114,7 @@ mod tests {
     use crate::auth::diagnose::tests::v1;
     use crate::verdict::Outcome;
 
-    const V1: &str = "fafd82a3d602b37fb0fa8b7892f24a477f851a14";
+    const V1: &str = crate::auth::vectors::V1.signature;
 
     fn last(password: &[u8]) -> Verdict {
         check(&v1(), Some(password)).pop().expect("a verdict")

@@ -117,69 +117,32 @@ mod tests {
     use super::*;
     use SignMethod::*;
 
-    const V1_CONTENT: &str = "clientId12345deviceNamedeviceproductKeypktimestamp789";
-    const V4_CONTENT: &str = "clientId12345deviceNamedeviceproductKeypk";
-
-    fn check(method: SignMethod, secret: &str, content: &str, hex: &str) {
-        assert_eq!(sign(method, secret, content), hex.to_ascii_lowercase(), "{} of {content:?}", method.name());
-    }
+    use crate::auth::vectors::{N1, V1, V4, V9, VECTORS};
 
     #[test]
-    fn vectors_v1_to_v9_and_u1() {
-        check(HmacSha1, "secret", V1_CONTENT, "fafd82a3d602b37fb0fa8b7892f24a477f851a14");
-        check(HmacMd5, "secret", V1_CONTENT, "14b198324fe55e1d3c88f2e705e201ee");
-        check(HmacSha256, "secret", V1_CONTENT, "6074a46a91b1ebb2cc4ea42790ad0e80202c9843859fc292e57c4eb19fad9e57");
-        check(HmacMd5, "secret", V4_CONTENT, "2ce7304ec0ddd548eb1492d65ac0b334");
-        check(HmacSha1, "secret", V4_CONTENT, "3504e4df7ce4766d30f796ee973c9ce7fc5425cb");
-        check(HmacSha256, "secret", V4_CONTENT, "c8cb3dcb7159682438e5fd9a9c34f398e41bb8edb6f222795e307bafee151090");
-        check(
-            HmacSha256,
-            "secret",
-            "clientIdpk.devicedeviceNamedeviceproductKeypktimestamp2524608000000",
-            "2EAB47D05EC94FAB1A34E7E9F54AEBD34A1E15770F932E05300193007E0091E9",
-        );
-        check(
-            HmacSha1,
-            "secret",
-            "clientIdpk&devicedeviceNamedeviceproductKeypktimestamp1700000000",
-            "d724b02afe3c2feb34006bf42504d521ca66909a",
-        );
-        check(
-            HmacSha256,
-            "secret",
-            "clientIddeviceNamedeviceproductKeypktimestamp2524608000000",
-            "9DEA83E5947409FB4220128787F6BC66D77090396D01E641880AB505497A6DF6",
-        );
-        check(
-            HmacSha1,
-            "secret",
-            "clientId设备01deviceNamedeviceproductKeypktimestamp789",
-            "1b92fc90f45881776020577e87b28a243fd13247",
-        );
-    }
-
-    #[test]
-    fn negative_vectors_n1_to_n3_differ_from_v1() {
-        let v1 = sign(HmacSha1, "secret", V1_CONTENT);
-        let n1 = sign(HmacSha1, "secret", "productKeypkdeviceNamedeviceclientId12345timestamp789");
-        let n2 = sign(HmacSha1, "secret", "clientId12345deviceNamedeviceproducypktimestamp789");
-        let n3 = sign(HmacSha1, "", V1_CONTENT);
-        assert_eq!(n1, "c202dea8b02210477101fa849b3143b20fb5ea8d");
-        assert_eq!(n2, "ce30aad3f523fef11c40d06ee534725e00bf4c5b");
-        assert_eq!(n3, "57712a747b18ac7646dcd687e62200e07827b8b1");
-        for n in [n1, n2, n3] {
-            assert!(!hex_eq(&v1, n.as_bytes()));
+    fn every_vector_is_the_hmac_of_its_content() {
+        for v in VECTORS {
+            assert_eq!(sign(v.method, v.secret, v.content), v.signature.to_ascii_lowercase(), "{}", v.name);
+            assert!(hex_eq(&sign(v.method, v.secret, v.content), v.signature.as_bytes()), "{}", v.name);
         }
     }
 
     #[test]
+    fn negative_vectors_differ_from_v1() {
+        let v1 = sign(V1.method, V1.secret, V1.content);
+        for n in VECTORS.iter().filter(|v| !v.valid) {
+            assert_eq!((n.method, n.name.starts_with('N')), (V1.method, true), "{}", n.name);
+            assert!(!hex_eq(&v1, n.signature.as_bytes()), "{}", n.name);
+        }
+        assert_eq!(VECTORS.iter().filter(|v| !v.valid).count(), 3);
+        assert_eq!(N1.content.len(), V1.content.len(), "N1 only reorders V1's fields");
+    }
+
+    #[test]
     fn sign_content_sorts_and_omits_absent_fields() {
-        assert_eq!(sign_content(Some("12345"), "device", "pk", Some("789")), V1_CONTENT);
-        assert_eq!(sign_content(Some("12345"), "device", "pk", None), V4_CONTENT);
-        assert_eq!(
-            sign_content(Some(""), "device", "pk", Some("2524608000000")),
-            "clientIddeviceNamedeviceproductKeypktimestamp2524608000000"
-        );
+        assert_eq!(sign_content(Some("12345"), "device", "pk", Some("789")), V1.content);
+        assert_eq!(sign_content(Some("12345"), "device", "pk", None), V4.content);
+        assert_eq!(sign_content(Some(""), "device", "pk", Some("2524608000000")), V9.content);
         assert_eq!(sign_content(None, "device", "pk", None), "deviceNamedeviceproductKeypk");
     }
 

@@ -2,6 +2,7 @@
 //! rule and CONNACK code, the wording of each refusal (insta snapshots under `snapshots/`),
 //! and the secret kept out of every verdict.
 
+use super::vectors::{self, N1, N2, N3, U1, V2, V3, V4, V5, V9};
 use super::*;
 use crate::mqtt::{ConnackCode, Connect, Protocol, QoS, Will};
 use crate::policy::Policy;
@@ -11,10 +12,10 @@ use crate::transport::Transport::{self, Tcp, Tls, Ws, Wss};
 use crate::verdict::{Outcome, Verdict};
 use bytes::Bytes;
 
-const V1: &str = "fafd82a3d602b37fb0fa8b7892f24a477f851a14";
+const V1: &str = vectors::V1.signature;
 const V1_WS_ID: &str = "12345|securemode=3,signmethod=hmacsha1,timestamp=789|";
-const V7: &str = "2EAB47D05EC94FAB1A34E7E9F54AEBD34A1E15770F932E05300193007E0091E9";
-const V8: &str = "d724b02afe3c2feb34006bf42504d521ca66909a";
+const V7: &str = vectors::V7.signature;
+const V8: &str = vectors::V8.signature;
 /// A secret of the platform's length, for the redaction test.
 const LONG_SECRET: &str = "Zq7Wm2Xp9Lk4Hs6Dt1Vb8Nc3Fg5Jr0Ya";
 
@@ -74,7 +75,7 @@ fn last_detail(report: &AuthReport) -> &str {
     &report.verdicts.last().expect("verdicts").detail
 }
 
-/// The platform.md examples as real clients send them: (name, mqttClientId, password, transports).
+/// The test vectors' CONNECTs as real clients send them: (name, mqttClientId, password, transports).
 fn real_clients() -> Vec<(&'static str, String, String, [Transport; 2])> {
     let node_id = "pk&device|securemode=2,signmethod=hmacsha1,timestamp=1700000000000,lan=JS|Broswer ,_v=1.2.8|";
     let node_password =
@@ -166,9 +167,9 @@ fn every_rule_passes_in_platform_order_for_the_doc_example() {
 #[test]
 fn n1_to_n3_are_refused_for_v1s_connect() {
     let cases = [
-        ("c202dea8b02210477101fa849b3143b20fb5ea8d", "in the order productKey, deviceName, clientId, timestamp"),
-        ("ce30aad3f523fef11c40d06ee534725e00bf4c5b", "no common mistake explains it"),
-        ("57712a747b18ac7646dcd687e62200e07827b8b1", "an empty key"),
+        (N1.signature, "in the order productKey, deviceName, clientId, timestamp"),
+        (N2.signature, "no common mistake explains it"),
+        (N3.signature, "an empty key"),
     ];
     for (password, diagnosis) in cases {
         let report = refused(&v1_with(password), Ws, Rule::ASignContent, ConnackCode::BadCredentials);
@@ -181,17 +182,16 @@ fn u1_utf8_client_id_is_signed_as_utf8() {
     let u1 = connect(
         "设备01|securemode=3,signmethod=hmacsha1,timestamp=789|",
         Some("device&pk"),
-        Some(b"1b92fc90f45881776020577e87b28a243fd13247"),
+        Some(U1.signature.as_bytes()),
     );
     assert_eq!(accepted(&u1, Ws).client_id, "设备01");
 }
 
 #[test]
 fn absent_timestamp_and_signmethod_follow_v2_and_v4() {
-    let v4 =
-        connect("12345|securemode=3,signmethod=hmacmd5|", Some("device&pk"), Some(b"2ce7304ec0ddd548eb1492d65ac0b334"));
+    let v4 = connect("12345|securemode=3,signmethod=hmacmd5|", Some("device&pk"), Some(V4.signature.as_bytes()));
     accepted(&v4, Tcp);
-    let v2 = connect("12345|securemode=3,timestamp=789|", Some("device&pk"), Some(b"14b198324fe55e1d3c88f2e705e201ee"));
+    let v2 = connect("12345|securemode=3,timestamp=789|", Some("device&pk"), Some(V2.signature.as_bytes()));
     let report = run(&v2, Ws);
     assert_eq!(report.outcome.as_ref().map(|i| i.sign_method), Ok(SignMethod::HmacMd5));
     let signmethod = report.verdicts.iter().find(|v| v.rule == Rule::ASignmethod).expect("verdict");
@@ -203,7 +203,7 @@ fn v9_empty_client_id_is_signed_as_the_bare_name() {
     let v9 = connect(
         "|securemode=2,signmethod=hmacsha256,timestamp=2524608000000|",
         Some("device&pk"),
-        Some(b"9DEA83E5947409FB4220128787F6BC66D77090396D01E641880AB505497A6DF6"),
+        Some(V9.signature.as_bytes()),
     );
     assert_eq!(accepted(&v9, Tls).client_id, "");
 }
@@ -386,23 +386,11 @@ fn refusal_cases() -> Vec<Case> {
         case("password_binary", connect(V1_WS_ID, user, Some(&[0xfa, 0xfd, 0x82, 0x00])), Ws, Rule::ASignHex, C4),
         case("password_whitespace", v1_with(&format!("{V1}\n")), Ws, Rule::ASignHex, C4),
         case("password_truncated", v1_with(&V1[..39]), Ws, Rule::ASignHex, C4),
-        case(
-            "password_other_method_length",
-            v1_with("6074a46a91b1ebb2cc4ea42790ad0e80202c9843859fc292e57c4eb19fad9e57"),
-            Ws,
-            Rule::ASignHex,
-            C4,
-        ),
-        case("password_n1_unsorted", v1_with("c202dea8b02210477101fa849b3143b20fb5ea8d"), Ws, Rule::ASignContent, C4),
-        case("password_n2_misspelt", v1_with("ce30aad3f523fef11c40d06ee534725e00bf4c5b"), Ws, Rule::ASignContent, C4),
-        case("password_n3_empty_key", v1_with("57712a747b18ac7646dcd687e62200e07827b8b1"), Ws, Rule::ASignContent, C4),
-        case(
-            "password_without_timestamp",
-            v1_with("3504e4df7ce4766d30f796ee973c9ce7fc5425cb"),
-            Ws,
-            Rule::ASignContent,
-            C4,
-        ),
+        case("password_other_method_length", v1_with(V3.signature), Ws, Rule::ASignHex, C4),
+        case("password_n1_unsorted", v1_with(N1.signature), Ws, Rule::ASignContent, C4),
+        case("password_n2_misspelt", v1_with(N2.signature), Ws, Rule::ASignContent, C4),
+        case("password_n3_empty_key", v1_with(N3.signature), Ws, Rule::ASignContent, C4),
+        case("password_without_timestamp", v1_with(V5.signature), Ws, Rule::ASignContent, C4),
     ]
 }
 

@@ -1,6 +1,6 @@
-//! Shared helpers of the broker's integration tests: a broker with the platform.md test
-//! identity, CONNECT packets encoded by mqttbytes (an encoder that is not ours), and real
-//! connections over every transport.
+//! Shared helpers of the broker's integration tests: a broker with the test vectors'
+//! identity (`mock_broker::auth::vectors`), CONNECT packets encoded by mqttbytes (an encoder
+//! that is not ours), and real connections over every transport.
 #![allow(dead_code)] // each test binary uses its own subset of these helpers
 
 use bytes::BytesMut;
@@ -12,7 +12,7 @@ use mock_broker::{Broker, CloseReason, Outcome, Policy, Rule, Transport, Verdict
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The identity of platform.md's test vectors.
+/// The identity of the test vectors (`mock_broker::auth::vectors`).
 pub const PK: &str = "pk";
 pub const DN: &str = "device";
 pub const SECRET: &str = "secret";
@@ -197,5 +197,5 @@ pub fn connect_bytes(client_id: &str, username: &str, password: &str, keep_alive
 /// securemode `transport` needs.
 pub fn doc_example(transport: Transport) -> Vec<u8> {
     let client_id = format!("12345|securemode={},signmethod=hmacsha1,timestamp=789|", transport.expected_securemode());
-    connect_bytes(&client_id, "device&pk", "fafd82a3d602b37fb0fa8b7892f24a477f851a14", 60)
+    connect_bytes(&client_id, "device&pk", mock_broker::auth::vectors::V1.signature, 60)
 }
