@@ -72,7 +72,7 @@ pub struct Args {
     #[arg(long, value_name = "quick|full", default_value = "full")]
     pub profile: SuiteProfile,
 
-    /// Write report.json and junit.xml into this directory.
+    /// Write report.json, junit.xml and report.html into this directory.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 
@@ -325,10 +325,15 @@ async fn execute(config: &RunConfig, args: &Args) -> i32 {
             .map_err(|e| format!("writing {}: {e}", dir.join(report::json::FILE_NAME).display()))
             .and_then(|json| {
                 report::junit::write(&report, dir).map(|junit| (json, junit)).map_err(|e| format!("{e:#}"))
+            })
+            .and_then(|(json, junit)| {
+                report::html::write(&report, dir)
+                    .map(|html| (json, junit, html))
+                    .map_err(|e| format!("writing {}: {e}", dir.join(report::html::FILE_NAME).display()))
             });
         match written {
-            Ok((json, junit)) => {
-                let _ = writeln!(stdout, "wrote {} and {}", json.display(), junit.display());
+            Ok((json, junit, html)) => {
+                let _ = writeln!(stdout, "wrote {}, {} and {}", json.display(), junit.display(), html.display());
             }
             Err(message) => {
                 eprintln!("conformance: {message}");
