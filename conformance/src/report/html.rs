@@ -35,8 +35,9 @@ const STYLE: &str = "
 body{font:14px/1.4 system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:8px 16px;color:#222}
 h1{font-size:20px;margin:4px 0}h2{font-size:16px;margin:18px 0 6px}h3{font-size:15px;margin:8px 0}
 table{border-collapse:collapse;width:100%;margin:4px 0}th,td{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top}
-th{background:#f4f4f4}.meta{color:#555;margin:2px 0}.meta code{word-break:break-all}
-.v{display:inline-block;min-width:58px;text-align:center;border-radius:3px;font-weight:600;font-size:12px;padding:1px 4px;color:#fff}
+th{background:#f4f4f4;white-space:nowrap}td.n{white-space:nowrap}
+.why{display:-webkit-box;-webkit-box-orient:vertical;-webkit-line-clamp:3;line-clamp:3;overflow:hidden}.meta{color:#555;margin:2px 0}.meta code{word-break:break-all}
+.v{display:inline-block;white-space:nowrap;min-width:58px;text-align:center;border-radius:3px;font-weight:600;font-size:12px;padding:1px 4px;color:#fff}
 .v-pass{background:#2e7d32}.v-warn{background:#e08e00}.v-fail{background:#c62828}.v-not-run{background:#9e9e9e}.v-error{background:#6a1b9a}
 #problems{border:2px solid #c62828;border-radius:4px;padding:4px 10px;margin:8px 0}#problems.clean{border-color:#2e7d32}
 #problems ul{margin:4px 0;padding-left:18px}#problems li{margin:2px 0}
@@ -87,6 +88,13 @@ fn anchor(case: &CaseReport) -> String {
     escape(&format!("case-{}-{}", case.case, case.transport))
 }
 
+/// An explanation in a list or table: at most three lines shown, all of it in the tooltip
+/// (and in the case's details).
+fn why(explanation: &str) -> String {
+    let text = escape(explanation);
+    format!("<div class=\"why\" title=\"{text}\">{text}</div>")
+}
+
 /// `case[transport]`, escaped.
 fn case_name(case: &CaseReport) -> String {
     escape(&format!("{}[{}]", case.case, case.transport))
@@ -131,12 +139,12 @@ fn problems(report: &RunReport) -> String {
     for case in problems {
         let _ = write!(
             out,
-            "<li>{} <a href=\"#{}\"><b>{}</b></a> ({}): {}</li>",
+            "<li>{} <a href=\"#{}\"><b>{}</b></a> ({}){}</li>",
             badge(case.result.verdict),
             anchor(case),
             case_name(case),
             escape(&case.client_rule),
-            escape(&case.result.explanation)
+            why(&case.result.explanation)
         );
     }
     out.push_str("</ul></section>");
@@ -166,10 +174,10 @@ fn verdict_table(report: &RunReport) -> String {
             };
             let _ = write!(
                 out,
-                "<td>{name}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<td class=\"n\">{name}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 case.transport,
                 badge(case.result.verdict),
-                escape(&case.result.explanation)
+                why(&case.result.explanation)
             );
         }
     }
