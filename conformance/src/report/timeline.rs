@@ -36,6 +36,8 @@ const LANE: f64 = 48.0;
 const TOP: f64 = 26.0;
 /// Room below the last lane (the time axis).
 const BOTTOM: f64 = 30.0;
+/// The most lanes drawn: a reconnect storm is told by its first connections.
+const MAX_LANES: usize = 40;
 /// Bar offset and height within a lane.
 const BAR_Y: f64 = 20.0;
 const BAR_H: f64 = 10.0;
@@ -150,11 +152,22 @@ impl Scale {
 /// client (closes, last packets).
 pub fn svg(transcript: &[Arc<Event>], stopping: &[Arc<Event>]) -> Option<String> {
     let events: Vec<&Event> = transcript.iter().chain(stopping).map(|e| e.as_ref()).collect();
-    let lanes = lanes(&events);
+    let mut lanes = lanes(&events);
     if lanes.is_empty() {
         return None;
     }
-    let last = events.iter().map(|e| e.at).max().unwrap_or_default();
+    let total = lanes.len();
+    lanes.truncate(MAX_LANES);
+    let last = if total > MAX_LANES {
+        let times = |l: &Lane| {
+            let closed = l.closed.as_ref().map(|(at, _)| *at);
+            l.marks.iter().map(|(at, _)| *at).chain(closed).chain([l.accepted]).collect::<Vec<_>>()
+        };
+        lanes.iter().flat_map(times).max()
+    } else {
+        events.iter().map(|e| e.at).max()
+    }
+    .unwrap_or_default();
     let scale = Scale { end: last.max(Duration::from_millis(100)) };
     let height = TOP + LANE * lanes.len() as f64 + BOTTOM;
     let mut out = format!(
@@ -168,6 +181,14 @@ pub fn svg(transcript: &[Arc<Event>], stopping: &[Arc<Event>]) -> Option<String>
         out.push_str(&lane_svg(lane, top, scale, previous_close));
     }
     out.push_str(&axis(scale, TOP + LANE * lanes.len() as f64));
+    if total > lanes.len() {
+        let _ = write!(
+            out,
+            r#"<text class="more" x="{LEFT}" y="{}" font-size="11">the first {} of {total} connections</text>"#,
+            height - 2.0,
+            lanes.len()
+        );
+    }
     out.push_str("</svg>");
     Some(out)
 }
@@ -178,13 +199,13 @@ fn legend() -> String {
     let items = [
         (r##"<path d="M4 -4 L8 0 L4 4 L0 0 Z" fill="#333"/>"##, "CONNECT"),
         (r##"<circle cx="4" cy="0" r="4" fill="#2e7d32"/>"##, "CONNACK 0x00"),
-        (r##"<circle cx="4" cy="0" r="4" fill="#c62828"/>"##, "CONNACK refused"),
-        (r##"<line x1="4" y1="-5" x2="4" y2="5" stroke="#6a1b9a" stroke-width="2"/>"##, "PINGREQ / PINGRESP"),
+        (r##"<circle cx="4" cy="0" r="4" fill="#c62828"/>"##, "refused"),
+        (r##"<line x1="4" y1="-5" x2="4" y2="5" stroke="#6a1b9a" stroke-width="2"/>"##, "PINGREQ, PINGRESP"),
         (
             r##"<line x1="4" y1="-5" x2="4" y2="5" stroke="#1565c0" stroke-width="2"/>"##,
             "other packets (in above, out below)",
         ),
-        (r##"<path d="M0 -4 L8 -4 L4 4 Z" fill="#c62828"/>"##, "fault applied"),
+        (r##"<path d="M0 -4 L8 -4 L4 4 Z" fill="#c62828"/>"##, "fault"),
         (
             r##"<rect x="0" y="-4" width="8" height="8" fill="#fff3c4" stroke="#e0b000"/>"##,
             "keepalive K from CONNACK, | cut at 1.5 K",
@@ -243,12 +264,13 @@ fn lane_svg(lane: &Lane, top: f64, scale: Scale, previous_close: Option<Duration
     out
 }
 
-/// The wait from the previous connection's close to this accept: a dashed line, labelled.
+/// The wait from the previous connection's close to this accept: a dashed line, labelled
+/// just left of the accept (the lane holds nothing else there).
 fn interval(from: f64, to: f64, y: f64, wait: Duration) -> String {
     format!(
-        r##"<g class="interval"><line x1="{from:.1}" y1="{y}" x2="{to:.1}" y2="{y}" stroke="#555" stroke-dasharray="3 2"/><text x="{:.1}" y="{}" text-anchor="middle" font-size="10">{}</text></g>"##,
-        (from + to) / 2.0,
-        y - 8.0,
+        r##"<g class="interval"><line x1="{from:.1}" y1="{y}" x2="{to:.1}" y2="{y}" stroke="#555" stroke-dasharray="3 2"/><text x="{:.1}" y="{}" text-anchor="end" font-size="10">{}</text></g>"##,
+        to - 6.0,
+        y - 5.0,
         seconds(wait)
     )
 }
@@ -259,14 +281,23 @@ fn keepalive_window(lane: &Lane, bar_top: f64, scale: Scale) -> String {
         return String::new();
     };
     let k = Duration::from_secs(u64::from(k));
-    let (x0, x1, cut) = (scale.x(online), scale.x(online + k), scale.x(online + k * 3 / 2));
+    let (x0, x1) = (scale.x(online), scale.x((online + k).min(scale.end)));
+    let cut = online + k * 3 / 2;
+    let cut = if cut <= scale.end {
+        let x = scale.x(cut);
+        format!(
+            r##"<line x1="{x:.1}" y1="{}" x2="{x:.1}" y2="{}" stroke="#e0b000" stroke-dasharray="2 2"/>"##,
+            bar_top - 6.0,
+            bar_top + BAR_H + 6.0
+        )
+    } else {
+        String::new()
+    };
     format!(
-        r##"<g class="keepalive"><rect x="{x0:.1}" y="{}" width="{:.1}" height="{}" fill="#fff3c4" stroke="#e0b000"/><line x1="{cut:.1}" y1="{}" x2="{cut:.1}" y2="{}" stroke="#e0b000" stroke-dasharray="2 2"/><text x="{:.1}" y="{}" font-size="9" fill="#8a6d00">K = {}</text></g>"##,
+        r##"<g class="keepalive"><rect x="{x0:.1}" y="{}" width="{:.1}" height="{}" fill="#fff3c4" stroke="#e0b000"/>{cut}<text x="{:.1}" y="{}" font-size="9" fill="#8a6d00">K = {}</text></g>"##,
         bar_top - 4.0,
         x1 - x0,
         BAR_H + 8.0,
-        bar_top - 6.0,
-        bar_top + BAR_H + 6.0,
         x0 + 2.0,
         bar_top + BAR_H + 14.0,
         seconds(k)
@@ -441,6 +472,18 @@ mod tests {
         let rerun = [accepted(1, 0), closed(1, 5, CloseReason::ClientClosed), accepted(1, 10)];
         assert_eq!(super::svg(&rerun, &[]).unwrap().matches(r#"class="bar""#).count(), 2);
         assert!(super::svg(&[], &[]).is_none());
+    }
+
+    #[test]
+    fn timeline_draws_the_first_connections_of_a_storm() {
+        let storm: Vec<Arc<Event>> = (1..=100)
+            .flat_map(|conn| [accepted(conn, conn * 50), closed(conn, conn * 50 + 10, CloseReason::ClientClosed)])
+            .collect();
+        let svg = svg(&storm, &[]).unwrap();
+        assert_eq!(svg.matches(r#"class="bar""#).count(), MAX_LANES);
+        assert!(svg.contains(">the first 40 of 100 connections</text>"), "{svg}");
+        assert!(svg.contains(">2 s</text>"), "the axis ends with the last lane drawn: {svg}");
+        assert!(!svg.contains(">3 s</text>"), "{svg}");
     }
 
     #[test]
