@@ -201,14 +201,11 @@ fn legend() -> String {
         (r##"<circle cx="4" cy="0" r="4" fill="#2e7d32"/>"##, "CONNACK 0x00"),
         (r##"<circle cx="4" cy="0" r="4" fill="#c62828"/>"##, "refused"),
         (r##"<line x1="4" y1="-5" x2="4" y2="5" stroke="#6a1b9a" stroke-width="2"/>"##, "PINGREQ, PINGRESP"),
-        (
-            r##"<line x1="4" y1="-5" x2="4" y2="5" stroke="#1565c0" stroke-width="2"/>"##,
-            "other packets (in above, out below)",
-        ),
+        (r##"<line x1="4" y1="-5" x2="4" y2="5" stroke="#1565c0" stroke-width="2"/>"##, "packet (in above, out below)"),
         (r##"<path d="M0 -4 L8 -4 L4 4 Z" fill="#c62828"/>"##, "fault"),
         (
             r##"<rect x="0" y="-4" width="8" height="8" fill="#fff3c4" stroke="#e0b000"/>"##,
-            "keepalive K from CONNACK, | cut at 1.5 K",
+            "keepalive K from CONNACK, ¦ 1.5 K cut",
         ),
     ];
     let mut x = LEFT;
