@@ -212,10 +212,10 @@ fn case_section(case: &CaseReport, open: bool) -> String {
     if let Some(comparison) = sign_comparison(&result.findings) {
         body.push_str(&comparison);
     }
-    if is_timed(case) {
-        if let Some(svg) = super::timeline::svg(&result.transcript, &result.stopping) {
-            let _ = write!(body, "<h3>Timeline</h3>{svg}");
-        }
+    if is_timed(case)
+        && let Some(svg) = super::timeline::svg(&result.transcript, &result.stopping)
+    {
+        let _ = write!(body, "<h3>Timeline</h3>{svg}");
     }
     if !result.measured.is_empty() {
         body.push_str(&measured(case));
