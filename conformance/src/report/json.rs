@@ -23,7 +23,7 @@ pub const FILE_NAME: &str = "report.json";
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// The JSON Schema of `report.json` (`conformance/report.schema.json`).
-pub const SCHEMA: &str = include_str!("../../report.schema.json");
+pub const SCHEMA: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/report.schema.json"));
 
 /// `report.json`'s top level: the version, then the report's fields.
 #[derive(Serialize)]
