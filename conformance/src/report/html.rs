@@ -36,6 +36,7 @@ body{font:14px/1.4 system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:8
 h1{font-size:20px;margin:4px 0}h2{font-size:16px;margin:18px 0 6px}h3{font-size:15px;margin:8px 0}
 table{border-collapse:collapse;width:100%;margin:4px 0}th,td{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top}
 th{background:#f4f4f4;white-space:nowrap}td.n{white-space:nowrap}
+.findings td{overflow-wrap:anywhere}.findings td:first-child{white-space:nowrap}
 .why{display:-webkit-box;-webkit-box-orient:vertical;-webkit-line-clamp:3;line-clamp:3;overflow:hidden}.meta{color:#555;margin:2px 0}.meta code{word-break:break-all}
 .v{display:inline-block;white-space:nowrap;min-width:58px;text-align:center;border-radius:3px;font-weight:600;font-size:12px;padding:1px 4px;color:#fff}
 .v-pass{background:#2e7d32}.v-warn{background:#e08e00}.v-fail{background:#c62828}.v-not-run{background:#9e9e9e}.v-error{background:#6a1b9a}
