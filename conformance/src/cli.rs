@@ -81,7 +81,7 @@ pub struct Args {
     #[arg(long, value_name = "quick|full", default_value = "full")]
     pub profile: SuiteProfile,
 
-    /// Write report.json and junit.xml into this directory.
+    /// Write report.json, junit.xml and report.html into this directory.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 
@@ -343,12 +343,14 @@ async fn execute_all(configs: &[RunConfig], args: &Args) -> i32 {
         let _ = writeln!(stdout, "\nRules against clients:");
         let _ = matrix.write(&mut stdout);
         if let Some(dir) = &args.out {
-            match report::matrix::write(&matrix, dir) {
-                Ok(path) => {
-                    let _ = writeln!(stdout, "wrote {}", path.display());
+            let written = report::matrix::write(&matrix, dir)
+                .and_then(|json| report::html::write_matrix(&matrix, &folders, dir).map(|html| (json, html)));
+            match written {
+                Ok((json, html)) => {
+                    let _ = writeln!(stdout, "wrote {} and {}", json.display(), html.display());
                 }
                 Err(e) => {
-                    eprintln!("conformance: writing {}: {e}", dir.join(report::matrix::FILE_NAME).display());
+                    eprintln!("conformance: writing the matrix into {}: {e}", dir.display());
                     return 2;
                 }
             }
@@ -396,10 +398,15 @@ async fn execute(config: &RunConfig, args: &Args, out: Option<&Path>) -> Result<
             .map_err(|e| format!("writing {}: {e}", dir.join(report::json::FILE_NAME).display()))
             .and_then(|json| {
                 report::junit::write(&report, dir).map(|junit| (json, junit)).map_err(|e| format!("{e:#}"))
+            })
+            .and_then(|(json, junit)| {
+                report::html::write(&report, dir)
+                    .map(|html| (json, junit, html))
+                    .map_err(|e| format!("writing {}: {e}", dir.join(report::html::FILE_NAME).display()))
             });
         match written {
-            Ok((json, junit)) => {
-                let _ = writeln!(stdout, "wrote {} and {}", json.display(), junit.display());
+            Ok((json, junit, html)) => {
+                let _ = writeln!(stdout, "wrote {}, {} and {}", json.display(), junit.display(), html.display());
             }
             Err(message) => {
                 eprintln!("conformance: {message}");

@@ -10,8 +10,8 @@
 //! - [`runner`]: cases x transports, filters, not-run reasons, parallel runs, progress;
 //!   [`cli`]: the `conformance` command (`cargo xtask conformance`).
 //! - [`model`], [`outcome`]: the report model every output reads; [`report`]: the console,
-//!   `report.json`, `junit.xml` and rule coverage; [`snapshot`]: per-client transcript
-//!   snapshots.
+//!   `report.json`, `junit.xml`, `report.html` and rule coverage; [`snapshot`]: per-client
+//!   transcript snapshots.
 //! - [`rules_reference`]: `RULES.md`, generated from the rule tables and the catalogue
 //!   (`conformance --rules-reference`, `cargo xtask rules`).
 

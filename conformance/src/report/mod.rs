@@ -5,6 +5,9 @@
 //!   a one-line total);
 //! - [`json`]: `report.json`, the serde form of [`RunReport`];
 //! - [`junit`]: `junit.xml`, one testcase per case and transport;
+//! - [`html`]: `report.html`, one self-contained page (failures first, the verdict table,
+//!   each failure's findings and output, the sign comparison, [`timeline`]s of the timed
+//!   cases drawn as inline SVG, the rule coverage);
 //! - [`coverage`]: which client rules (`C-SECUREMODE` ... `C-RESUB`, see `RULES.md`)
 //!   the run exercised and why the others were not, so a green run never hides what was not
 //!   checked;
@@ -17,9 +20,11 @@
 
 pub mod console;
 pub mod coverage;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod matrix;
+pub mod timeline;
 
 use crate::model::{CaseReport, RunReport, Severity};
 use crate::outcome::CaseVerdict;
@@ -72,6 +77,23 @@ fn severity(severity: Severity) -> &'static str {
         Severity::Must => "MUST",
         Severity::Should => "SHOULD",
     }
+}
+
+/// `text` with the characters HTML and XML give a meaning to escaped, for text and
+/// attribute values alike: client output and transcripts are untrusted.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The client rules a report shows, in order: those of [`coverage::CLIENT_RULES`] first (in its
