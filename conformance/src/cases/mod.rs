@@ -3,9 +3,11 @@
 //!
 //! - `harness`: the plumbing every case shares (broker, client, events, transcript).
 //! - `connect`: the cases judged on the broker's verdicts about the first CONNECT
-//!   (`securemode`, `username`, `client-id`, `keepalive`).
-//! - [`sign`]: `sign`, one client run per identity ([`sign::run_once`]);
-//!   [`sign_property`]: the identities generated, shrunk and kept as regression seeds.
+//!   (`securemode`, `keepalive`; `username` and `client-id` over generated identities).
+//! - [`sign`]: `sign`, one client run per identity and sign method;
+//!   [`sign_property`]: the identities of `sign`, `username` and `client-id` generated,
+//!   shrunk and kept as regression seeds.
+//! - [`methods`]: the sign method each other case hands its client.
 //! - `ping`: `ping`, in real time.
 //! - `websocket`: `websocket`.
 //! - `tls_verify`: `tls-untrusted-ca`, `tls-expired`, `tls-wrong-host`.
@@ -133,6 +135,7 @@ async fn run_with(case: &CaseInfo, ctx: &CaseContext) -> CaseResult {
     match case.check {
         Check::ConnectVerdicts => connect::run(ctx, case.platform_rules).await,
         Check::Sign => sign::run(ctx).await,
+        Check::Identities => connect::run_identities(ctx, case).await,
         Check::Ping => ping::run(ctx).await,
         Check::WebSocket => websocket::run(ctx).await,
         Check::Certificate(bad) => tls_verify::run(ctx, bad).await,
