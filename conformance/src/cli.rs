@@ -135,11 +135,12 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub connect_timeout: f64,
 
-    /// C-SIGN: identities generated per sign method (each one client run).
+    /// C-SIGN, C-USERNAME, C-CID: identities generated per case and sign method (each one
+    /// client run).
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub sign_cases: u32,
 
-    /// C-SIGN: where each client's regression seeds (its smallest failing identities) are
+    /// C-SIGN, C-USERNAME, C-CID: where each client's regression seeds (its smallest failing identities) are
     /// kept, as `<client>.json`; the next run tries them first. Relative to the current
     /// directory, like --snapshots.
     #[arg(long, value_name = "DIR", default_value = "conformance/regressions")]

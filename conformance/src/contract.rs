@@ -22,6 +22,13 @@
 //! naming it. `{ca_file}` is empty over ws and tcp.
 //!
 //! Each case run gets a fresh [`Identity`], valid under the ID- rules.
+//!
+//! The client's exit code before it connects: [`crate::cases::methods::UNSUPPORTED_EXIT`],
+//! 77 (Automake's test harness convention), says "I do not support what you asked" (a sign
+//! method, a transport): the case is not run, "unsupported", naming what was asked. Any other
+//! exit before a CONNECT fails the case, unless the client connects when asked for another
+//! sign method: a case not about signing then uses that one, and `sign` reports the method
+//! the client exited on as not run, with a hint to declare the methods it supports.
 
 use mock_broker::Transport;
 use mock_broker::auth::SignMethod;

@@ -248,6 +248,7 @@ pub async fn run(config: &RunConfig, mut progress: impl FnMut(Progress<'_>)) -> 
                     transport: row.transport,
                     client: config.client.clone(),
                     sign_methods: sign_methods.clone(),
+                    chosen_method: None,
                     timing: config.timing,
                     sign_property: config.sign_property.clone(),
                 };

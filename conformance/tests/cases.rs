@@ -1,6 +1,6 @@
 //! The cases run end to end against real client programs (`tests/clients/`): a small
-//! conformant Python client with switches that break one thing each, and a shell script that
-//! gives up at once. Real sockets on port 0, real child processes, real time.
+//! conformant Python client with switches that break (or limit) one thing each, and a shell
+//! script that gives up at once. Real sockets on port 0, real child processes, real time.
 //!
 //! The fixture clients (`fixtures/`) are the full self-test; these only check the runner and
 //! the cases' judgements. On failure, every assertion dumps the row: verdict, findings,
@@ -350,4 +350,153 @@ async fn ping_is_not_run_when_the_declared_keepalive_needs_more_than_the_budget(
          (--timer-budget); the client did not honour IOT_KEEPALIVE=30"
     );
     assert!(report.duration_ms < 5000, "{}", text(report));
+}
+
+/// The sign method a row asked its client for.
+fn asked(report: &CaseReport) -> &str {
+    report.result.measured["sign_method_asked"].as_str().unwrap_or_else(|| panic!("{}", text(report)))
+}
+
+#[tokio::test]
+async fn a_client_signing_one_method_whatever_it_declares_fails_sign_only_and_the_other_cases_use_a_method_that_works()
+{
+    // As an SDK did: declares what IOT_SIGN_METHOD asks, computes hmacsha1 (or hmacsha256).
+    let cases = ["sign", "keepalive", "username"];
+    let sha1 = config(python_client(&["--sign-with", "hmacsha1"]), &[Transport::Tcp], &cases);
+    let pinging = ["--sign-with", "hmacsha256", "--keepalive", "2", "--ping-every", "0.5"];
+    let sha256 = config(python_client(&pinging), &[Transport::Ws], &["ping"]);
+    let (sha1, sha256) = tokio::join!(run(&sha1), run(&sha256));
+    let sign = row(&sha1, "sign", Transport::Tcp);
+    assert_verdict(sign, Fail);
+    let verdicts: Vec<&str> =
+        sign.result.measured["sign_runs"].as_array().unwrap().iter().map(|r| r["verdict"].as_str().unwrap()).collect();
+    assert_eq!(verdicts, ["fail", "pass", "fail"], "{}", text(sign));
+    for case in ["keepalive", "username"] {
+        let report = row(&sha1, case, Transport::Tcp);
+        assert_verdict(report, Pass);
+        assert_eq!(asked(report), "hmacsha1", "hmacsha1 is tried first: {}", text(report));
+        assert!(!report.result.explanation.contains("asked for"), "nothing passed over: {}", text(report));
+    }
+    // ping needs the client online: hmacsha1 and hmacmd5 are refused, hmacsha256 gets through.
+    let ping = row(&sha256, "ping", Transport::Ws);
+    assert_verdict(ping, Pass);
+    assert_eq!(asked(ping), "hmacsha256", "{}", text(ping));
+    assert!(
+        ping.result.explanation.ends_with(
+            "(asked for hmacsha256: hmacsha1 was refused at A-SIGN-HEX (the case sign says why); hmacmd5 was \
+             refused at A-SIGN-HEX (the case sign says why))"
+        ),
+        "{}",
+        text(ping)
+    );
+}
+
+#[tokio::test]
+async fn a_client_supporting_one_sign_method_gets_not_run_for_the_others_and_no_failure() {
+    let cases = ["sign", "keepalive", "client-id", "securemode"];
+    let only = config(python_client(&["--only-sign-method", "hmacsha1"]), &[Transport::Tcp], &cases);
+    let mut md5 = config(python_client(&["--only-sign-method", "hmacsha1"]), &[Transport::Tcp], &["keepalive"]);
+    md5.sign_methods = vec![SignMethod::HmacMd5];
+    let exit3 = ["--only-sign-method", "hmacsha256", "--unsupported-exit", "3"];
+    let exit3 = config(python_client(&exit3), &[Transport::Tcp], &["sign", "keepalive"]);
+    let (only, md5, exit3) = tokio::join!(run(&only), run(&md5), run(&exit3));
+    for report in &only {
+        assert!(!matches!(report.result.verdict, Fail | CaseVerdict::Error), "{}", text(report));
+    }
+    let sign = row(&only, "sign", Transport::Tcp);
+    assert_verdict(sign, Pass);
+    let runs = sign.result.measured["sign_runs"].as_array().unwrap();
+    let verdicts: Vec<&str> = runs.iter().map(|r| r["verdict"].as_str().unwrap()).collect();
+    assert_eq!(verdicts, ["not-run", "pass", "not-run"], "{}", text(sign));
+    assert!(
+        sign.result.explanation.contains(
+            "hmacmd5: unsupported: the client exited with code 77 before connecting when asked for hmacmd5; connected \
+             with hmacsha1: if it supports only hmacsha1, say so with `--sign-method hmacsha1` or `sign_methods = \
+             [\"hmacsha1\"]` in --client-profile"
+        ),
+        "{}",
+        text(sign)
+    );
+    for case in ["keepalive", "client-id", "securemode"] {
+        let report = row(&only, case, Transport::Tcp);
+        assert_verdict(report, Pass);
+        assert_eq!(asked(report), "hmacsha1", "{}", text(report));
+    }
+    // Asked only for a method it does not support: unsupported, not broken.
+    let keepalive = row(&md5, "keepalive", Transport::Tcp);
+    assert_verdict(keepalive, NotRun);
+    assert!(
+        keepalive.result.explanation.starts_with(
+            "unsupported: the client exited with code 77 before connecting when asked for hmacmd5 over tcp; its last \
+             output: unsupported sign method hmacmd5: only hmacsha1"
+        ),
+        "{}",
+        text(keepalive)
+    );
+    // Another exit code: the methods it exits on are not run when another one connects.
+    let sign = row(&exit3, "sign", Transport::Tcp);
+    assert_verdict(sign, Pass);
+    assert!(
+        sign.result.explanation.contains(
+            "hmacmd5: the client exited with code 3 before connecting when asked for hmacmd5; connected with hmacsha256"
+        ),
+        "{}",
+        text(sign)
+    );
+    let keepalive = row(&exit3, "keepalive", Transport::Tcp);
+    assert_verdict(keepalive, Pass);
+    assert_eq!(asked(keepalive), "hmacsha256", "{}", text(keepalive));
+    assert!(
+        keepalive.result.explanation.contains(
+            "(asked for hmacsha256: the client exited with code 3 before connecting when asked for hmacsha1; the \
+             client exited with code 3 before connecting when asked for hmacmd5)"
+        ),
+        "{}",
+        text(keepalive)
+    );
+}
+
+#[tokio::test]
+async fn a_generated_device_name_breaking_a_cli_clients_username_is_a_c_username_failure() {
+    // A client configured by flags whose parser loses a value starting with '-' (a generated
+    // deviceName may start so): its username is then "&productKey".
+    let args = [
+        "--no-env",
+        "--url={url}",
+        "--product-key={product_key}",
+        "--device-name={device_name}",
+        "--device-secret={device_secret}",
+        "--client-id={client_id}",
+        "--sign-method={sign_method}",
+        "--stay={stay_seconds}",
+        "--keepalive={keepalive}",
+        "--lose-dash-values",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let seeds = conformance::cases::sign_property::seeds_file(dir.path(), "dash-client");
+    let mut config = config(python_client(&args), &[Transport::Tcp], &["username", "sign", "client-id"]);
+    config.sign_methods = vec![SignMethod::HmacSha1];
+    // The 7th generated identity's deviceName starts with '-'.
+    config.sign_property.cases = 8;
+    config.sign_property.seeds = Some(seeds.clone());
+    let reports = run(&config).await;
+    let username = row(&reports, "username", Transport::Tcp);
+    assert_verdict(username, Fail);
+    assert!(username.result.explanation.starts_with("A-USERNAME: expected "), "{}", text(username));
+    let failing = &username.result.measured["failing_identity"];
+    let device_name = failing["device_name"].as_str().unwrap();
+    assert!(device_name.starts_with('-') && device_name.len() == 4, "shrunk, the '-' kept: {}", text(username));
+    let saved = std::fs::read_to_string(&seeds).expect("the seed is saved");
+    assert!(saved.contains("\"case\": \"username\"") && saved.contains(device_name), "{saved}");
+    // The sign case does not judge that identity: the username case does.
+    let sign = row(&reports, "sign", Transport::Tcp);
+    assert_verdict(sign, Pass);
+    let not_judged = sign.result.measured["identities_not_judged"].as_array().unwrap();
+    assert!(
+        not_judged.iter().all(|n| n["why"] == "refused at A-USERNAME, which the case username judges"),
+        "{}",
+        text(sign)
+    );
+    assert!(not_judged.iter().all(|n| n["device_name"].as_str().unwrap().starts_with('-')), "{}", text(sign));
+    assert_verdict(row(&reports, "client-id", Transport::Tcp), Pass);
 }

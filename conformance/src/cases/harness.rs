@@ -326,6 +326,7 @@ impl Harness {
             client: stopped.run,
             transcript,
             watched,
+            asked: format!("{} over {}", env.sign_method.name(), env.transport),
             identity: env.identity,
             measured,
             connect_timeout: timing.connect,
@@ -345,6 +346,8 @@ pub struct Finished {
     pub identity: Identity,
     /// Values every case reports (identity, connect delay...); cases add their own.
     pub measured: BTreeMap<String, Value>,
+    /// What the client was asked for beyond its identity: "hmacsha1 over tcp".
+    asked: String,
     connect_timeout: Duration,
 }
 
@@ -435,19 +438,29 @@ impl Finished {
     }
 
     /// The judgement when the broker never read a CONNECT: not run when the broker closed a
-    /// connection for a WebSocket text frame first (the `websocket` case fails that), else a
-    /// fail saying why there was none.
+    /// connection for a WebSocket text frame first (the `websocket` case fails that) or the
+    /// client exited with code 77 (unsupported, see [`super::methods`]), else a fail saying
+    /// why there was none.
     pub fn without_connect(&self) -> Conclusion {
-        match self.closes().find_map(|(conn, reason)| text_frame(reason).map(|what| (conn, what))) {
-            Some((conn, what)) => Conclusion::new(
+        if let Some((conn, what)) = self.closes().find_map(|(conn, reason)| text_frame(reason).map(|what| (conn, what)))
+        {
+            return Conclusion::new(
                 CaseVerdict::NotRun,
                 format!(
                     "not reached: the broker closed connection #{conn} for {what} (T-WS) before reading a CONNECT; \
                      the case websocket says why"
                 ),
-            ),
-            None => Conclusion::new(CaseVerdict::Fail, self.no_connect()),
+            );
         }
+        let code = self.client.exit_code;
+        if !self.client.stopped_by_suite && code == Some(super::methods::UNSUPPORTED_EXIT) {
+            let mut text = super::methods::exited(code, &self.asked);
+            if let Some(words) = self.last_words() {
+                text.push_str(&format!("; its last output: {words}"));
+            }
+            return Conclusion::new(CaseVerdict::NotRun, text);
+        }
+        Conclusion::new(CaseVerdict::Fail, self.no_connect())
     }
 
     /// Why there was no CONNECT: the client exited, or the connect timeout passed; what its
@@ -546,8 +559,24 @@ mod tests {
             transcript,
             identity: Identity::generate(1),
             measured: BTreeMap::new(),
+            asked: "hmacsha1 over ws".into(),
             connect_timeout: Duration::from_secs(10),
         }
+    }
+
+    #[test]
+    fn an_exit_77_before_connecting_is_unsupported_not_a_failure() {
+        let unsupported =
+            ClientRun { exit_code: Some(77), stderr_tail: "no hmacsha1 here\n".into(), ..ClientRun::default() };
+        let conclusion = finished(unsupported, vec![]).without_connect();
+        assert_eq!(conclusion.verdict, CaseVerdict::NotRun);
+        assert_eq!(
+            conclusion.explanation,
+            "unsupported: the client exited with code 77 before connecting when asked for hmacsha1 over ws; \
+             its last output: no hmacsha1 here"
+        );
+        let broken = ClientRun { exit_code: Some(3), ..ClientRun::default() };
+        assert_eq!(finished(broken, vec![]).without_connect().verdict, CaseVerdict::Fail);
     }
 
     #[test]

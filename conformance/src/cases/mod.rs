@@ -3,9 +3,11 @@
 //!
 //! - `harness`: the plumbing every case shares (broker, client, events, transcript).
 //! - `connect`: the cases judged on the broker's verdicts about the first CONNECT
-//!   (`securemode`, `username`, `client-id`, `keepalive`).
-//! - [`sign`]: `sign`, one client run per identity ([`sign::run_once`]);
-//!   [`sign_property`]: the identities generated, shrunk and kept as regression seeds.
+//!   (`securemode`, `keepalive`; `username` and `client-id` over generated identities).
+//! - [`sign`]: `sign`, one client run per identity and sign method;
+//!   [`sign_property`]: the identities of `sign`, `username` and `client-id` generated,
+//!   shrunk and kept as regression seeds.
+//! - [`methods`]: the sign method each other case hands its client.
 //! - `ping`: `ping`, in real time.
 //! - `websocket`: `websocket`.
 //! - `tls_verify`: `tls-untrusted-ca`, `tls-expired`, `tls-wrong-host`.
@@ -23,15 +25,22 @@
 //!   signature...) still refuse a CONNECT first; a case whose rules the broker never reached
 //!   is "not run", the reason naming the rule that refused the CONNECT: the case of that
 //!   rule is the one that fails.
-//! - A client that sends no CONNECT within the connect timeout, or exits before sending one,
-//!   fails the case (except the TLS-verify cases, where not connecting is the point), and the
-//!   explanation quotes its last output.
+//! - Cases other than `sign` choose the sign method they hand the client ([`methods`]):
+//!   hmacsha1 first, then the next whenever the client's CONNECT is refused at a sign rule
+//!   before the case's own rules, or the client exits before connecting. One broken or
+//!   unsupported sign method does not hide the other rules.
+//! - A client that sends no CONNECT within the connect timeout, or exits before sending one
+//!   with every sign method, fails the case (except the TLS-verify cases, where not
+//!   connecting is the point), and the explanation quotes its last output. A client that
+//!   exits with code 77 ([`methods::UNSUPPORTED_EXIT`]) before connecting says it does not
+//!   support what it was asked: the case is not run, "unsupported", naming what was asked.
 
 mod attempts;
 mod backoff;
 mod connect;
 mod harness;
 pub mod kick_war;
+pub mod methods;
 mod ping;
 pub mod pong_loss;
 pub mod pub_retry;
@@ -87,27 +96,46 @@ impl Default for Timing {
 pub struct CaseContext {
     pub transport: Transport,
     pub client: ClientCommand,
-    /// The sign methods the run uses (the selected ones the client claims), in order. Cases
-    /// other than `sign` use the first; `sign` runs each. An empty list means the default,
-    /// hmacmd5.
+    /// The sign methods the run uses (the selected ones the client claims), in order. `sign`
+    /// runs each; the other cases try them in [`methods::order`] until one gets through. An
+    /// empty list means the default, hmacmd5.
     pub sign_methods: Vec<SignMethod>,
+    /// The method this run of a case hands its client, once [`methods::with_fallback`] has
+    /// chosen it; `None`: the first of [`methods::order`].
+    pub chosen_method: Option<SignMethod>,
     pub timing: Timing,
     /// How `sign` explores identities.
     pub sign_property: sign_property::SignProperty,
 }
 
 impl CaseContext {
-    /// The sign method of the cases other than `sign`.
+    /// The sign method of the cases other than `sign`: the chosen one, else the first to try.
     pub fn sign_method(&self) -> SignMethod {
-        self.sign_methods.first().copied().unwrap_or(SignMethod::DEFAULT)
+        self.chosen_method.unwrap_or_else(|| methods::order(&self.sign_methods)[0])
+    }
+
+    /// This context with `method` chosen.
+    pub fn using(&self, method: SignMethod) -> CaseContext {
+        CaseContext { chosen_method: Some(method), ..self.clone() }
     }
 }
 
-/// Runs one case on the context's transport.
+/// Runs one case on the context's transport. `sign` runs every method itself, and the TLS
+/// verify cases pass by not connecting; the others choose a sign method the client gets
+/// through with ([`methods::with_fallback`]).
 pub async fn run(case: &CaseInfo, ctx: &CaseContext) -> CaseResult {
+    match case.check {
+        Check::Sign | Check::Certificate(_) => run_with(case, ctx).await,
+        _ => methods::with_fallback(ctx, |ctx| async move { run_with(case, &ctx).await }).await,
+    }
+}
+
+/// Runs one case once, with the context's sign method.
+async fn run_with(case: &CaseInfo, ctx: &CaseContext) -> CaseResult {
     match case.check {
         Check::ConnectVerdicts => connect::run(ctx, case.platform_rules).await,
         Check::Sign => sign::run(ctx).await,
+        Check::Identities => connect::run_identities(ctx, case).await,
         Check::Ping => ping::run(ctx).await,
         Check::WebSocket => websocket::run(ctx).await,
         Check::Certificate(bad) => tls_verify::run(ctx, bad).await,

@@ -8,7 +8,11 @@
 //! `IOT_SIGN_METHOD` but signs correctly for what it declares passes, and
 //! `sign_method_declared` shows it.
 //!
-//! [`run_once`] is one such run with an identity of the caller's choosing.
+//! Each identity is one [`super::connect::run_once`] judging the sign rules. A method the
+//! client will not even try (it exits before connecting on the first identity) while it
+//! connects with another is not run for that method, with a hint to say so in the client
+//! profile ([`super::methods::unsupported_hint`]); when it connects with none, the first
+//! method's fail stands (or its not-run, for exit code 77).
 //!
 //! The merged result: the worst method decides (error, then fail, warn, pass, not run);
 //! findings are every method's verdicts; the transcript is each method's deciding run (its
@@ -17,49 +21,53 @@
 //! method's.
 
 use super::CaseContext;
-use super::connect::judge;
-use super::harness::{Harness, Setup};
-use crate::contract::Identity;
+use super::methods::{Reach, unsupported_hint};
+use super::sign_property::{Explored, explore};
 use crate::outcome::{CaseResult, CaseVerdict};
 use mock_broker::Rule;
-use mock_broker::auth::{MqttClientId, SignMethod};
+use mock_broker::auth::SignMethod;
 use serde_json::json;
 
 /// The platform rules `sign` judges.
 pub const RULES: &[Rule] = &[Rule::ASignmethod, Rule::ASignHex, Rule::ASignContent];
 
-/// Runs the client once as `identity`, with `IOT_SIGN_METHOD=method`, and judges C-SIGN on
-/// the broker's verdicts about its first CONNECT. The result's findings are those verdicts;
-/// `measured` holds `sign_method_asked`, `sign_method_declared` and the identity (secret left
-/// out).
-pub async fn run_once(ctx: &CaseContext, identity: Identity, method: SignMethod) -> CaseResult {
-    let setup = Setup { identity, sign_method: method, ..Setup::judging(ctx, RULES) };
-    let mut harness = match Harness::start(ctx, setup).await {
-        Ok(harness) => harness,
-        Err(message) => return CaseResult::error(message),
-    };
-    let first = harness.first_connect().await;
-    let finished = harness.finish().await;
-    let mut conclusion = judge(&finished, first.as_ref(), RULES);
-    if let Some(first) = &first {
-        let declared = match MqttClientId::parse(&first.connect.client_id) {
-            Ok(id) => id.param("signmethod").map_or_else(|| "absent (hmacmd5)".to_owned(), str::to_owned),
-            Err(_) => "unreadable: the mqttClientId is malformed".to_owned(),
-        };
-        conclusion = conclusion.measure("sign_method_declared", json!(declared));
-    }
-    finished.into_result(conclusion)
-}
+/// The case's ID in the catalogue.
+const CASE: &str = "sign";
 
 /// Runs `sign` as a property (see [`super::sign_property`]) once per sign method of the
 /// context.
 pub async fn run(ctx: &CaseContext) -> CaseResult {
-    let methods = if ctx.sign_methods.is_empty() { vec![ctx.sign_method()] } else { ctx.sign_methods.clone() };
+    let methods = if ctx.sign_methods.is_empty() { vec![SignMethod::DEFAULT] } else { ctx.sign_methods.clone() };
     let mut runs = Vec::new();
     for method in methods {
-        runs.push((method, super::sign_property::explore(ctx, method).await));
+        runs.push((method, explore(ctx, CASE, RULES, method).await));
     }
-    merge(runs)
+    merge(unsupported(runs))
+}
+
+/// The runs, a method the client exited on before connecting made not run (with the hint)
+/// when it sent a CONNECT with another method.
+fn unsupported(runs: Vec<(SignMethod, Explored)>) -> Vec<(SignMethod, CaseResult)> {
+    let exited = |e: &Explored| match e.unreached {
+        Some(Reach::Exited(code)) => Some(code),
+        _ => None,
+    };
+    let connected: Vec<SignMethod> = runs
+        .iter()
+        .filter(|(_, e)| !matches!(e.unreached, Some(Reach::Exited(_) | Reach::Other)))
+        .map(|(m, _)| *m)
+        .collect();
+    runs.into_iter()
+        .map(|(method, explored)| match exited(&explored) {
+            Some(code) if !connected.is_empty() => {
+                let mut result = explored.result;
+                result.verdict = CaseVerdict::NotRun;
+                result.explanation = unsupported_hint(code, method, &connected);
+                (method, result)
+            }
+            _ => (method, explored.result),
+        })
+        .collect()
 }
 
 /// How much a verdict weighs when runs are merged: the heaviest decides.
@@ -133,6 +141,35 @@ mod tests {
         assert_eq!(merged.explanation, "hmacsha1: A-SIGN-CONTENT: wrong; hmacmd5, hmacsha256: pass");
         assert_eq!(merged.measured["sign_runs"].as_array().unwrap().len(), 3);
         assert_eq!(merged.measured["sign_runs"][1]["verdict"], "fail");
+    }
+
+    #[test]
+    fn a_method_the_client_exits_on_is_not_run_when_another_connects() {
+        let explored = |verdict, unreached| Explored { result: result(verdict, "why"), unreached };
+        let runs = unsupported(vec![
+            (SignMethod::HmacMd5, explored(CaseVerdict::Fail, Some(Reach::Exited(Some(3))))),
+            (SignMethod::HmacSha1, explored(CaseVerdict::Pass, None)),
+            (SignMethod::HmacSha256, explored(CaseVerdict::NotRun, Some(Reach::Exited(Some(77))))),
+        ]);
+        let verdicts: Vec<CaseVerdict> = runs.iter().map(|(_, r)| r.verdict).collect();
+        assert_eq!(verdicts, [CaseVerdict::NotRun, CaseVerdict::Pass, CaseVerdict::NotRun]);
+        assert!(runs[0].1.explanation.starts_with("the client exited with code 3 before connecting when asked for hmacmd5; connected with hmacsha1: if it supports only hmacsha1"), "{}", runs[0].1.explanation);
+        assert!(
+            runs[2].1.explanation.starts_with("unsupported: the client exited with code 77"),
+            "{}",
+            runs[2].1.explanation
+        );
+        let merged = merge(runs);
+        assert_eq!(merged.verdict, CaseVerdict::Pass);
+
+        let none = unsupported(vec![
+            (SignMethod::HmacMd5, explored(CaseVerdict::Fail, Some(Reach::Exited(Some(3))))),
+            (SignMethod::HmacSha1, explored(CaseVerdict::Fail, Some(Reach::Exited(Some(3))))),
+        ]);
+        assert!(
+            none.iter().all(|(_, r)| r.verdict == CaseVerdict::Fail && r.explanation == "why"),
+            "a client that never connects fails"
+        );
     }
 
     #[test]

@@ -1,31 +1,46 @@
-//! C-SIGN as a property: the client must sign correctly for *any* valid identity, so the
-//! `sign` case runs it once per identity that proptest generates within the ID- rules, and a
-//! failure shrinks to the smallest identity that still fails.
+//! The client rules that depend on the identity, as properties: the client must sign
+//! correctly (C-SIGN, the `sign` case), send the username (C-USERNAME, `username`) and a
+//! well-formed clientId (C-CID, `client-id`) for *any* valid identity, so each of these cases
+//! runs the client once per identity that proptest generates within the ID- rules, and a
+//! failure shrinks to the smallest identity that still fails. The three cases share the
+//! generator, the shrinker and the seeds file, and each judges only its own rules: an
+//! identity is judged by the case whose rule refused it.
 //!
 //! - Identities: the first is platform-shaped (an 11-character productKey, a 32-character
-//!   secret); its run is the one a passing case reports and snapshots. Then productKey 1-20 letters and digits (ID-PK), deviceName 4-32 of letters,
-//!   digits and `- _ @ . :` (ID-DN), secret 1-64 letters and digits (ID-SECRET), clientId
-//!   1-64 characters without `|` (A-CID-LEN), some of them outside ASCII (vector U1 signs a
-//!   UTF-8 clientId), none starting with `-` or a space (a client configured by flags would
-//!   read such a value as an option, or lose the space).
-//! - Regression seeds: the smallest failing identity is saved, per client, in a JSON file;
-//!   the next run of that client tries the saved identities first, and a seed that still
-//!   fails decides the case without a new search.
+//!   secret); its run is the one a passing case reports and snapshots. Then productKey 1-20
+//!   letters and digits (ID-PK), deviceName 4-32 of letters, digits and `- _ @ . :` (ID-DN),
+//!   secret 1-64 letters and digits (ID-SECRET), clientId 1-64 characters without `|`
+//!   (A-CID-LEN), some of them outside ASCII (vector U1 signs a UTF-8 clientId), none starting
+//!   with `-` or a space (a client configured by flags would read such a value as an option,
+//!   or lose the space). The draws are the same on every run, so the three cases try the same
+//!   identities.
+//! - Regression seeds: the smallest failing identity is saved, per client, case and sign
+//!   method, in a JSON file; the next run of that client tries the saved identities first, and
+//!   a seed that still fails decides the case without a new search.
 //! - Shrinking: proptest's own shrinker removes one character per step, and every step here
 //!   is a real client run, so a failure is shrunk greedily instead: field by field, the
 //!   shortest valid value, then either half of the value, kept whenever the client still
 //!   fails, within `SignProperty::shrink_runs` runs (default 32). A client that fails every
 //!   identity ends on `clientId 0, deviceName 0000, productKey 0, secret 0`.
-//! - A run that could not judge the signature (another rule refused the CONNECT first, the
-//!   kit failed) ends the search: its result is the case's.
+//! - An identity whose CONNECT another of these cases' rules refused (a `sign` run refused at
+//!   A-USERNAME: that identity is a C-USERNAME failure, which `username` finds, shrinks and
+//!   keeps) is not judged here: the search goes on, and `identities_not_judged` lists it; so
+//!   does an identity the client exits on with code 77 (unsupported).
+//! - A first identity that could not be judged (the client never connected, another rule
+//!   refused it, the kit failed) ends the search: its result is the case's, and
+//!   [`Explored::unreached`] says how far the client got. A client that exits before
+//!   connecting on a later identity fails: it cannot take that identity at all.
 //! - Cost: every identity is a real client run; search and shrink runs skip the settle time
 //!   after a refusal, and the smallest failing identity runs once more with it, so the report
 //!   quotes the client's own words.
 
 use super::CaseContext;
-use super::sign::run_once;
+use super::connect::run_once;
+use super::methods::{self, Reach};
+use crate::catalogue::{CASES, Check};
 use crate::contract::Identity;
 use crate::outcome::{CaseResult, CaseVerdict};
+use mock_broker::Rule;
 use mock_broker::auth::SignMethod;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -36,10 +51,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// How the `sign` case explores identities.
+/// How the identity cases (`sign`, `username`, `client-id`) explore identities.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignProperty {
-    /// Generated identities per sign method (`--sign-cases`).
+    /// Generated identities per case and sign method (`--sign-cases`).
     pub cases: u32,
     /// The most extra runs spent shrinking a failure.
     pub shrink_runs: u32,
@@ -62,6 +77,9 @@ pub fn seeds_file(dir: &Path, client: &str) -> PathBuf {
 /// One saved failing identity.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Seed {
+    /// The case it failed (seeds saved before there were several are `sign`'s).
+    #[serde(default = "Seed::sign_case")]
+    case: String,
     sign_method: String,
     product_key: String,
     device_name: String,
@@ -70,8 +88,13 @@ struct Seed {
 }
 
 impl Seed {
-    fn new(method: SignMethod, identity: &Identity) -> Seed {
+    fn sign_case() -> String {
+        "sign".to_owned()
+    }
+
+    fn new(case: &str, method: SignMethod, identity: &Identity) -> Seed {
         Seed {
+            case: case.to_owned(),
             sign_method: method.name().to_owned(),
             product_key: identity.product_key.clone(),
             device_name: identity.device_name.clone(),
@@ -130,62 +153,118 @@ pub fn identities() -> impl Strategy<Value = Identity> {
     )
 }
 
-/// Runs the property for one sign method: the client's seeds first, then generated
-/// identities, shrinking a failure and saving it as a seed.
-pub async fn explore(ctx: &CaseContext, method: SignMethod) -> CaseResult {
+/// What a search concluded.
+pub struct Explored {
+    /// The case's result for the method.
+    pub result: CaseResult,
+    /// `Some` when the search stopped at its first identity without judging it: how far that
+    /// run got (the client exited before connecting, another rule refused it...).
+    pub unreached: Option<Reach>,
+}
+
+/// Why an identity is left to another case or not judged at all, if it is: its CONNECT was
+/// refused at a rule of another identity case, or the client said it is unsupported.
+fn not_judged_here(reach: &Reach) -> Option<String> {
+    match reach {
+        Reach::Refused(rule) => CASES
+            .iter()
+            .find(|c| {
+                matches!(c.check, Check::Sign | Check::Identities) && c.platform_rules.iter().any(|r| r.id() == rule)
+            })
+            .map(|c| format!("refused at {rule}, which the case {} judges", c.id)),
+        Reach::Exited(Some(methods::UNSUPPORTED_EXIT)) => {
+            Some(format!("unsupported: the client exited with code {}", methods::UNSUPPORTED_EXIT))
+        }
+        _ => None,
+    }
+}
+
+/// Runs the property of `case` (judging `rules`) for one sign method: the client's seeds
+/// first, then generated identities, shrinking a failure and saving it as a seed.
+pub async fn explore(ctx: &CaseContext, case: &str, rules: &[Rule], method: SignMethod) -> Explored {
     let property = &ctx.sign_property;
     let seeds = match property.seeds.as_deref().map(load_seeds).transpose() {
         Ok(seeds) => seeds.unwrap_or_default(),
-        Err(message) => return CaseResult::error(message),
+        Err(message) => return Explored { result: CaseResult::error(message), unreached: None },
     };
     let quick = quick(ctx);
     let mut tried = 0u32;
-    for seed in seeds.iter().filter(|s| s.sign_method == method.name()) {
+    for seed in seeds.iter().filter(|s| s.case == case && s.sign_method == method.name()) {
         tried += 1;
-        if run_once(&quick, seed.identity(), method).await.verdict == CaseVerdict::Fail {
-            let result = run_once(ctx, seed.identity(), method).await;
-            return described(result, tried, "a saved regression seed still fails", &seed.identity());
+        if run_once(&quick, seed.identity(), method, rules).await.verdict == CaseVerdict::Fail {
+            let result = run_once(ctx, seed.identity(), method, rules).await;
+            let result = described(result, tried, "a saved regression seed still fails", &seed.identity());
+            return Explored { result, unreached: None };
         }
     }
-    let mut shown = None;
+    let mut shown: Option<CaseResult> = None;
+    let mut unreached = None;
+    let mut not_judged = Vec::new();
     for identity in candidates(property.cases) {
         tried += 1;
-        let result = run_once(&quick, identity.clone(), method).await;
+        let result = run_once(&quick, identity.clone(), method, rules).await;
+        let reach = methods::reach(&result);
+        let judged = matches!(reach, Reach::Connected | Reach::Refused(_));
         match result.verdict {
             CaseVerdict::Pass | CaseVerdict::Warn => {
                 shown.get_or_insert(result);
                 continue;
             }
-            // The signature was never judged (another rule refused first, the kit failed):
-            // more identities would not judge it either.
-            CaseVerdict::NotRun | CaseVerdict::Error => {
+            CaseVerdict::Fail if judged || shown.is_some() => {}
+            CaseVerdict::NotRun if shown.is_some() => match not_judged_here(&reach) {
+                Some(why) => {
+                    not_judged.push(json!({
+                        "product_key": identity.product_key,
+                        "device_name": identity.device_name,
+                        "client_id": identity.client_id,
+                        "why": why,
+                    }));
+                    continue;
+                }
+                None => {
+                    shown = Some(result);
+                    break;
+                }
+            },
+            // Nothing judged yet, or the kit failed: more identities would not judge either.
+            _ => {
+                if shown.is_none() {
+                    unreached = Some(reach);
+                }
                 shown = Some(result);
                 break;
             }
-            CaseVerdict::Fail => {}
         }
-        let (smallest, runs) = shrink(&quick, method, identity, property.shrink_runs).await;
+        let (smallest, runs) = shrink(&quick, method, rules, identity, property.shrink_runs).await;
         tried += runs;
         // The deciding run again, with the full settle time, so the report quotes the client.
-        let mut result = run_once(ctx, smallest.clone(), method).await;
+        let mut result = run_once(ctx, smallest.clone(), method, rules).await;
         if result.verdict != CaseVerdict::Fail {
             result.explanation = format!("failed, then passed on the same identity: flaky ({})", result.explanation);
             result.verdict = CaseVerdict::Fail;
         }
         let mut result = described(result, tried, "the smallest failing identity after shrinking", &smallest);
         if let Some(path) = &property.seeds {
-            match save_seed(path, Seed::new(method, &smallest)) {
+            match save_seed(path, Seed::new(case, method, &smallest)) {
                 Ok(()) => {
                     result.measured.insert("regression_seed".to_owned(), json!(path.display().to_string()));
                 }
                 Err(message) => result.explanation.push_str(&format!(" (the seed was not saved: {message})")),
             }
         }
-        return result;
+        return Explored { result, unreached: None };
     }
     let mut result = shown.unwrap_or_else(|| CaseResult::error("no identity was tried (--sign-cases 0)"));
     result.measured.insert("identities_tried".to_owned(), json!(tried));
-    result
+    if !not_judged.is_empty() {
+        result.explanation = format!(
+            "{} ({} of {tried} identities not judged here: see identities_not_judged)",
+            result.explanation,
+            not_judged.len()
+        );
+        result.measured.insert("identities_not_judged".to_owned(), json!(not_judged));
+    }
+    Explored { result, unreached }
 }
 
 /// Notes on a failing result which identity failed (its secret only by length).
@@ -275,7 +354,13 @@ fn simpler(value: &str, min: usize, filler: char) -> Vec<String> {
 /// Shrinks a failing identity greedily, field by field, keeping each simpler variant that
 /// still fails, within `budget` client runs. Returns the smallest failing identity found and
 /// the runs spent.
-async fn shrink(ctx: &CaseContext, method: SignMethod, mut failing: Identity, budget: u32) -> (Identity, u32) {
+async fn shrink(
+    ctx: &CaseContext,
+    method: SignMethod,
+    rules: &[Rule],
+    mut failing: Identity,
+    budget: u32,
+) -> (Identity, u32) {
     let mut runs = 0;
     for (field, min, filler) in FIELDS {
         'field: loop {
@@ -286,7 +371,7 @@ async fn shrink(ctx: &CaseContext, method: SignMethod, mut failing: Identity, bu
                 let mut trial = failing.clone();
                 *field.of(&mut trial) = candidate;
                 runs += 1;
-                if run_once(ctx, trial.clone(), method).await.verdict == CaseVerdict::Fail {
+                if run_once(ctx, trial.clone(), method, rules).await.verdict == CaseVerdict::Fail {
                     failing = trial;
                     continue 'field;
                 }
@@ -314,17 +399,37 @@ mod tests {
     }
 
     #[test]
+    fn an_identity_refused_at_another_identity_case_rule_is_left_to_that_case() {
+        assert_eq!(
+            not_judged_here(&Reach::Refused("A-USERNAME".into())).unwrap(),
+            "refused at A-USERNAME, which the case username judges"
+        );
+        assert_eq!(
+            not_judged_here(&Reach::Refused("A-CID-LEN".into())).unwrap(),
+            "refused at A-CID-LEN, which the case client-id judges"
+        );
+        assert!(not_judged_here(&Reach::Refused("A-SIGN-CONTENT".into())).unwrap().ends_with("the case sign judges"));
+        assert_eq!(not_judged_here(&Reach::Refused("A-SECUREMODE".into())), None, "not an identity rule");
+        assert!(not_judged_here(&Reach::Exited(Some(77))).unwrap().starts_with("unsupported"));
+        assert_eq!(not_judged_here(&Reach::Exited(Some(2))), None);
+    }
+
+    #[test]
     fn seeds_round_trip_once_per_identity() {
         let dir = tempfile::tempdir().unwrap();
         let path = seeds_file(dir.path(), "my client/v2");
         assert_eq!(path.file_name().unwrap(), "my_client_v2.json");
         assert_eq!(load_seeds(&path).unwrap(), vec![]);
         let identity = Identity::generate(7);
-        save_seed(&path, Seed::new(SignMethod::HmacSha1, &identity)).unwrap();
-        save_seed(&path, Seed::new(SignMethod::HmacSha1, &identity)).unwrap();
+        save_seed(&path, Seed::new("sign", SignMethod::HmacSha1, &identity)).unwrap();
+        save_seed(&path, Seed::new("sign", SignMethod::HmacSha1, &identity)).unwrap();
+        save_seed(&path, Seed::new("username", SignMethod::HmacSha1, &identity)).unwrap();
         let seeds = load_seeds(&path).unwrap();
-        assert_eq!(seeds.len(), 1);
+        assert_eq!(seeds.len(), 2, "one per case");
         assert_eq!(seeds[0].identity(), identity);
+        let old = r#"[{"sign_method": "hmacmd5", "product_key": "p", "device_name": "dddd", "secret": "s", "client_id": "c"}]"#;
+        std::fs::write(&path, old).unwrap();
+        assert_eq!(load_seeds(&path).unwrap()[0].case, "sign", "seeds saved before cases were named are sign's");
         std::fs::write(&path, "not json").unwrap();
         assert!(load_seeds(&path).unwrap_err().contains("regression seeds"));
     }

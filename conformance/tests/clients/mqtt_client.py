@@ -9,7 +9,11 @@ wss; signs the password as RULES.md says (A-SIGN-CONTENT); pings; stays, then di
 A few switches break one thing each, so the suite's tests can see a case fail: --securemode,
 --keepalive (ignores IOT_KEEPALIVE), --ping-every 0 (never pings), --insecure (accepts any
 certificate), --subprotocol '' (offers none), --text-frames, --ignore-term, --latin1-sign
-(signs right only while every field is ASCII: the bug vector U1 catches).
+(signs right only while every field is ASCII: the bug vector U1 catches), --sign-with METHOD
+(declares IOT_SIGN_METHOD but computes this one, as an SDK did), --lose-dash-values (a flag's
+value starting with '-' is lost, as a CLI parser taking it for an option does).
+--only-sign-method METHOD supports one sign method: asked for another, it exits before
+connecting with --unsupported-exit (default 77, the contract's "unsupported").
 """
 
 import argparse
@@ -125,12 +129,18 @@ def main():
     p.add_argument("--text-frames", action="store_true", help="send MQTT in WebSocket text frames")
     p.add_argument("--ignore-term", action="store_true", help="ignore SIGTERM")
     p.add_argument("--latin1-sign", action="store_true", help="sign the content encoded as Latin-1, not UTF-8")
+    p.add_argument("--sign-with", help="compute the HMAC with this method, whatever is declared")
+    p.add_argument("--lose-dash-values", action="store_true", help="a flag value starting with '-' reads as empty")
+    p.add_argument("--only-sign-method", help="support only this sign method")
+    p.add_argument("--unsupported-exit", type=int, default=77, help="the exit code for an unsupported method")
     args = p.parse_args()
     if args.ignore_term:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
     def value(flag, env):
         given = getattr(args, flag)
+        if args.lose_dash_values and given is not None and given.startswith("-"):
+            given = ""
         return given if given is not None or args.no_env else os.environ.get(env)
 
     url = urllib.parse.urlsplit(value("url", "IOT_URL"))
@@ -138,6 +148,9 @@ def main():
     secret, cid = value("device_secret", "IOT_DEVICE_SECRET"), value("client_id", "IOT_CLIENT_ID")
     method = value("sign_method", "IOT_SIGN_METHOD") or "hmacsha1"
     ca_file = value("ca_file", "IOT_CA_FILE")
+    if args.only_sign_method and method != args.only_sign_method:
+        print(f"unsupported sign method {method}: only {args.only_sign_method}", file=sys.stderr, flush=True)
+        return args.unsupported_exit
     stay = args.stay if args.stay is not None else float(os.environ.get("IOT_STAY_SECONDS", "30"))
     keepalive = args.keepalive if args.keepalive is not None else int(os.environ.get("IOT_KEEPALIVE", "60"))
     ping_every = args.ping_every if args.ping_every is not None else keepalive / 2
@@ -163,7 +176,7 @@ def main():
     link = Link(sock, websocket, args.text_frames)
 
     content = f"clientId{cid}deviceName{dn}productKey{pk}timestamp{TIMESTAMP}"
-    digest = {"hmacmd5": hashlib.md5, "hmacsha1": hashlib.sha1, "hmacsha256": hashlib.sha256}[method]
+    digest = {"hmacmd5": hashlib.md5, "hmacsha1": hashlib.sha1, "hmacsha256": hashlib.sha256}[args.sign_with or method]
     encoded = content.encode("latin-1", errors="replace") if args.latin1_sign else content.encode()
     password = hmac.new(secret.encode(), encoded, digest).hexdigest()
     mqtt_client_id = f"{cid}|securemode={securemode},signmethod={method},timestamp={TIMESTAMP}|"
