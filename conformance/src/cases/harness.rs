@@ -179,6 +179,44 @@ impl Harness {
         })
     }
 
+    /// Starts the case ([`Harness::start`]) and waits until the client is online after its
+    /// first CONNECT. `Err` is the case's whole result when it cannot get there: the kit failed
+    /// to start (error), the client sent no CONNECT ([`Finished::without_connect`]), the broker
+    /// did not answer (error), or the first CONNECT did not go online (not run, naming the rule
+    /// that refused it, so `purpose` could not be judged; the measures `also` are kept).
+    pub async fn start_online(
+        ctx: &CaseContext,
+        setup: Setup,
+        purpose: &str,
+        also: impl FnOnce(&FirstConnect) -> Vec<(&'static str, Value)>,
+    ) -> Result<(Harness, FirstConnect), CaseResult> {
+        let mut harness = Harness::start(ctx, setup).await.map_err(CaseResult::error)?;
+        let Some(first) = harness.first_connect().await else {
+            let finished = harness.finish().await;
+            let conclusion = finished.without_connect();
+            return Err(finished.into_result(conclusion));
+        };
+        let why = match &first.end {
+            Some(ConnectEnd::Online) => return Ok((harness, first)),
+            Some(ConnectEnd::Closed(CloseReason::Refused { code, rule })) => {
+                format!("the broker refused the CONNECT at {rule} (CONNACK 0x{:02x})", code.as_u8())
+            }
+            Some(ConnectEnd::Closed(other)) => format!("the connection ended ({})", other.label()),
+            None => {
+                let finished = harness.finish().await;
+                return Err(
+                    finished.into_result(Conclusion::new(CaseVerdict::Error, "the broker did not answer the CONNECT"))
+                );
+            }
+        };
+        let measures = also(&first);
+        let finished = harness.finish().await;
+        let text = format!("not reached: {why} before the client went online, so {purpose}");
+        let conclusion =
+            measures.into_iter().fold(Conclusion::new(CaseVerdict::NotRun, text), |c, (k, v)| c.measure(k, v));
+        Err(finished.into_result(conclusion))
+    }
+
     /// Starts a second instance of the client with the same identity and environment. What
     /// follows is a race between two processes, so the snapshot pins the transcript up to here.
     pub fn spawn_twin(&mut self, client: &crate::child::ClientCommand) -> Result<(), String> {

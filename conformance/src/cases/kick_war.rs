@@ -15,7 +15,7 @@
 use super::CaseContext;
 use super::attempts::secs;
 use super::backoff::MIN_WAIT;
-use super::harness::{Conclusion, ConnectEnd, Harness, Setup, explain};
+use super::harness::{Conclusion, Harness, Setup, explain};
 use crate::outcome::{CaseResult, CaseVerdict};
 use mock_broker::{CloseReason, Event, EventKind, Rule, Verdict};
 use serde_json::json;
@@ -32,20 +32,10 @@ pub const WINDOW: Duration = Duration::from_secs(20);
 pub async fn run(ctx: &CaseContext) -> CaseResult {
     let mut setup = Setup::judging(ctx, RULES);
     setup.stay = ctx.timing.timer_budget + ctx.timing.settle;
-    let mut harness = match Harness::start(ctx, setup).await {
-        Ok(harness) => harness,
-        Err(message) => return CaseResult::error(message),
+    let (mut harness, _) = match Harness::start_online(ctx, setup, "no twin could kick it", |_| Vec::new()).await {
+        Ok(started) => started,
+        Err(result) => return result,
     };
-    let Some(first) = harness.first_connect().await else {
-        let finished = harness.finish().await;
-        let conclusion = finished.without_connect();
-        return finished.into_result(conclusion);
-    };
-    if !matches!(first.end, Some(ConnectEnd::Online)) {
-        let finished = harness.finish().await;
-        let text = "not reached: the client's first CONNECT did not go online";
-        return finished.into_result(Conclusion::new(CaseVerdict::NotRun, text));
-    }
     if let Err(message) = harness.spawn_twin(&ctx.client) {
         return CaseResult::error(message);
     }

@@ -19,7 +19,7 @@
 //!   budget plus the settle time).
 
 use super::CaseContext;
-use super::harness::{Conclusion, ConnectEnd, Finished, Harness, Setup, explain};
+use super::harness::{Conclusion, Finished, FirstConnect, Harness, Setup, explain};
 use crate::catalogue::TIMER_KEEPALIVE;
 use crate::outcome::{CaseResult, CaseVerdict};
 use mock_broker::policy::KeepaliveCheck;
@@ -56,36 +56,13 @@ pub async fn run(ctx: &CaseContext) -> CaseResult {
     setup.keepalive = TIMER_KEEPALIVE;
     setup.policy.keepalive_check = KeepaliveCheck::Exact;
     setup.stay = ctx.timing.timer_budget + ctx.timing.settle;
-    let mut harness = match Harness::start(ctx, setup).await {
-        Ok(harness) => harness,
-        Err(message) => return CaseResult::error(message),
-    };
-    let Some(first) = harness.first_connect().await else {
-        let finished = harness.finish().await;
-        let conclusion = finished.without_connect();
-        return finished.into_result(conclusion);
+    let declared = |first: &FirstConnect| vec![("keepalive_declared", json!(first.connect.keep_alive))];
+    let (mut harness, first) = match Harness::start_online(ctx, setup, "C-PING could not be measured", declared).await {
+        Ok(started) => started,
+        Err(result) => return result,
     };
     let keep_alive = first.connect.keep_alive;
     let declared = ("keepalive_declared", json!(keep_alive));
-    match &first.end {
-        Some(ConnectEnd::Online) => {}
-        Some(ConnectEnd::Closed(reason)) => {
-            let finished = harness.finish().await;
-            let why = match reason {
-                CloseReason::Refused { code, rule } => {
-                    format!("the broker refused the CONNECT at {rule} (CONNACK 0x{:02x})", code.as_u8())
-                }
-                other => format!("the connection ended ({})", other.label()),
-            };
-            let text = format!("not reached: {why} before the client went online, so C-PING could not be measured");
-            return finished.into_result(Conclusion::new(CaseVerdict::NotRun, text).measure(declared.0, declared.1));
-        }
-        None => {
-            let finished = harness.finish().await;
-            let conclusion = Conclusion::new(CaseVerdict::Error, "the broker did not answer the CONNECT");
-            return finished.into_result(conclusion);
-        }
-    }
     let needed = window(keep_alive);
     let budget = ctx.timing.timer_budget;
     if needed > budget {

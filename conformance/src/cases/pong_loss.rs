@@ -18,7 +18,7 @@
 
 use super::CaseContext;
 use super::attempts::secs;
-use super::harness::{Conclusion, ConnectEnd, Finished, Harness, Setup, explain};
+use super::harness::{Conclusion, Finished, Harness, Setup, explain};
 use super::ping::window;
 use crate::catalogue::TIMER_KEEPALIVE;
 use crate::outcome::{CaseResult, CaseVerdict};
@@ -64,21 +64,12 @@ pub async fn run(ctx: &CaseContext, loss: Loss) -> CaseResult {
     setup.keepalive = TIMER_KEEPALIVE;
     setup.stay = ctx.timing.timer_budget + ctx.timing.settle;
     setup.faults = vec![FaultSpec::new(loss.fault())];
-    let mut harness = match Harness::start(ctx, setup).await {
-        Ok(harness) => harness,
-        Err(message) => return CaseResult::error(message),
-    };
-    let Some(first) = harness.first_connect().await else {
-        let finished = harness.finish().await;
-        let conclusion = finished.without_connect();
-        return finished.into_result(conclusion);
-    };
+    let (mut harness, first) =
+        match Harness::start_online(ctx, setup, "no PINGREQ could go unanswered", |_| Vec::new()).await {
+            Ok(started) => started,
+            Err(result) => return result,
+        };
     let keep_alive = first.connect.keep_alive;
-    if !matches!(first.end, Some(ConnectEnd::Online)) {
-        let finished = harness.finish().await;
-        let text = "not reached: the client's first CONNECT did not go online, so no PINGREQ could go unanswered";
-        return finished.into_result(Conclusion::new(CaseVerdict::NotRun, text));
-    }
     let bound = window(keep_alive);
     if bound > ctx.timing.timer_budget {
         let finished = harness.finish().await;

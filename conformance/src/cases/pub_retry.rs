@@ -17,7 +17,7 @@
 
 use super::CaseContext;
 use super::attempts::secs;
-use super::harness::{Conclusion, ConnectEnd, Finished, Harness, Setup, explain};
+use super::harness::{Conclusion, Finished, Harness, Setup, explain};
 use super::reconnect::PATIENCE;
 use crate::outcome::{CaseResult, CaseVerdict};
 use mock_broker::events::PacketSummary;
@@ -46,20 +46,11 @@ pub async fn run(ctx: &CaseContext) -> CaseResult {
         FaultSpec::new(Fault::Withhold { reply: Reply::Puback }).times(1),
         FaultSpec::new(Fault::Close).trigger(first_qos1).times(1),
     ];
-    let mut harness = match Harness::start(ctx, setup).await {
-        Ok(harness) => harness,
-        Err(message) => return CaseResult::error(message),
-    };
-    let Some(first) = harness.first_connect().await else {
-        let finished = harness.finish().await;
-        let conclusion = finished.without_connect();
-        return finished.into_result(conclusion);
-    };
-    if !matches!(first.end, Some(ConnectEnd::Online)) {
-        let finished = harness.finish().await;
-        let text = "not reached: the client's first CONNECT did not go online";
-        return finished.into_result(Conclusion::new(CaseVerdict::NotRun, text));
-    }
+    let (mut harness, first) =
+        match Harness::start_online(ctx, setup, "no PUBLISH could be left unacknowledged", |_| Vec::new()).await {
+            Ok(started) => started,
+            Err(result) => return result,
+        };
     let conn = first.conn;
     let closed =
         harness.until(Instant::now() + WINDOW, |e| e.conn == conn && matches!(e.kind, EventKind::Closed { .. }));

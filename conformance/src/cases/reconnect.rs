@@ -22,7 +22,7 @@
 use super::CaseContext;
 use super::attempts::{Attempt, attempts, secs};
 use super::backoff::{self, MIN_WAIT};
-use super::harness::{Conclusion, ConnectEnd, Harness, Setup};
+use super::harness::{Conclusion, Harness, Setup};
 use crate::outcome::{CaseResult, CaseVerdict};
 use mock_broker::fault::{Fault, FaultSpec, Trigger};
 use mock_broker::{CloseReason, EventKind, Rule, Verdict};
@@ -48,20 +48,11 @@ fn endings() -> [Fault; 3] {
 pub async fn run(ctx: &CaseContext) -> CaseResult {
     let mut setup = Setup::judging(ctx, RULES);
     setup.stay = ctx.timing.timer_budget + ctx.timing.settle;
-    let mut harness = match Harness::start(ctx, setup).await {
-        Ok(harness) => harness,
-        Err(message) => return CaseResult::error(message),
+    let (mut harness, _) = match Harness::start_online(ctx, setup, "no connection could be ended", |_| Vec::new()).await
+    {
+        Ok(started) => started,
+        Err(result) => return result,
     };
-    let Some(first) = harness.first_connect().await else {
-        let finished = harness.finish().await;
-        let conclusion = finished.without_connect();
-        return finished.into_result(conclusion);
-    };
-    if !matches!(first.end, Some(ConnectEnd::Online)) {
-        let finished = harness.finish().await;
-        let text = "not reached: the client's first CONNECT did not go online, so no connection could be ended";
-        return finished.into_result(Conclusion::new(CaseVerdict::NotRun, text));
-    }
     for (i, ending) in endings().into_iter().enumerate() {
         let spec = FaultSpec::new(ending).trigger(Trigger::AfterConnackMs(HOLD.as_millis() as u64)).times(1);
         if let Err(message) = harness.arm(spec).await {

@@ -15,7 +15,7 @@
 
 use super::CaseContext;
 use super::attempts::secs;
-use super::harness::{Conclusion, ConnectEnd, Finished, Harness, Setup, explain};
+use super::harness::{Conclusion, Finished, Harness, Setup, explain};
 use super::reconnect::PATIENCE;
 use crate::outcome::{CaseResult, CaseVerdict};
 use mock_broker::fault::{Fault, FaultSpec, Inbound, Trigger};
@@ -35,20 +35,11 @@ pub async fn run(ctx: &CaseContext) -> CaseResult {
     setup.stay = ctx.timing.timer_budget + ctx.timing.settle;
     let first_subscribe = Trigger::AfterPackets { kind: Inbound::Subscribe, n: 1 };
     setup.faults = vec![FaultSpec::new(Fault::Close).trigger(first_subscribe).times(1)];
-    let mut harness = match Harness::start(ctx, setup).await {
-        Ok(harness) => harness,
-        Err(message) => return CaseResult::error(message),
-    };
-    let Some(first) = harness.first_connect().await else {
-        let finished = harness.finish().await;
-        let conclusion = finished.without_connect();
-        return finished.into_result(conclusion);
-    };
-    if !matches!(first.end, Some(ConnectEnd::Online)) {
-        let finished = harness.finish().await;
-        let text = "not reached: the client's first CONNECT did not go online";
-        return finished.into_result(Conclusion::new(CaseVerdict::NotRun, text));
-    }
+    let (mut harness, first) =
+        match Harness::start_online(ctx, setup, "no reconnect could be watched", |_| Vec::new()).await {
+            Ok(started) => started,
+            Err(result) => return result,
+        };
     let conn = first.conn;
     let closed =
         harness.until(Instant::now() + WINDOW, |e| e.conn == conn && matches!(e.kind, EventKind::Closed { .. }));

@@ -16,7 +16,7 @@
 
 use super::CaseContext;
 use super::attempts::secs;
-use super::harness::{Conclusion, ConnectEnd, Finished, Harness, Setup, explain};
+use super::harness::{Conclusion, Finished, Harness, Setup, explain};
 use crate::outcome::{CaseResult, CaseVerdict};
 use mock_broker::policy::Qos2PublishReaction;
 use mock_broker::{EventKind, Outcome, Rule, Verdict};
@@ -51,20 +51,11 @@ impl Usage {
 pub async fn run(ctx: &CaseContext, usage: Usage) -> CaseResult {
     let mut setup = Setup::judging(ctx, usage.rules());
     setup.policy.qos2_publish = Qos2PublishReaction::Drop;
-    let mut harness = match Harness::start(ctx, setup).await {
-        Ok(harness) => harness,
-        Err(message) => return CaseResult::error(message),
-    };
-    let Some(first) = harness.first_connect().await else {
-        let finished = harness.finish().await;
-        let conclusion = finished.without_connect();
-        return finished.into_result(conclusion);
-    };
-    if !matches!(first.end, Some(ConnectEnd::Online)) {
-        let finished = harness.finish().await;
-        let text = "not reached: the client's first CONNECT did not go online, so it published nothing";
-        return finished.into_result(Conclusion::new(CaseVerdict::NotRun, text));
-    }
+    let (mut harness, first) =
+        match Harness::start_online(ctx, setup, "what it publishes could not be seen", |_| Vec::new()).await {
+            Ok(started) => started,
+            Err(result) => return result,
+        };
     let conn = first.conn;
     let (mut published, mut subscribed) = (false, false);
     harness
