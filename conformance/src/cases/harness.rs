@@ -217,6 +217,16 @@ impl Harness {
         Err(finished.into_result(conclusion))
     }
 
+    /// Waits (up to `closed_within`) for connection `conn` to close, then (up to `patience`)
+    /// for the client to come back online: the new connection's id, `None` if either wait ran
+    /// out. The cases that end a connection on purpose and watch the next one use it.
+    pub async fn next_online(&mut self, conn: ConnId, closed_within: Duration, patience: Duration) -> Option<ConnId> {
+        let closed = |e: &Event| e.conn == conn && matches!(e.kind, EventKind::Closed { .. });
+        self.until(Instant::now() + closed_within, closed).await?;
+        let online = self.until(Instant::now() + patience, |e| matches!(e.kind, EventKind::Online { .. })).await?;
+        Some(online.conn)
+    }
+
     /// Starts a second instance of the client with the same identity and environment. What
     /// follows is a race between two processes, so the snapshot pins the transcript up to here.
     pub fn spawn_twin(&mut self, client: &crate::child::ClientCommand) -> Result<(), String> {

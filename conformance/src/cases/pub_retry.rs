@@ -52,15 +52,10 @@ pub async fn run(ctx: &CaseContext) -> CaseResult {
             Err(result) => return result,
         };
     let conn = first.conn;
-    let closed =
-        harness.until(Instant::now() + WINDOW, |e| e.conn == conn && matches!(e.kind, EventKind::Closed { .. }));
-    if closed.await.is_some() {
-        let online = harness.until(Instant::now() + PATIENCE, |e| matches!(e.kind, EventKind::Online { .. })).await;
-        if let Some(online) = online {
-            let again = online.conn;
-            let resent = |e: &mock_broker::Event| matches!(&e.kind, EventKind::PacketIn(p) if e.conn == again && is_qos1_publish(p));
-            harness.until(Instant::now() + WINDOW, resent).await;
-        }
+    if let Some(again) = harness.next_online(conn, WINDOW, PATIENCE).await {
+        let resent =
+            |e: &mock_broker::Event| matches!(&e.kind, EventKind::PacketIn(p) if e.conn == again && is_qos1_publish(p));
+        harness.until(Instant::now() + WINDOW, resent).await;
     }
     let finished = harness.finish().await;
     let conclusion = judge(&finished, conn);

@@ -41,19 +41,13 @@ pub async fn run(ctx: &CaseContext) -> CaseResult {
             Err(result) => return result,
         };
     let conn = first.conn;
-    let closed =
-        harness.until(Instant::now() + WINDOW, |e| e.conn == conn && matches!(e.kind, EventKind::Closed { .. }));
-    if closed.await.is_some() {
-        let online = harness.until(Instant::now() + PATIENCE, |e| matches!(e.kind, EventKind::Online { .. })).await;
-        if let Some(online) = online {
-            let again = online.conn;
-            let suback = |e: &mock_broker::Event| {
-                e.conn == again && matches!(&e.kind, EventKind::PacketOut(p) if p.packet == "SUBACK")
-            };
-            harness.until(Instant::now() + WINDOW, suback).await;
-            // Further SUBSCRIBEs may follow the first at once.
-            harness.until(Instant::now() + Duration::from_millis(500), |_| false).await;
-        }
+    if let Some(again) = harness.next_online(conn, WINDOW, PATIENCE).await {
+        let suback = |e: &mock_broker::Event| {
+            e.conn == again && matches!(&e.kind, EventKind::PacketOut(p) if p.packet == "SUBACK")
+        };
+        harness.until(Instant::now() + WINDOW, suback).await;
+        // Further SUBSCRIBEs may follow the first at once.
+        harness.until(Instant::now() + Duration::from_millis(500), |_| false).await;
     }
     let finished = harness.finish().await;
     let conclusion = judge(&finished, conn);
