@@ -116,8 +116,11 @@ fn write_ca(broker: &Broker, ca_out: Option<&Path>) -> anyhow::Result<(Option<Pa
     let (path, dir) = match ca_out {
         Some(path) => (path.to_path_buf(), None),
         None => {
-            let dir = tempfile::Builder::new()
-                .prefix("mock-broker-")
+            let mut builder = tempfile::Builder::new();
+            builder.prefix("mock-broker-");
+            #[cfg(unix)]
+            builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
+            let dir = builder
                 .tempdir()
                 .context("creating a private temporary directory for the CA")?;
             (dir.path().join("ca.pem"), Some(dir))
