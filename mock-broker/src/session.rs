@@ -12,8 +12,8 @@ use crate::fault::{Fault, FaultSpec, Reply};
 use crate::handshake::{Cause, Established, Failed, HandshakeFaults, Handshaker};
 use crate::hub::{Command, DeviceKey, Resume, StoredSession};
 use crate::keepalive;
-use crate::mqtt::{Connack, ConnackCode, Connect, Packet, Publish, QoS, Suback, SubackCode, Subscribe};
 use crate::mqtt;
+use crate::mqtt::{Connack, ConnackCode, Connect, Packet, Publish, QoS, Suback, SubackCode, Subscribe};
 use crate::mux;
 use crate::policy::{OversizeReaction, Qos2PublishReaction};
 use crate::rules::Rule;
@@ -51,7 +51,9 @@ pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, listener: Listener, 
     if !admitted {
         let limit = shared.policy.max_connections;
         let message = format!("{limit} connections are open, the most the broker serves at once (--max-connections)");
-        shared.bus.emit(conn, EventKind::Closed { reason: CloseReason::Limit { limit: "max_connections".into(), message } });
+        shared
+            .bus
+            .emit(conn, EventKind::Closed { reason: CloseReason::Limit { limit: "max_connections".into(), message } });
         return;
     }
     let _ = tcp.set_nodelay(true);
@@ -256,7 +258,8 @@ impl Link {
     /// Records an event; a verdict only within the connection's verdict budget.
     fn emit(&self, kind: EventKind) {
         if let EventKind::Verdict(verdict) = &kind {
-            let (record, due) = self.budget.lock().unwrap_or_else(|e| e.into_inner()).take(verdict.rule, Instant::now());
+            let (record, due) =
+                self.budget.lock().unwrap_or_else(|e| e.into_inner()).take(verdict.rule, Instant::now());
             if let Some(summary) = due {
                 self.shared.bus.emit(self.conn, summary);
             }
@@ -531,15 +534,12 @@ impl<'a> Session<'a> {
         let resumed = match login.resume {
             Resume::Fresh => None,
             Resume::Stored(stored) => Some(stored),
-            Resume::Handover { state, subscriptions } => match timeout(
-                handover_timeout(self.shared().policy.write_timeout),
-                state,
-            )
-            .await
-            {
-                Ok(Ok(stored)) => Some(stored),
-                _ => Some(StoredSession { subscriptions, ..StoredSession::default() }),
-            },
+            Resume::Handover { state, subscriptions } => {
+                match timeout(handover_timeout(self.shared().policy.write_timeout), state).await {
+                    Ok(Ok(stored)) => Some(stored),
+                    _ => Some(StoredSession { subscriptions, ..StoredSession::default() }),
+                }
+            }
         };
         let session_present = self.session_present.unwrap_or(resumed.is_some());
         let code = ConnackCode::Accepted;

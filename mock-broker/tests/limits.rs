@@ -182,7 +182,8 @@ async fn a_denied_filter_flood_is_summarised_and_observers_lose_nothing() {
 
     drop(flooder);
     let events = flood_watch.transcript(flood_conn, PATIENCE).await.expect("no gap either");
-    let recorded = events.iter().filter(|e| matches!(&e.kind, EventKind::Verdict(v) if v.rule == Rule::SSubDeny)).count();
+    let recorded =
+        events.iter().filter(|e| matches!(&e.kind, EventKind::Verdict(v) if v.rule == Rule::SSubDeny)).count();
     let suppressed: u64 = events
         .iter()
         .filter_map(|e| match &e.kind {

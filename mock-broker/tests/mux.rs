@@ -160,8 +160,12 @@ async fn bad_bytes_inside_tls_are_refused_too() {
 async fn a_silent_client_meets_the_connect_deadline() {
     let deadline = Duration::from_secs(3600);
     let stages = deadline * 2;
-    let policy =
-        Policy { connect_timeout: deadline, tls_handshake_timeout: stages, ws_upgrade_timeout: stages, ..Policy::default() };
+    let policy = Policy {
+        connect_timeout: deadline,
+        tls_handshake_timeout: stages,
+        ws_upgrade_timeout: stages,
+        ..Policy::default()
+    };
     let mut tb = mux_broker(policy).await;
     tb.patience = deadline * 2;
     let addr = tb.broker.mux_addr().unwrap();

@@ -6,9 +6,9 @@
 mod support;
 
 use bytes::Bytes;
+use mock_broker::events::WaitError;
 use mock_broker::mqtt::{Packet, Publish, QoS, Subscribe};
 use mock_broker::wire::PacketIo;
-use mock_broker::events::WaitError;
 use mock_broker::{CloseReason, CloudError, Delivery, EventKind, EventStream, Policy, Rule, Transport};
 use std::time::Duration;
 use support::*;

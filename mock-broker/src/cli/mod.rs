@@ -120,9 +120,7 @@ fn write_ca(broker: &Broker, ca_out: Option<&Path>) -> anyhow::Result<(Option<Pa
             builder.prefix("mock-broker-");
             #[cfg(unix)]
             builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
-            let dir = builder
-                .tempdir()
-                .context("creating a private temporary directory for the CA")?;
+            let dir = builder.tempdir().context("creating a private temporary directory for the CA")?;
             (dir.path().join("ca.pem"), Some(dir))
         }
     };
