@@ -68,11 +68,24 @@ pub enum EventKind {
     QueueDropped { topic: String, reason: String },
     /// The connection ended.
     Closed { reason: CloseReason },
+    /// Accepting a connection failed `count` times since the last such event, the last time
+    /// with `error` (out of file descriptors, say); on connection 0, at most one a second per
+    /// listener. The broker keeps serving.
+    AcceptFailed {
+        #[serde(flatten)]
+        listener: Listener,
+        error: String,
+        count: u64,
+    },
+    /// The connection's verdict budget (`Policy::verdicts_per_second`) was spent: `verdicts`
+    /// more verdicts in that second were counted but not recorded one by one; `rules` names
+    /// their rules.
+    Suppressed { verdicts: u64, rules: Vec<String> },
 }
 
 impl EventKind {
     /// Every kind's name, as the `event` field of the JSON form writes it.
-    pub const NAMES: [&'static str; 12] = [
+    pub const NAMES: [&'static str; 14] = [
         "accepted",
         "sniffed",
         "handshake",
@@ -85,6 +98,8 @@ impl EventKind {
         "fault",
         "queue_dropped",
         "closed",
+        "accept_failed",
+        "suppressed",
     ];
 
     /// This kind's name, as the `event` field of the JSON form writes it.
@@ -102,6 +117,8 @@ impl EventKind {
             EventKind::Fault(_) => "fault",
             EventKind::QueueDropped { .. } => "queue_dropped",
             EventKind::Closed { .. } => "closed",
+            EventKind::AcceptFailed { .. } => "accept_failed",
+            EventKind::Suppressed { .. } => "suppressed",
         }
     }
 }
@@ -258,6 +275,12 @@ pub enum CloseReason {
     Shutdown,
     /// Reading or writing failed.
     TransportError { message: String },
+    /// The TLS handshake or the WebSocket upgrade (`stage`: `tls` or `websocket`) did not
+    /// finish within its deadline (`Policy::tls_handshake_timeout`, `ws_upgrade_timeout`).
+    HandshakeTimeout { stage: String, timeout_ms: u64 },
+    /// A resource limit of the broker was reached: `limit` names the `Policy` field
+    /// (`max_connections`, `max_connect_len`, `write_timeout`).
+    Limit { limit: String, message: String },
 }
 
 impl CloseReason {
@@ -276,6 +299,8 @@ impl CloseReason {
             CloseReason::Faulted { .. } => "ended by an injected fault",
             CloseReason::Shutdown => "broker shut down",
             CloseReason::TransportError { .. } => "transport error",
+            CloseReason::HandshakeTimeout { .. } => "handshake timed out",
+            CloseReason::Limit { .. } => "a limit of the broker was reached",
         }
     }
 }
@@ -310,13 +335,18 @@ impl Bus {
     }
 
     pub(crate) fn subscribe(&self) -> EventStream {
-        EventStream { rx: self.tx.subscribe() }
+        EventStream { rx: self.tx.subscribe(), lost: 0 }
     }
 }
 
 /// A subscription to the broker's events, from the moment it was taken.
+///
+/// Events are never lost silently: a subscriber that falls more than the bus's capacity
+/// behind gets [`StreamError::Lagged`] (or [`WaitError::Lagged`]) with the number it missed,
+/// and [`EventStream::lost`] keeps the total.
 pub struct EventStream {
     rx: broadcast::Receiver<Arc<Event>>,
+    lost: u64,
 }
 
 /// Why [`EventStream::recv`] returned no event.
@@ -330,46 +360,79 @@ pub enum StreamError {
     Closed,
 }
 
+/// Why [`EventStream::wait_for`] found no event.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WaitError {
+    /// No accepted event within the time given.
+    #[error("no such event in time")]
+    Timeout,
+    /// The subscriber fell behind and `0` events were lost: the one waited for may be among
+    /// them.
+    #[error("{0} events were lost: the subscriber fell behind")]
+    Lagged(u64),
+    /// The broker is gone.
+    #[error("the broker has shut down")]
+    Closed,
+}
+
 impl EventStream {
-    /// The next event.
+    /// The next event, or how many were lost since the last one.
     pub async fn recv(&mut self) -> Result<Arc<Event>, StreamError> {
         self.rx.recv().await.map_err(|e| match e {
-            broadcast::error::RecvError::Lagged(n) => StreamError::Lagged(n),
+            broadcast::error::RecvError::Lagged(n) => {
+                self.lost = self.lost.saturating_add(n);
+                StreamError::Lagged(n)
+            }
             broadcast::error::RecvError::Closed => StreamError::Closed,
         })
     }
 
-    /// Waits up to `timeout` for the first event that `pred` accepts, skipping others.
-    pub async fn wait_for(&mut self, timeout: Duration, mut pred: impl FnMut(&Event) -> bool) -> Option<Arc<Event>> {
+    /// How many events this subscriber has missed in all because it fell behind.
+    pub fn lost(&self) -> u64 {
+        self.lost
+    }
+
+    /// Waits up to `timeout` for the first event that `pred` accepts, skipping others. A gap
+    /// in the stream ends the wait with [`WaitError::Lagged`].
+    pub async fn wait_for(
+        &mut self,
+        timeout: Duration,
+        mut pred: impl FnMut(&Event) -> bool,
+    ) -> Result<Arc<Event>, WaitError> {
         tokio::time::timeout(timeout, async {
             loop {
                 match self.recv().await {
-                    Ok(ev) if pred(&ev) => return Some(ev),
-                    Ok(_) | Err(StreamError::Lagged(_)) => continue,
-                    Err(StreamError::Closed) => return None,
+                    Ok(ev) if pred(&ev) => return Ok(ev),
+                    Ok(_) => continue,
+                    Err(StreamError::Lagged(n)) => return Err(WaitError::Lagged(n)),
+                    Err(StreamError::Closed) => return Err(WaitError::Closed),
                 }
             }
         })
         .await
-        .ok()
-        .flatten()
+        .unwrap_or(Err(WaitError::Timeout))
     }
 
     /// Collects the events of connection `conn` up to and including its `Closed` event,
-    /// waiting at most `timeout` in all.
-    pub async fn transcript(&mut self, conn: ConnId, timeout: Duration) -> Vec<Arc<Event>> {
+    /// waiting at most `timeout` in all (what came so far, when it passes or the broker is
+    /// gone). A gap in the stream is an error: the transcript would have holes.
+    pub async fn transcript(&mut self, conn: ConnId, timeout: Duration) -> Result<Vec<Arc<Event>>, WaitError> {
+        let deadline = Instant::now() + timeout;
         let mut events = Vec::new();
-        let _ = tokio::time::timeout(timeout, async {
-            while let Some(ev) = self.wait_for(timeout, |e| e.conn == conn).await {
-                let closed = matches!(ev.kind, EventKind::Closed { .. });
-                events.push(ev);
-                if closed {
-                    break;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.wait_for(left, |e| e.conn == conn).await {
+                Ok(ev) => {
+                    let closed = matches!(ev.kind, EventKind::Closed { .. });
+                    events.push(ev);
+                    if closed {
+                        return Ok(events);
+                    }
                 }
+                Err(WaitError::Lagged(n)) => return Err(WaitError::Lagged(n)),
+                Err(WaitError::Timeout | WaitError::Closed) => return Ok(events),
             }
-        })
-        .await;
-        events
+        }
     }
 }
 
@@ -390,12 +453,31 @@ mod tests {
             EventKind::Undelivered { topic: "/t".into(), reason: "gone".into() },
             EventKind::Fault(FaultEvent { id: 1, name: "x".into(), fault: "kick", phase: FaultPhase::Armed }),
             EventKind::Closed { reason: CloseReason::Shutdown },
+            EventKind::AcceptFailed { listener: Listener::Mux, error: "EMFILE".into(), count: 2 },
+            EventKind::Suppressed { verdicts: 3, rules: vec!["S-SUB-DENY".into()] },
         ];
         for kind in kinds {
             let json = serde_json::to_value(Event { conn: 1, at: Duration::ZERO, kind: kind.clone() }).unwrap();
             assert_eq!(json["event"], kind.name());
             assert!(EventKind::NAMES.contains(&kind.name()));
         }
+    }
+
+    #[tokio::test]
+    async fn a_lagging_subscriber_is_told_how_many_events_it_missed() {
+        let bus = Bus::new(Instant::now());
+        let mut events = bus.subscribe();
+        for _ in 0..BUS_CAPACITY + 5 {
+            bus.emit(1, EventKind::Closed { reason: CloseReason::Shutdown });
+        }
+        bus.emit(2, EventKind::Closed { reason: CloseReason::Shutdown });
+        assert_eq!(events.wait_for(Duration::from_secs(1), |e| e.conn == 2).await.err(), Some(WaitError::Lagged(6)));
+        assert_eq!(events.lost(), 6);
+        let mut late = bus.subscribe();
+        for _ in 0..BUS_CAPACITY + 1 {
+            bus.emit(3, EventKind::Closed { reason: CloseReason::Shutdown });
+        }
+        assert_eq!(late.transcript(3, Duration::from_secs(1)).await.err(), Some(WaitError::Lagged(1)));
     }
 
     #[test]

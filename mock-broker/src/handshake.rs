@@ -4,7 +4,9 @@
 //! TLS is done once with tokio-rustls for wss and tls alike; the WebSocket upgrade runs on
 //! the plain or TLS stream. The steps are separate so the mux (T-MUX, [`crate::mux`]) can
 //! sniff between them. The upgrade echoes the MQTT subprotocol the client offers, since
-//! several real clients fail the handshake otherwise.
+//! several real clients fail the handshake otherwise. Each step has a deadline of its own
+//! (`Policy::tls_handshake_timeout`, `Policy::ws_upgrade_timeout`), inside the connection's
+//! connect timeout, and a step that overruns it names itself ([`Cause::Timeout`]).
 
 use crate::events::Handshake;
 use crate::fault::armory::{ConnFaults, Faults, TlsFate};
@@ -58,6 +60,8 @@ pub enum Cause {
     Violation(Rule),
     /// The client closed the connection before the handshakes were done.
     ClientClosed,
+    /// The step `stage` (`tls` or `websocket`) overran its deadline `after`.
+    Timeout { stage: &'static str, after: Duration },
 }
 
 impl Failed {
@@ -86,7 +90,26 @@ pub struct Handshaker<'a> {
     pub(crate) ws_paths: &'a [String],
     pub(crate) max_packet_len: usize,
     pub(crate) max_ws_message_len: usize,
+    /// The deadline of the TLS handshake.
+    pub(crate) tls_timeout: Duration,
+    /// The deadline of the WebSocket upgrade.
+    pub(crate) ws_timeout: Duration,
     pub(crate) faults: HandshakeFaults<'a>,
+}
+
+/// Runs one handshake step within its deadline.
+async fn within<T>(
+    stage: &'static str,
+    after: Duration,
+    step: impl Future<Output = Result<T, Failed>>,
+) -> Result<T, Failed> {
+    tokio::time::timeout(after, step).await.unwrap_or_else(|_| {
+        Err(Failed {
+            message: format!("the {stage} handshake did not finish within {} ms", after.as_millis()),
+            verdicts: Vec::new(),
+            cause: Cause::Timeout { stage, after },
+        })
+    })
 }
 
 impl Handshaker<'_> {
@@ -112,8 +135,10 @@ impl Handshaker<'_> {
                 return Err(Failed::fault("the fault tls_close_mid_handshake closed the TLS handshake".into()));
             }
         };
-        let stream =
-            TlsAcceptor::from(config).accept(tcp).await.map_err(|e| Failed::new(format!("TLS handshake: {e}")))?;
+        let accept = async {
+            TlsAcceptor::from(config).accept(tcp).await.map_err(|e| Failed::new(format!("TLS handshake: {e}")))
+        };
+        let stream = within("tls", self.tls_timeout, accept).await?;
         handshake.server_name = stream.get_ref().1.server_name().map(str::to_string);
         Ok(stream)
     }
@@ -135,8 +160,8 @@ impl Handshaker<'_> {
             });
         }
         let refuse = self.faults.faults.upgrade(self.faults.view);
-        let (io, handshake, verdicts) =
-            upgrade(io, handshake, self.ws_paths, self.max_packet_len, self.max_ws_message_len, refuse).await?;
+        let upgrading = upgrade(io, handshake, self.ws_paths, self.max_packet_len, self.max_ws_message_len, refuse);
+        let (io, handshake, verdicts) = within("websocket", self.ws_timeout, upgrading).await?;
         Ok(Established { io, transport, handshake, verdicts })
     }
 }

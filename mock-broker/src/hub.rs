@@ -20,7 +20,7 @@
 use crate::events::{Bus, ConnId, EventKind};
 use crate::mqtt::{Publish, QoS};
 use crate::policy::Policy;
-use crate::topics;
+use crate::subscriptions::Subscriptions;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -53,24 +53,11 @@ pub enum Command {
     Faults,
 }
 
-/// A subscription and the QoS the broker granted it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Subscription {
-    pub filter: String,
-    pub qos: QoS,
-}
-
-/// The QoS a downlink on `topic` goes out at: the lower of the published QoS and the highest
-/// QoS granted to a matching subscription ([MQTT-3.8.4-6]); `None` when none matches.
-pub fn downlink_qos(subscriptions: &[Subscription], topic: &str, published: QoS) -> Option<QoS> {
-    let granted = subscriptions.iter().filter(|s| topics::filter_matches(&s.filter, topic)).map(|s| s.qos).max()?;
-    Some(granted.min(published))
-}
-
 /// The state of a cleanSession=0 session between two connections (S-CLEAN).
 #[derive(Debug, Default)]
 pub struct StoredSession {
-    pub subscriptions: Vec<Subscription>,
+    /// Moved here from the connection that left, never copied.
+    pub subscriptions: Subscriptions,
     /// QoS 1 downlinks, oldest first: those sent but not acknowledged carry their packet id
     /// and are redelivered with DUP=1 under that same id, as [MQTT-4.4.0-1] demands ("using
     /// their original Packet Identifiers"); those never sent carry none and get one when sent.
@@ -95,7 +82,8 @@ struct Online {
     conn: ConnId,
     tx: mpsc::Sender<Command>,
     persistent: bool,
-    subscriptions: Vec<Subscription>,
+    /// A mirror of the connection's subscriptions, updated filter by filter.
+    subscriptions: Subscriptions,
 }
 
 /// S-RATE: one device's accepted uplinks in the last second.
@@ -171,7 +159,7 @@ pub enum Resume {
     Stored(StoredSession),
     /// The session of the live connection being kicked, which it sends when it leaves.
     /// `subscriptions` are its subscriptions at login, which the hub already routes by.
-    Handover { state: oneshot::Receiver<StoredSession>, subscriptions: Vec<Subscription> },
+    Handover { state: oneshot::Receiver<StoredSession>, subscriptions: Subscriptions },
 }
 
 /// The S-RATE count of one uplink.
@@ -240,7 +228,7 @@ impl Hub {
             (None, None) => Resume::Fresh,
         };
         let subscriptions = match &resume {
-            Resume::Fresh => Vec::new(),
+            Resume::Fresh => Subscriptions::default(),
             Resume::Stored(session) => session.subscriptions.clone(),
             Resume::Handover { subscriptions, .. } => subscriptions.clone(),
         };
@@ -248,10 +236,11 @@ impl Hub {
         Login { previous: old.map(|o| (o.conn, o.tx)), resume }
     }
 
-    /// Records the live connection's subscriptions, which routing reads.
-    pub fn set_subscriptions(&self, key: &DeviceKey, conn: ConnId, subscriptions: &[Subscription]) {
+    /// Changes the mirror of the live connection's subscriptions, which routing reads: a
+    /// SUBSCRIBE or UNSUBSCRIBE passes only its own filters, never the whole set.
+    pub fn update_subscriptions(&self, key: &DeviceKey, conn: ConnId, change: impl FnOnce(&mut Subscriptions)) {
         if let Some(online) = self.state().online.get_mut(key).filter(|o| o.conn == conn) {
-            online.subscriptions = subscriptions.to_vec();
+            change(&mut online.subscriptions);
         }
     }
 
@@ -312,7 +301,7 @@ impl Hub {
     pub fn route(&self, key: &DeviceKey, mut publish: Publish) -> Route {
         let mut state = self.state();
         if let Some(online) = state.online.get(key) {
-            let Some(qos) = downlink_qos(&online.subscriptions, &publish.topic, publish.qos) else {
+            let Some(qos) = online.subscriptions.downlink_qos(&publish.topic, publish.qos) else {
                 return (Delivery::Undelivered { conn: online.conn }, None);
             };
             publish.qos = qos;
@@ -320,7 +309,7 @@ impl Hub {
         }
         self.expire(&mut state, key);
         let Some(stored) = state.stored.get_mut(key) else { return (Delivery::Dropped, None) };
-        let qos = downlink_qos(&stored.session.subscriptions, &publish.topic, publish.qos);
+        let qos = stored.session.subscriptions.downlink_qos(&publish.topic, publish.qos);
         if qos != Some(QoS::AtLeastOnce) {
             return (Delivery::Dropped, None);
         }
@@ -385,7 +374,7 @@ mod tests {
             payload: Bytes::from_static(payload.as_bytes()),
         };
         StoredSession {
-            subscriptions: vec![Subscription { filter: "/pk/device/user/get".into(), qos: QoS::AtLeastOnce }],
+            subscriptions: [("/pk/device/user/get".to_string(), QoS::AtLeastOnce)].into_iter().collect(),
             messages: VecDeque::from([publish]),
             last_packet_id: 7,
         }
@@ -397,7 +386,7 @@ mod tests {
         let hub = hub();
         let (tx, _rx) = mpsc::channel(1);
         assert!(matches!(hub.login(&key(), 1, tx.clone(), false).resume, Resume::Fresh));
-        hub.set_subscriptions(&key(), 1, &session("x").subscriptions);
+        hub.update_subscriptions(&key(), 1, |s| *s = session("x").subscriptions);
         let login = hub.login(&key(), 2, tx, false);
         assert_eq!(login.previous.map(|(conn, _)| conn), Some(1));
         let Resume::Handover { state, subscriptions } = login.resume else { panic!("a hand-over") };

@@ -9,7 +9,7 @@
 //! - [`server`], [`handshake`], [`wire`], [`session`]: a connection from accept to close;
 //!   [`mux`]: the optional listener that serves all four transports on one port (T-MUX).
 //! - [`mqtt`]: the strict MQTT 3.1/3.1.1 codec; [`auth`]: CONNECT authentication;
-//!   [`keepalive`], [`topics`], [`hub`]: the session rules.
+//!   [`keepalive`], [`topics`], [`subscriptions`], [`hub`]: the session rules.
 //! - [`events`], [`verdict`], [`rules`], [`render`]: the transcript and its wording.
 //! - [`registry`], [`policy`], [`tls`], [`transport`]: configuration.
 //! - [`control`] (HTTP with JSON), [`scenario`] (a timeline in TOML) and [`cloud`]: driving a
@@ -36,6 +36,7 @@ pub mod rules;
 pub mod scenario;
 mod server;
 mod session;
+pub mod subscriptions;
 pub mod tls;
 pub mod topics;
 pub mod transport;

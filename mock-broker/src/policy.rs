@@ -3,6 +3,10 @@
 //! Every field whose platform behaviour is assumed (confidence Low in the rule table,
 //! [`crate::rules`]) says so; the defaults are the reactions the rule table names (and
 //! `RULES.md` lists). Reports label verdicts on these rules "assumed".
+//!
+//! The resource limits (connections, the CONNECT size, handshake deadlines, subscriptions,
+//! the verdict budget, the outbound queue and write timeout) keep one hostile or broken
+//! client from exhausting the broker; the README's "Reliability and limits" lists them.
 
 use crate::mqtt::{ConnackCode, QoS};
 use std::time::Duration;
@@ -91,7 +95,36 @@ pub struct Policy {
     /// since the message's bytes are lost. A PUBLISH over the packet limit sent in smaller
     /// messages is skipped as on a byte stream. Assumed: the platform's limit is unknown.
     pub ws_message_limit: Option<usize>,
+    /// The most connections open at once (10 000). One more is accepted and closed at once
+    /// (`closed` with reason `limit`, naming `max_connections`).
+    pub max_connections: usize,
+    /// The largest packet read before authentication, CONNECT included (8 KiB): a larger one
+    /// closes the connection (reason `limit`, naming `max_connect_len`) before it is
+    /// buffered. The packet limit ([`Policy::max_packet_len`]) applies only after CONNACK.
+    pub max_connect_len: usize,
+    /// How long the TLS handshake (wss, tls) may take (5 s), within the connect timeout.
+    pub tls_handshake_timeout: Duration,
+    /// How long the WebSocket upgrade (ws, wss) may take (5 s), within the connect timeout.
+    pub ws_upgrade_timeout: Duration,
+    /// S-SUB-DENY: the most subscriptions one device holds (1000, assumed: the platform's
+    /// limit is unknown). The filters of a SUBSCRIBE beyond it get 0x80 and a failed verdict.
+    pub max_subscriptions: usize,
+    /// The most verdicts one connection records per second (100). Beyond it, verdicts are
+    /// counted and summarised in one `suppressed` event, so that a flood on one connection
+    /// cannot make the subscribers of the event bus lag and lose other connections' events.
+    pub verdicts_per_second: u32,
+    /// Cloud-side commands (downlinks, kicks) queued for one connection (64); beyond it the
+    /// cloud side waits. With the write timeout, it bounds what a client that never reads
+    /// costs.
+    pub outbound_queue: usize,
+    /// How long one write may wait on a client that does not read (10 s); then the
+    /// connection is closed (reason `limit`, naming `write_timeout`).
+    pub write_timeout: Duration,
 }
+
+/// The largest payload limit the CLI takes: the largest MQTT remaining length (268,435,455
+/// bytes), since no packet can carry more.
+pub const MAX_PAYLOAD_LIMIT: usize = 268_435_455;
 
 /// What a WebSocket message may hold beyond the largest packet, by default (64 KiB).
 pub const WS_MESSAGE_MARGIN: usize = 64 * 1024;
@@ -119,6 +152,14 @@ impl Default for Policy {
             stored_session_expiry: Duration::from_secs(7 * 24 * 3600),
             ws_paths: Vec::new(),
             ws_message_limit: None,
+            max_connections: 10_000,
+            max_connect_len: 8 * 1024,
+            tls_handshake_timeout: Duration::from_secs(5),
+            ws_upgrade_timeout: Duration::from_secs(5),
+            max_subscriptions: 1000,
+            verdicts_per_second: 100,
+            outbound_queue: 64,
+            write_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -135,5 +176,25 @@ impl Policy {
     /// The largest WebSocket message the broker reads (see [`Policy::ws_message_limit`]).
     pub fn max_ws_message_len(&self) -> usize {
         self.ws_message_limit.unwrap_or_else(|| self.max_packet_len().saturating_add(WS_MESSAGE_MARGIN))
+    }
+
+    /// The packet limit before authentication: the CONNECT cap, never above the packet limit.
+    pub fn max_connect_packet_len(&self) -> usize {
+        self.max_connect_len.min(self.max_packet_len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_limits_saturate_instead_of_overflowing() {
+        let policy = Policy { payload_limit: usize::MAX, ..Policy::default() };
+        assert_eq!(policy.max_packet_len(), usize::MAX);
+        assert_eq!(policy.max_ws_message_len(), usize::MAX);
+        assert_eq!(policy.max_connect_packet_len(), 8 * 1024);
+        let tiny = Policy { payload_limit: 0, max_connect_len: usize::MAX, ..Policy::default() };
+        assert_eq!(tiny.max_connect_packet_len(), tiny.max_packet_len());
     }
 }

@@ -68,6 +68,16 @@ pub fn line(event: &Event) -> String {
             let _ = write!(out, "stored message on {topic} dropped (S-CLEAN): {reason}");
         }
         EventKind::Closed { reason } => closed(&mut out, reason),
+        EventKind::AcceptFailed { listener, error, count } => {
+            let _ = write!(out, "accepting on the {listener} listener failed {count} time(s), still serving: {error}");
+        }
+        EventKind::Suppressed { verdicts, rules } => {
+            let _ = write!(
+                out,
+                "{verdicts} more verdicts suppressed this second (verdict budget; rules {})",
+                rules.join(", ")
+            );
+        }
     }
     out
 }
@@ -131,6 +141,12 @@ fn closed(out: &mut String, reason: &CloseReason) {
         }
         CloseReason::HandshakeFailed { message } | CloseReason::TransportError { message } => {
             let _ = write!(out, " ({message})");
+        }
+        CloseReason::HandshakeTimeout { stage, timeout_ms } => {
+            let _ = write!(out, " ({stage} handshake not done within {timeout_ms} ms)");
+        }
+        CloseReason::Limit { limit, message } => {
+            let _ = write!(out, " ({limit}: {message})");
         }
         CloseReason::ClientClosed
         | CloseReason::ClientDisconnect

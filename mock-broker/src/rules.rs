@@ -237,7 +237,8 @@ rules! {
     }
     SSubDeny = "S-SUB-DENY", High, "a subscription without the right gets SUBACK 0x80" {
         source: "iotkit-embedded issue 127",
-        reaction: "the denied filter gets SUBACK 0x80 and the connection stays open",
+        reaction: "the denied filter gets SUBACK 0x80 and the connection stays open; so does a filter beyond the device's subscription limit (1000, assumed)",
+        knob: "`Policy::max_subscriptions`, `--max-subscriptions`",
     }
     SPubDeny = "S-PUB-DENY", Low, "a publish without the right is dropped" {
         source: "iotkit-embedded issue 78; Aliyun doc 44542 (the drop is Medium; the PUBACK is Low)",

@@ -4,7 +4,7 @@
 //! default, so parallel brokers never collide) with an explicit backlog and spawns one task
 //! per accepted connection.
 
-use crate::events::{Bus, ConnId};
+use crate::events::{Bus, ConnId, EventKind};
 use crate::fault::armory::Faults;
 use crate::hub::Hub;
 use crate::policy::Policy;
@@ -15,7 +15,7 @@ use crate::transport::Listener;
 use rustls::ServerConfig;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket};
@@ -28,6 +28,9 @@ const LISTEN_BACKLOG: u32 = 8192;
 
 /// How long an accept loop pauses when accepting fails (out of file descriptors, say).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// The shortest time between two `accept_failed` events (and log lines) of one listener.
+const ACCEPT_REPORT_EVERY: Duration = Duration::from_secs(1);
 
 /// What every connection task shares.
 pub(crate) struct Shared {
@@ -50,6 +53,8 @@ pub(crate) struct Shared {
     /// Turns true once when the broker shuts down.
     pub shutdown: watch::Receiver<bool>,
     next_conn: AtomicU64,
+    /// Connections admitted and not yet ended (at most `policy.max_connections`).
+    open: AtomicUsize,
 }
 
 impl Shared {
@@ -75,6 +80,7 @@ impl Shared {
             epoch,
             shutdown,
             next_conn: AtomicU64::new(1),
+            open: AtomicUsize::new(0),
         }
     }
 
@@ -92,6 +98,47 @@ impl Shared {
     pub(crate) fn next_conn_id(&self) -> ConnId {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
+
+    /// Counts a new connection in, unless `max_connections` are open already (false).
+    fn admit(&self) -> bool {
+        let limit = self.policy.max_connections;
+        self.open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit).then_some(n + 1)).is_ok()
+    }
+
+    /// Counts an admitted connection out.
+    fn release(&self) {
+        self.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Failed accepts of one listener not yet reported: at most one `accept_failed` event (and
+/// one log line) per [`ACCEPT_REPORT_EVERY`], with the count since the last one, so that a
+/// listener out of file descriptors neither floods the transcript nor goes unnoticed.
+#[derive(Default)]
+struct AcceptFailures {
+    pending: u64,
+    last_error: String,
+    reported: Option<Instant>,
+}
+
+impl AcceptFailures {
+    fn record(&mut self, error: &io::Error) {
+        self.pending += 1;
+        self.last_error = error.to_string();
+    }
+
+    /// Reports the pending failures if there are some and the last report is old enough (or
+    /// `now_anyway`: at shutdown).
+    fn report(&mut self, shared: &Shared, listener: Listener, now_anyway: bool) {
+        let due = self.reported.is_none_or(|at| at.elapsed() >= ACCEPT_REPORT_EVERY);
+        if self.pending == 0 || !(due || now_anyway) {
+            return;
+        }
+        let (count, error) = (std::mem::take(&mut self.pending), std::mem::take(&mut self.last_error));
+        tracing::warn!(%listener, count, "accepting connections failed: {error}; still serving");
+        shared.bus.emit(0, EventKind::AcceptFailed { listener, error, count });
+        self.reported = Some(Instant::now());
+    }
 }
 
 /// Binds `addr` with the broker's backlog.
@@ -104,25 +151,38 @@ pub(crate) fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 
 /// Accepts connections for `kind` (a transport's listener, or the mux) until shutdown. Every
 /// connection task holds a clone of `alive`, so shutdown can wait for the last one to finish.
+/// A connection over `max_connections` is still accepted, so that it is recorded and closed
+/// at once rather than left in the backlog; a failed accept (EMFILE...) is reported on
+/// connection 0, rate-limited, and retried after a pause.
 pub(crate) async fn accept_loop(listener: TcpListener, kind: Listener, shared: Arc<Shared>, alive: mpsc::Sender<()>) {
     let mut shutdown = shared.shutdown.clone();
+    let mut failures = AcceptFailures::default();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
+                    failures.report(&shared, kind, false);
                     let shared = shared.clone();
                     let alive = alive.clone();
                     tokio::spawn(async move {
-                        session::serve(tcp, peer, kind, shared).await;
+                        let admitted = shared.admit();
+                        session::serve(tcp, peer, kind, shared.clone(), admitted).await;
+                        if admitted {
+                            shared.release();
+                        }
                         drop(alive);
                     });
                 }
                 Err(e) => {
-                    tracing::warn!(listener = %kind, "accept failed: {e}");
+                    failures.record(&e);
+                    failures.report(&shared, kind, false);
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
                 }
             },
-            _ = stopped(&mut shutdown) => return,
+            _ = stopped(&mut shutdown) => {
+                failures.report(&shared, kind, true);
+                return;
+            }
         }
     }
 }

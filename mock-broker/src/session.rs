@@ -10,49 +10,59 @@ use crate::fault::armory::{ConnFaults, ReplyFate};
 use crate::fault::shaping::{ShapedStream, Shaping};
 use crate::fault::{Fault, FaultSpec, Reply};
 use crate::handshake::{Cause, Established, Failed, HandshakeFaults, Handshaker};
-use crate::hub::{self, Command, DeviceKey, Resume, StoredSession, Subscription};
+use crate::hub::{Command, DeviceKey, Resume, StoredSession};
 use crate::keepalive;
+use crate::mqtt;
 use crate::mqtt::{Connack, ConnackCode, Connect, Packet, Publish, QoS, Suback, SubackCode, Subscribe};
 use crate::mux;
 use crate::policy::{OversizeReaction, Qos2PublishReaction};
 use crate::rules::Rule;
 use crate::server::{self, Shared};
+use crate::subscriptions::Subscriptions;
 use crate::topics;
 use crate::transport::{Listener, Transport};
 use crate::verdict::Verdict;
 use crate::wire::{PacketIo, ReadError};
 use bytes::Bytes;
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 
-/// How long a write may wait on a client that does not read.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the broker waits for its own close to go out.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
-/// Commands queued for one connection before the cloud side waits.
-const COMMAND_QUEUE: usize = 64;
+/// The window of the verdict budget (`Policy::verdicts_per_second`).
+const BUDGET_WINDOW: Duration = Duration::from_secs(1);
 /// The S-KICK notice sent on `/ext/notify` to a kicked connection whose `ext` has bit 1 set.
 const KICK_NOTICE: &str = r#"{"title":"kick","content":"Kicked by the same device"}"#;
 /// How long a blackholed or half-open connection is held before the broker lets it go, so a
 /// fault never holds a socket for ever: longer than the longest keepalive cut (1.5 x 1200 s).
 pub(crate) const FAULT_HOLD: Duration = Duration::from_secs(1800 + 60);
 
-/// Serves one accepted TCP connection to its end.
-pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, listener: Listener, shared: Arc<Shared>) {
+/// Serves one accepted TCP connection to its end. One not `admitted` (over
+/// `Policy::max_connections`) is recorded and closed at once.
+pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, listener: Listener, shared: Arc<Shared>, admitted: bool) {
     let conn = shared.next_conn_id();
     shared.bus.emit(conn, EventKind::Accepted { listener, peer });
+    if !admitted {
+        let limit = shared.policy.max_connections;
+        let message = format!("{limit} connections are open, the most the broker serves at once (--max-connections)");
+        shared
+            .bus
+            .emit(conn, EventKind::Closed { reason: CloseReason::Limit { limit: "max_connections".into(), message } });
+        return;
+    }
     let _ = tcp.set_nodelay(true);
     let shaping = Arc::new(Shaping::default());
     let tcp = ShapedStream::new(tcp, shaping.clone());
     let mut shutdown = shared.shutdown.clone();
     let faults = shared.faults.attach(conn);
-    let mut link = Link { conn, io: None, shared: shared.clone(), listener, faults, shaping };
+    let budget = Mutex::new(VerdictBudget::new(shared.policy.verdicts_per_second));
+    let mut link = Link { conn, io: None, shared: shared.clone(), listener, faults, shaping, budget };
     let reason = tokio::select! {
         reason = link.run(tcp) => reason,
         _ = server::stopped(&mut shutdown) => CloseReason::Shutdown,
@@ -71,6 +81,54 @@ struct Link {
     faults: ConnFaults,
     /// The switches of the byte-level faults (trickle, close after N bytes, reset).
     shaping: Arc<Shaping>,
+    /// How many verdicts this connection may still record this second.
+    budget: Mutex<VerdictBudget>,
+}
+
+/// The per-connection verdict budget (`Policy::verdicts_per_second`): the first N verdicts of
+/// each one-second window are recorded; the rest are counted, and the count (with their
+/// rules) is recorded as one `suppressed` event before the next window's first verdict or
+/// the close. A flood on one connection thus costs the bus at most N + 1 verdict events a
+/// second, and the subscribers watching other connections do not fall behind.
+struct VerdictBudget {
+    per_second: u32,
+    window: Option<Instant>,
+    spent: u32,
+    suppressed: u64,
+    rules: BTreeSet<&'static str>,
+}
+
+impl VerdictBudget {
+    fn new(per_second: u32) -> VerdictBudget {
+        VerdictBudget { per_second, window: None, spent: 0, suppressed: 0, rules: BTreeSet::new() }
+    }
+
+    /// Takes a verdict on `rule` at `now`: whether to record it, and the summary of the
+    /// previous window's suppressed verdicts, due first.
+    fn take(&mut self, rule: Rule, now: Instant) -> (bool, Option<EventKind>) {
+        let mut due = None;
+        if self.window.is_none_or(|start| now.duration_since(start) >= BUDGET_WINDOW) {
+            due = self.summary();
+            self.window = Some(now);
+            self.spent = 0;
+        }
+        if self.spent < self.per_second {
+            self.spent += 1;
+            return (true, due);
+        }
+        self.suppressed += 1;
+        self.rules.insert(rule.id());
+        (false, due)
+    }
+
+    /// The `suppressed` event owed, if any verdicts were suppressed.
+    fn summary(&mut self) -> Option<EventKind> {
+        if self.suppressed == 0 {
+            return None;
+        }
+        let rules = std::mem::take(&mut self.rules).into_iter().map(str::to_string).collect();
+        Some(EventKind::Suppressed { verdicts: std::mem::take(&mut self.suppressed), rules })
+    }
 }
 
 impl Link {
@@ -80,7 +138,7 @@ impl Link {
         }
         let limit = self.shared.policy.connect_timeout;
         let (transport, connect) = match timeout(limit, self.open(tcp)).await {
-            Err(_) => return CloseReason::ConnectTimeout { timeout_ms: limit.as_millis() as u64 },
+            Err(_) => return CloseReason::ConnectTimeout { timeout_ms: millis(limit) },
             Ok(Err(reason)) => return reason,
             Ok(Ok(opened)) => opened,
         };
@@ -111,7 +169,11 @@ impl Link {
                 CloseReason::Refused { code: refusal.code, rule: refusal.rule.id().to_string() }
             }
             Ok((identity, fate)) => {
-                let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+                // Authenticated: from now on packets may be as large as the packet limit.
+                if let Some(io) = self.io.as_mut() {
+                    io.set_max_packet_len(self.shared.policy.max_packet_len());
+                }
+                let (tx, rx) = mpsc::channel(self.shared.policy.outbound_queue.max(1));
                 let mut session = Session::new(self, identity, &connect, rx);
                 session.session_present = fate.session_present;
                 let reason = session.run(tx).await;
@@ -128,8 +190,10 @@ impl Link {
         let handshaker = Handshaker {
             tls: self.shared.tls.as_ref(),
             ws_paths: &policy.ws_paths,
-            max_packet_len: policy.max_packet_len(),
+            max_packet_len: policy.max_connect_packet_len(),
             max_ws_message_len: policy.max_ws_message_len(),
+            tls_timeout: policy.tls_handshake_timeout,
+            ws_timeout: policy.ws_upgrade_timeout,
             faults: HandshakeFaults { faults: &self.shared.faults, view: &self.faults },
         };
         let established = match self.listener {
@@ -150,6 +214,9 @@ impl Link {
                     Cause::Fault => CloseReason::Faulted { fault: message },
                     Cause::Violation(rule) => CloseReason::Violation { rule: rule.id().to_string(), message },
                     Cause::ClientClosed => CloseReason::ClientClosed,
+                    Cause::Timeout { stage, after } => {
+                        CloseReason::HandshakeTimeout { stage: stage.into(), timeout_ms: millis(after) }
+                    }
                 });
             }
         };
@@ -165,6 +232,16 @@ impl Link {
                 message: format!("the first packet must be CONNECT, got {}", other.name()),
             }),
             Ok(None) => Err(CloseReason::ClientClosed),
+            // The CONNECT cap, not the packet limit, bounds what an unauthenticated client
+            // makes the broker buffer.
+            Err(ReadError::Violation(v)) if v.statement == mqtt::SIZE_LIMIT => Err(CloseReason::Limit {
+                limit: "max_connect_len".into(),
+                message: format!("{}; before CONNACK the limit is the CONNECT cap (--max-connect-len)", v.message),
+            }),
+            Err(ReadError::OversizePublish { len, .. }) => Err(CloseReason::Violation {
+                rule: "MQTT-3.1.0-1".into(),
+                message: format!("the first packet must be CONNECT, got a PUBLISH of {len} bytes"),
+            }),
             Err(ReadError::Violation(v)) if v.connack.is_some() => {
                 let code = v.connack.unwrap_or(ConnackCode::UnacceptableProtocol);
                 self.emit(EventKind::Verdict(
@@ -178,7 +255,18 @@ impl Link {
         }
     }
 
+    /// Records an event; a verdict only within the connection's verdict budget.
     fn emit(&self, kind: EventKind) {
+        if let EventKind::Verdict(verdict) = &kind {
+            let (record, due) =
+                self.budget.lock().unwrap_or_else(|e| e.into_inner()).take(verdict.rule, Instant::now());
+            if let Some(summary) = due {
+                self.shared.bus.emit(self.conn, summary);
+            }
+            if !record {
+                return;
+            }
+        }
         self.shared.bus.emit(self.conn, kind);
     }
 
@@ -233,14 +321,16 @@ impl Link {
             return Err(CloseReason::TransportError { message: "no stream to write to".into() });
         };
         self.shared.bus.emit_with(self.conn, || EventKind::PacketOut(PacketSummary::of(packet)));
-        match timeout(WRITE_TIMEOUT, io.write(packet)).await {
+        let limit = self.shared.policy.write_timeout;
+        match timeout(limit, io.write(packet)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(CloseReason::TransportError { message: format!("writing {}: {e}", packet.name()) }),
-            Err(_) => Err(CloseReason::TransportError {
+            Err(_) => Err(CloseReason::Limit {
+                limit: "write_timeout".into(),
                 message: format!(
-                    "writing {} took over {} s: the client does not read",
+                    "writing {} took over {} ms: the client does not read (--write-timeout)",
                     packet.name(),
-                    WRITE_TIMEOUT.as_secs()
+                    limit.as_millis()
                 ),
             }),
         }
@@ -317,6 +407,10 @@ impl Link {
         if let Some(io) = self.io.as_mut() {
             let _ = timeout(CLOSE_TIMEOUT, io.close()).await;
         }
+        let owed = self.budget.get_mut().unwrap_or_else(|e| e.into_inner()).summary();
+        if let Some(summary) = owed {
+            self.emit(summary);
+        }
         self.emit(EventKind::Closed { reason });
     }
 }
@@ -362,7 +456,14 @@ fn summarize(c: &Connect) -> ConnectSummary {
 /// kicks (S-KICK with S-CLEAN). The old connection hands it over as soon as it reads the kick,
 /// unless a write to its own client blocks it: then it leaves after at most the write timeout.
 /// Past this wait the new session starts with the old subscriptions only.
-const HANDOVER_TIMEOUT: Duration = WRITE_TIMEOUT.saturating_add(CLOSE_TIMEOUT);
+fn handover_timeout(write_timeout: Duration) -> Duration {
+    write_timeout.saturating_add(CLOSE_TIMEOUT)
+}
+
+/// A duration in whole milliseconds, saturating.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
 
 /// An authenticated device's MQTT session.
 struct Session<'a> {
@@ -372,7 +473,7 @@ struct Session<'a> {
     keep_alive: u16,
     /// cleanSession=0: the session outlives the connection (S-CLEAN).
     persistent: bool,
-    subscriptions: Vec<Subscription>,
+    subscriptions: Subscriptions,
     /// QoS 1 downlinks sent and not yet acknowledged, in the order sent.
     inflight: VecDeque<Publish>,
     commands: mpsc::Receiver<Command>,
@@ -398,7 +499,7 @@ impl<'a> Session<'a> {
             key,
             keep_alive: connect.keep_alive,
             persistent: !connect.clean_session,
-            subscriptions: Vec::new(),
+            subscriptions: Subscriptions::default(),
             inflight: VecDeque::new(),
             commands,
             last_packet_id: 0,
@@ -433,10 +534,12 @@ impl<'a> Session<'a> {
         let resumed = match login.resume {
             Resume::Fresh => None,
             Resume::Stored(stored) => Some(stored),
-            Resume::Handover { state, subscriptions } => match timeout(HANDOVER_TIMEOUT, state).await {
-                Ok(Ok(stored)) => Some(stored),
-                _ => Some(StoredSession { subscriptions, ..StoredSession::default() }),
-            },
+            Resume::Handover { state, subscriptions } => {
+                match timeout(handover_timeout(self.shared().policy.write_timeout), state).await {
+                    Ok(Ok(stored)) => Some(stored),
+                    _ => Some(StoredSession { subscriptions, ..StoredSession::default() }),
+                }
+            }
         };
         let session_present = self.session_present.unwrap_or(resumed.is_some());
         let code = ConnackCode::Accepted;
@@ -466,7 +569,8 @@ impl<'a> Session<'a> {
     async fn resume(&mut self, stored: StoredSession) -> Result<(), CloseReason> {
         self.subscriptions = stored.subscriptions;
         self.last_packet_id = stored.last_packet_id;
-        self.shared().hub.set_subscriptions(&self.key, self.link.conn, &self.subscriptions);
+        let resumed = &self.subscriptions;
+        self.link.shared.hub.update_subscriptions(&self.key, self.link.conn, |mirror| *mirror = resumed.clone());
         for publish in stored.messages {
             match publish.packet_id {
                 Some(_) => {
@@ -544,8 +648,15 @@ impl<'a> Session<'a> {
             Packet::Publish(publish) => self.uplink(publish).await,
             Packet::Subscribe(subscribe) => self.subscribe(subscribe).await,
             Packet::Unsubscribe(unsubscribe) => {
-                self.subscriptions.retain(|s| !unsubscribe.filters.contains(&s.filter));
-                self.shared().hub.set_subscriptions(&self.key, self.link.conn, &self.subscriptions);
+                for filter in &unsubscribe.filters {
+                    self.subscriptions.remove(filter);
+                }
+                let filters = &unsubscribe.filters;
+                self.link.shared.hub.update_subscriptions(&self.key, self.link.conn, |mirror| {
+                    for filter in filters {
+                        mirror.remove(filter);
+                    }
+                });
                 self.link.send(&Packet::Unsuback(unsubscribe.packet_id)).await
             }
             Packet::Pingreq => self.link.send(&Packet::Pingresp).await,
@@ -639,10 +750,13 @@ impl<'a> Session<'a> {
         rate.accepted
     }
 
-    /// S-SUB-DENY and S-QOS for each filter, then SUBACK. The hub learns the subscriptions
-    /// before the SUBACK goes out, so a cloud-side publish after it is routed by them.
+    /// S-SUB-DENY (topic rights, then the subscription limit) and S-QOS for each filter,
+    /// then SUBACK. The hub learns the new subscriptions before the SUBACK goes out, so a
+    /// cloud-side publish after it is routed by them.
     async fn subscribe(&mut self, subscribe: Subscribe) -> Result<(), CloseReason> {
         let mut codes = Vec::with_capacity(subscribe.filters.len());
+        let mut added = Vec::new();
+        let limit = self.link.shared.policy.max_subscriptions;
         for (filter, qos) in subscribe.filters {
             let shared = &self.link.shared;
             if let Err(reason) =
@@ -650,6 +764,17 @@ impl<'a> Session<'a> {
             {
                 self.verdict(
                     Verdict::fail(Rule::SSubDeny, "a topic the device may subscribe to", filter).with_detail(reason),
+                );
+                codes.push(SubackCode::Failure);
+                continue;
+            }
+            if self.subscriptions.len() >= limit && !self.subscriptions.contains(&filter) {
+                self.verdict(
+                    Verdict::fail(Rule::SSubDeny, format!("at most {limit} subscriptions per device"), filter)
+                        .with_detail(format!(
+                            "the device holds {limit} subscriptions, the most the broker keeps \
+                             (max_subscriptions, --max-subscriptions; assumed: the platform's limit is unknown)"
+                        )),
                 );
                 codes.push(SubackCode::Failure);
                 continue;
@@ -665,13 +790,15 @@ impl<'a> Session<'a> {
                 qos
             };
             // A repeated filter replaces the old subscription and its QoS [MQTT-3.8.4-3].
-            match self.subscriptions.iter_mut().find(|s| s.filter == filter) {
-                Some(existing) => existing.qos = granted,
-                None => self.subscriptions.push(Subscription { filter, qos: granted }),
-            }
+            self.subscriptions.insert(filter.clone(), granted);
+            added.push((filter, granted));
             codes.push(SubackCode::Granted(granted));
         }
-        self.shared().hub.set_subscriptions(&self.key, self.link.conn, &self.subscriptions);
+        self.link.shared.hub.update_subscriptions(&self.key, self.link.conn, |mirror| {
+            for (filter, qos) in added {
+                mirror.insert(filter, qos);
+            }
+        });
         self.link.send(&Packet::Suback(Suback { packet_id: subscribe.packet_id, codes })).await
     }
 
@@ -722,7 +849,7 @@ impl<'a> Session<'a> {
     /// subscription matches its topic, else recorded as undelivered. A QoS 1 downlink stays
     /// in flight until its PUBACK.
     async fn deliver(&mut self, mut publish: Publish) -> Result<(), CloseReason> {
-        let Some(qos) = hub::downlink_qos(&self.subscriptions, &publish.topic, publish.qos) else {
+        let Some(qos) = self.subscriptions.downlink_qos(&publish.topic, publish.qos) else {
             self.link.emit(EventKind::Undelivered {
                 topic: publish.topic,
                 reason: "the device has not subscribed to it".into(),
@@ -778,7 +905,7 @@ impl<'a> Session<'a> {
         if self.persistent {
             let mut messages: VecDeque<Publish> = std::mem::take(&mut self.inflight);
             for publish in late {
-                match hub::downlink_qos(&self.subscriptions, &publish.topic, publish.qos) {
+                match self.subscriptions.downlink_qos(&publish.topic, publish.qos) {
                     Some(QoS::AtLeastOnce) => messages.push_back(Publish { packet_id: None, ..publish }),
                     _ => self.undelivered(publish.topic),
                 }

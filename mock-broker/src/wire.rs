@@ -107,6 +107,12 @@ impl PacketIo {
         }
     }
 
+    /// Changes the decoder's size limit: the broker reads CONNECT under a small cap and
+    /// raises it to the packet limit once the device is authenticated.
+    pub fn set_max_packet_len(&mut self, max_packet_len: usize) {
+        self.max_packet_len = max_packet_len;
+    }
+
     /// The next packet; `Ok(None)` when the peer closed cleanly between packets.
     ///
     /// Cancel-safe: bytes read before a cancellation stay buffered for the next call.

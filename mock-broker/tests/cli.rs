@@ -256,3 +256,30 @@ fn a_scenario_plays_its_steps_and_a_bad_one_is_refused_naming_the_step() {
     assert!(killed.success());
     assert!(child.wait().unwrap().success());
 }
+
+/// Without --ca-out the CA goes into a private temporary directory (an unpredictable name,
+/// mode 0700), kept while the broker runs and removed when it exits.
+#[test]
+fn the_ca_lives_in_a_private_directory_removed_on_exit() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready.json");
+    let mut child = mock_broker()
+        .args(["--transport", "tls", "--quiet", "--ready-file"])
+        .arg(&ready)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let info = wait_ready(&mut child, &ready);
+    let ca_file = Path::new(info["ca_file"].as_str().unwrap()).to_path_buf();
+    assert!(std::fs::read_to_string(&ca_file).unwrap().contains("BEGIN CERTIFICATE"));
+    let ca_dir = ca_file.parent().unwrap().to_path_buf();
+    let name = ca_dir.file_name().unwrap().to_str().unwrap();
+    assert!(name.starts_with("mock-broker-"), "{name}");
+    assert_ne!(name, format!("mock-broker-{}", child.id()), "the name is not predictable");
+    assert_eq!(std::fs::metadata(&ca_dir).unwrap().permissions().mode() & 0o777, 0o700);
+    let (status, _, err) = terminate(child);
+    assert!(status.success(), "{err}");
+    assert!(!ca_dir.exists(), "{} is removed on exit", ca_dir.display());
+}

@@ -32,7 +32,7 @@ async fn fault_events(events: &mut EventStream, count: usize) -> Vec<(u64, Fault
         let event = events
             .wait_for(PATIENCE * 400, |e| matches!(e.kind, EventKind::Fault(_)))
             .await
-            .unwrap_or_else(|| panic!("only {seen:?} fault events"));
+            .unwrap_or_else(|e| panic!("only {seen:?} fault events: {e}"));
         if let EventKind::Fault(FaultEvent { phase, .. }) = &event.kind {
             seen.push((event.conn, *phase));
         }

@@ -154,11 +154,19 @@ async fn bad_bytes_inside_tls_are_refused_too() {
 }
 
 /// A client that sends nothing, or stops in the middle of the first bytes, or sends nothing
-/// inside its TLS, is cut exactly at the connect deadline, as on every other listener.
+/// inside its TLS, is cut exactly at the connect deadline, as on every other listener. (The
+/// TLS and WebSocket stages' own deadlines are set beyond it here; `limits.rs` tests those.)
 #[tokio::test(start_paused = true)]
 async fn a_silent_client_meets_the_connect_deadline() {
     let deadline = Duration::from_secs(3600);
-    let mut tb = mux_broker(Policy { connect_timeout: deadline, ..Policy::default() }).await;
+    let stages = deadline * 2;
+    let policy = Policy {
+        connect_timeout: deadline,
+        tls_handshake_timeout: stages,
+        ws_upgrade_timeout: stages,
+        ..Policy::default()
+    };
+    let mut tb = mux_broker(policy).await;
     tb.patience = deadline * 2;
     let addr = tb.broker.mux_addr().unwrap();
     let mut open = Vec::new(); // kept open: a close would end the connection sooner

@@ -64,7 +64,7 @@ async fn fault_events(tb: &mut TestBroker, count: usize) -> Vec<(u64, String, Fa
     while seen.len() < count {
         let event = tb.events.wait_for(LONG, |e| matches!(e.kind, EventKind::Fault(_))).await;
         match event.as_deref().map(|e| (e.conn, &e.kind)) {
-            Some((conn, EventKind::Fault(FaultEvent { name, phase, .. }))) => seen.push((conn, name.clone(), *phase)),
+            Ok((conn, EventKind::Fault(FaultEvent { name, phase, .. }))) => seen.push((conn, name.clone(), *phase)),
             _ => panic!("only {seen:?}"),
         }
     }

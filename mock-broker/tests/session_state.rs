@@ -6,6 +6,7 @@
 mod support;
 
 use bytes::Bytes;
+use mock_broker::events::WaitError;
 use mock_broker::mqtt::{Packet, Publish, QoS, Subscribe};
 use mock_broker::wire::PacketIo;
 use mock_broker::{CloseReason, CloudError, Delivery, EventKind, EventStream, Policy, Rule, Transport};
@@ -87,7 +88,7 @@ async fn queue_dropped(events: &mut EventStream, conn: u64, count: usize) -> Vec
         let event = events
             .wait_for(PATIENCE, |e| e.conn == conn && matches!(e.kind, EventKind::QueueDropped { .. }))
             .await
-            .unwrap_or_else(|| panic!("{count} queue_dropped events; got {dropped:?}"));
+            .unwrap_or_else(|e| panic!("{count} queue_dropped events: {e}; got {dropped:?}"));
         if let EventKind::QueueDropped { topic, reason } = &event.kind {
             dropped.push((topic.clone(), reason.clone()));
         }
@@ -418,7 +419,12 @@ async fn nothing_queued_on_a_kicked_persistent_connection_is_lost() {
     assert!(seen.iter().all(|&n| n == 1), "each downlink exactly once: {seen:?}");
     round_trip(&mut new).await;
     let mut written = 0;
-    while let Some(event) = watch.wait_for(Duration::from_secs(1), |e| e.conn == old_conn).await {
+    loop {
+        let event = match watch.wait_for(Duration::from_secs(1), |e| e.conn == old_conn).await {
+            Ok(event) => event,
+            Err(WaitError::Lagged(n)) => panic!("{n} events of the old connection were lost"),
+            Err(WaitError::Timeout | WaitError::Closed) => break,
+        };
         match &event.kind {
             EventKind::PacketOut(p) if p.packet == "PUBLISH" => written += 1,
             EventKind::Closed { .. } => break,

@@ -222,7 +222,8 @@ async fn an_oversize_length_is_refused_before_it_is_buffered() {
     // A CONNECT announcing 200 MB, of which nothing follows.
     tcp.write_all(&[0x10, 0x80, 0x80, 0x80, 0x60]).await.unwrap();
     let (reason, _) = tokio::time::timeout(Duration::from_secs(5), tb.closed(conn)).await.expect("closed at once");
-    assert!(matches!(&reason, CloseReason::Violation { rule, .. } if rule == "limit"), "{reason:?}");
+    // Before CONNACK the limit is the CONNECT cap, and the close names it.
+    assert!(matches!(&reason, CloseReason::Limit { limit, .. } if limit == "max_connect_len"), "{reason:?}");
 }
 
 #[tokio::test]

@@ -4,6 +4,10 @@
 //! A case (1) [`Harness::start`]s with a [`Setup`], (2) steps through events until its
 //! deciding moment, (3) [`Harness::finish`]es, which stops the client and shuts the broker
 //! down so that the transcript is complete, and (4) judges the [`Finished`] transcript.
+//!
+//! A transcript with a gap (the harness's event subscriber fell behind the broker's bus and
+//! lost events) is never judged: the case becomes an `Error`, the kit's failure, whatever
+//! the case concluded on what it saw ([`Finished::into_result`]).
 
 use super::{CaseContext, Timing};
 use crate::child::{self, Client};
@@ -378,6 +382,7 @@ impl Harness {
             identity: env.identity,
             measured,
             connect_timeout: timing.connect,
+            lost_events,
         }
     }
 }
@@ -397,6 +402,8 @@ pub struct Finished {
     /// What the client was asked for beyond its identity: "hmacsha1 over tcp".
     asked: String,
     connect_timeout: Duration,
+    /// Events the harness missed: a gap in the transcript, which makes the case an error.
+    lost_events: u64,
 }
 
 /// A case's judgement, before it is joined with the run's record.
@@ -426,7 +433,19 @@ impl Conclusion {
 impl Finished {
     /// The case result: the conclusion, the measured values, the client run, the transcript
     /// (split where the case stopped watching) and the identity it was run with.
-    pub fn into_result(mut self, conclusion: Conclusion) -> CaseResult {
+    ///
+    /// When events were lost, the transcript has a gap and the conclusion cannot be trusted:
+    /// the verdict is `Error` and the explanation says how many were lost, then what the case
+    /// would have concluded.
+    pub fn into_result(mut self, mut conclusion: Conclusion) -> CaseResult {
+        if self.lost_events > 0 {
+            conclusion.explanation = format!(
+                "the kit lost {} events of this case's transcript (its event subscriber fell behind), so the \
+                 client is not judged; on the events it saw, the case would have said {:?}: {}",
+                self.lost_events, conclusion.verdict, conclusion.explanation
+            );
+            conclusion.verdict = CaseVerdict::Error;
+        }
         let stopping = self.transcript.split_off(self.watched);
         let mut measured = self.measured;
         measured.extend(conclusion.measured.into_iter().map(|(k, v)| (k.to_owned(), v)));
@@ -609,7 +628,20 @@ mod tests {
             measured: BTreeMap::new(),
             asked: "hmacsha1 over ws".into(),
             connect_timeout: Duration::from_secs(10),
+            lost_events: 0,
         }
+    }
+
+    #[test]
+    fn a_transcript_with_a_gap_is_the_kits_error_not_a_pass() {
+        let whole = finished(ClientRun::default(), vec![]);
+        let pass = || Conclusion::new(CaseVerdict::Pass, "all good");
+        assert_eq!(whole.into_result(pass()).verdict, CaseVerdict::Pass);
+        let gap = Finished { lost_events: 12, ..finished(ClientRun::default(), vec![]) };
+        let result = gap.into_result(pass());
+        assert_eq!(result.verdict, CaseVerdict::Error);
+        assert!(result.explanation.starts_with("the kit lost 12 events"), "{}", result.explanation);
+        assert!(result.explanation.ends_with("Pass: all good"), "{}", result.explanation);
     }
 
     #[test]

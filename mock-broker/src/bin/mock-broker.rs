@@ -1,9 +1,14 @@
-//! The `mock-broker` binary: a thin shell over [`mock_broker::cli`].
+//! The `mock-broker` binary: a thin shell over [`mock_broker::cli`]. It installs the log
+//! subscriber: `tracing` lines (accept failures, say) go to stderr, filtered by `RUST_LOG`
+//! (default `warn`).
 
 use clap::Parser;
+use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let args = mock_broker::cli::Args::parse();
     match mock_broker::cli::run(args).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

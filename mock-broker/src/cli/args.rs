@@ -1,7 +1,7 @@
 //! The command-line flags and how they become a [`Policy`] and listener addresses.
 
 use crate::mqtt::{ConnackCode, QoS};
-use crate::policy::{KeepaliveCheck, OversizeReaction, Policy, Qos2PublishReaction};
+use crate::policy::{KeepaliveCheck, MAX_PAYLOAD_LIMIT, OversizeReaction, Policy, Qos2PublishReaction};
 use crate::tls::ServerCert;
 use crate::transport::Transport;
 use anyhow::Context;
@@ -136,6 +136,31 @@ pub struct Args {
     /// A-DEVICE: CONNACK code for a disabled device (assumed 5).
     #[arg(long, value_name = "CODE", default_value_t = 5)]
     pub disabled_device_refusal: u8,
+
+    /// Limit: the most connections open at once; one more is accepted and closed at once.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// Limit: the largest packet, CONNECT included, read before authentication.
+    #[arg(long, value_name = "BYTES", default_value_t = 8 * 1024)]
+    pub max_connect_len: usize,
+    /// Limit: seconds the TLS handshake may take (within --connect-timeout).
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub tls_handshake_timeout: f64,
+    /// Limit: seconds the WebSocket upgrade may take (within --connect-timeout).
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub ws_upgrade_timeout: f64,
+    /// Limit (S-SUB-DENY, assumed): the most subscriptions one device holds.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub max_subscriptions: usize,
+    /// Limit: verdicts one connection records per second; the rest are summarised.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub verdicts_per_second: u32,
+    /// Limit: cloud-side commands queued for one connection before the cloud side waits.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub outbound_queue: usize,
+    /// Limit: seconds one write may wait on a client that does not read before it is closed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub write_timeout: f64,
 }
 
 /// A configurable reaction to an unsupported message.
@@ -185,6 +210,21 @@ impl Args {
                 .filter(|c| *c != ConnackCode::Accepted)
                 .ok_or_else(|| anyhow::anyhow!("--{flag} {value}: expected a refusing CONNACK code, 1 to 5"))
         };
+        let at_least_one = |flag: &str, value: usize| -> anyhow::Result<usize> {
+            if value == 0 {
+                anyhow::bail!("--{flag} 0: expected at least 1");
+            }
+            Ok(value)
+        };
+        if self.payload_limit > MAX_PAYLOAD_LIMIT {
+            anyhow::bail!(
+                "--payload-limit {}: expected at most {MAX_PAYLOAD_LIMIT} bytes, the largest MQTT remaining length",
+                self.payload_limit
+            );
+        }
+        if self.verdicts_per_second == 0 {
+            anyhow::bail!("--verdicts-per-second 0: expected at least 1");
+        }
         let period = seconds("keepalive-check-period", self.keepalive_check_period)?;
         if period.is_zero() && !self.exact_keepalive {
             anyhow::bail!("--keepalive-check-period must be above 0 (or use --exact-keepalive)");
@@ -217,6 +257,14 @@ impl Args {
                 Reaction::Drop => OversizeReaction::Drop,
             },
             ws_paths: self.ws_path.clone(),
+            max_connections: at_least_one("max-connections", self.max_connections)?,
+            max_connect_len: self.max_connect_len,
+            tls_handshake_timeout: seconds("tls-handshake-timeout", self.tls_handshake_timeout)?,
+            ws_upgrade_timeout: seconds("ws-upgrade-timeout", self.ws_upgrade_timeout)?,
+            max_subscriptions: self.max_subscriptions,
+            verdicts_per_second: self.verdicts_per_second,
+            outbound_queue: at_least_one("outbound-queue", self.outbound_queue)?,
+            write_timeout: seconds("write-timeout", self.write_timeout)?,
             ..Policy::default()
         })
     }
@@ -241,6 +289,32 @@ mod tests {
         assert_eq!(policy.payload_limit, default.payload_limit);
         assert_eq!(policy.uplink_rate_per_second, default.uplink_rate_per_second);
         assert_eq!(parse(&[]).transports(), Transport::ALL);
+    }
+
+    #[test]
+    fn limits_default_to_the_policy_and_refuse_absurd_values() {
+        let policy = parse(&[]).policy().unwrap();
+        let default = Policy::default();
+        assert_eq!(policy.max_connections, default.max_connections);
+        assert_eq!(policy.max_connect_len, default.max_connect_len);
+        assert_eq!(policy.tls_handshake_timeout, default.tls_handshake_timeout);
+        assert_eq!(policy.ws_upgrade_timeout, default.ws_upgrade_timeout);
+        assert_eq!(policy.max_subscriptions, default.max_subscriptions);
+        assert_eq!(policy.verdicts_per_second, default.verdicts_per_second);
+        assert_eq!(policy.outbound_queue, default.outbound_queue);
+        assert_eq!(policy.write_timeout, default.write_timeout);
+        let max = usize::MAX.to_string();
+        let err = parse(&["--payload-limit", &max]).policy().unwrap_err();
+        assert!(err.to_string().contains("at most 268435455"), "{err}");
+        assert!(parse(&["--payload-limit", "268435455"]).policy().is_ok());
+        assert!(parse(&["--max-connections", "0"]).policy().unwrap_err().to_string().contains("at least 1"));
+        assert!(parse(&["--outbound-queue", "0"]).policy().is_err());
+        assert!(parse(&["--verdicts-per-second", "0"]).policy().is_err());
+        assert!(parse(&["--write-timeout=-1"]).policy().is_err());
+        assert!(parse(&["--tls-handshake-timeout", "1e300"]).policy().is_err());
+        // Huge but representable values are taken: the arithmetic on them saturates.
+        let policy = parse(&["--keepalive-check-phase", "1e15", "--rate-limit", &u32::MAX.to_string()]).policy();
+        assert_eq!(policy.unwrap().uplink_rate_per_second, u32::MAX);
     }
 
     #[test]

@@ -47,7 +47,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         None => None,
     };
     let control_url = control.as_ref().map(ControlServer::url);
-    let ca_file = write_ca(&broker, args.ca_out.as_deref())?;
+    // The CA's private directory lives as long as the broker and is removed on the way out.
+    let (ca_file, _ca_dir) = write_ca(&broker, args.ca_out.as_deref())?;
     if let Some(path) = &args.ready_file {
         write_ready_file(&broker, ca_file.as_deref(), control_url.as_deref(), path)?;
     }
@@ -106,19 +107,25 @@ fn registry(args: &Args) -> anyhow::Result<(Registry, bool)> {
     Ok((registry, false))
 }
 
-/// Writes the CA PEM where clients can read it: `--ca-out`, or a fresh temporary directory.
-fn write_ca(broker: &Broker, ca_out: Option<&Path>) -> anyhow::Result<Option<PathBuf>> {
-    let Some(pem) = broker.ca_pem() else { return Ok(None) };
-    let path = match ca_out {
-        Some(path) => path.to_path_buf(),
+/// Writes the CA PEM where clients can read it: `--ca-out`, or a fresh private temporary
+/// directory (an unpredictable name, mode 0700, created by `tempfile`, so no other user can
+/// plant or swap the file). The directory is returned with the path: it is removed when
+/// dropped, so the caller keeps it for the broker's life.
+fn write_ca(broker: &Broker, ca_out: Option<&Path>) -> anyhow::Result<(Option<PathBuf>, Option<tempfile::TempDir>)> {
+    let Some(pem) = broker.ca_pem() else { return Ok((None, None)) };
+    let (path, dir) = match ca_out {
+        Some(path) => (path.to_path_buf(), None),
         None => {
-            let dir = std::env::temp_dir().join(format!("mock-broker-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            dir.join("ca.pem")
+            let mut builder = tempfile::Builder::new();
+            builder.prefix("mock-broker-");
+            #[cfg(unix)]
+            builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
+            let dir = builder.tempdir().context("creating a private temporary directory for the CA")?;
+            (dir.path().join("ca.pem"), Some(dir))
         }
     };
     std::fs::write(&path, pem).with_context(|| format!("writing the CA to {}", path.display()))?;
-    Ok(Some(path))
+    Ok((Some(path), dir))
 }
 
 /// `--ready-file`: JSON with every URL (the control endpoint's too, or null), the mux (its

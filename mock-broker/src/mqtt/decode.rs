@@ -161,6 +161,10 @@ fn remaining_length(bytes: &[u8]) -> Result<Option<Frame>, Violation> {
     Err(Violation::new("MQTT-2.2.3", "malformed remaining length: its 4th byte has the continuation bit set"))
 }
 
+/// The `statement` of the violation a packet over the decoder's size limit is: the broker's
+/// own limit, not an MQTT statement.
+pub const SIZE_LIMIT: &str = "limit";
+
 /// Checks the remaining length against the type's fixed size and the size limit.
 fn check_size(kind: &Kind, frame: Frame, max_packet_len: usize) -> Result<(), Violation> {
     if let Some(expected) = kind.fixed_len.filter(|&n| n != frame.remaining) {
@@ -172,7 +176,7 @@ fn check_size(kind: &Kind, frame: Frame, max_packet_len: usize) -> Result<(), Vi
     }
     if frame.total() > max_packet_len {
         return Err(Violation::new(
-            "limit",
+            SIZE_LIMIT,
             format!("{} packet of {} bytes exceeds the limit of {max_packet_len} bytes", kind.name, frame.total()),
         ));
     }

@@ -77,7 +77,8 @@ impl TestBroker {
         let conn = accepted.conn;
         let mut transcript = vec![accepted];
         if code != Some(ConnackCode::Accepted) {
-            transcript.extend(self.events.transcript(conn, self.patience).await);
+            let rest = self.events.transcript(conn, self.patience).await;
+            transcript.extend(rest.unwrap_or_else(|e| panic!("the transcript of connection #{conn} has a gap: {e}")));
             return Attempt { code, transcript, io: None };
         }
         transcript.extend(self.until(conn, |k| matches!(k, EventKind::Online { .. })).await);
@@ -94,7 +95,7 @@ impl TestBroker {
         self.events
             .wait_for(self.patience, |e| matches!(e.kind, EventKind::Accepted { .. }))
             .await
-            .expect("a connection is accepted")
+            .unwrap_or_else(|e| panic!("a connection is accepted: {e}"))
     }
 
     /// Events of `conn` up to and including the first one `stop` accepts.
@@ -105,7 +106,7 @@ impl TestBroker {
                 .events
                 .wait_for(self.patience, |e| e.conn == conn)
                 .await
-                .unwrap_or_else(|| panic!("connection #{conn} went quiet; so far: {seen:#?}"));
+                .unwrap_or_else(|e| panic!("connection #{conn}: {e}; so far: {seen:#?}"));
             let done = stop(&event.kind);
             seen.push(event);
             if done {
