@@ -91,6 +91,13 @@ pub struct Policy {
     /// since the message's bytes are lost. A PUBLISH over the packet limit sent in smaller
     /// messages is skipped as on a byte stream. Assumed: the platform's limit is unknown.
     pub ws_message_limit: Option<usize>,
+    /// Whether a failing signature verdict shows digests in full (`--reveal-signatures`).
+    /// Off by default: the platform has no freshness window on the timestamp, so the expected
+    /// signature is a password it would accept for that clientId, and CI logs are widely
+    /// read. Verdicts then show a digest's first 8 hex digits and its length
+    /// (`fafd82a3… (40 hex digits)`). Devices of the embedded demo registry, whose secret is
+    /// published, are always shown in full.
+    pub reveal_signatures: bool,
 }
 
 /// What a WebSocket message may hold beyond the largest packet, by default (64 KiB).
@@ -119,6 +126,7 @@ impl Default for Policy {
             stored_session_expiry: Duration::from_secs(7 * 24 * 3600),
             ws_paths: Vec::new(),
             ws_message_limit: None,
+            reveal_signatures: false,
         }
     }
 }

@@ -84,7 +84,7 @@ async fn serves_the_demo_device_on_defaults_and_exits_cleanly_on_sigterm() {
         connect.keep_alive = 60;
         connect.set_login(
             format!("{}&{}", device.device_name, device.product_key),
-            sign(SignMethod::HmacSha256, &device.secret, &content),
+            sign(SignMethod::HmacSha256, device.secret.expose(), &content),
         );
         let mut buf = bytes::BytesMut::new();
         connect.write(&mut buf).unwrap();
@@ -102,7 +102,7 @@ async fn serves_the_demo_device_on_defaults_and_exits_cleanly_on_sigterm() {
     assert!(stderr.contains("paho"), "the banner has a paho example: {stderr}");
     assert!(stdout.contains("PASS A-SIGN-CONTENT"), "events on stdout: {stdout}");
     assert!(stdout.contains("online as a1DemoPrdct/demo-device"), "{stdout}");
-    assert!(!stdout.contains(&device.secret), "the secret never appears in events");
+    assert!(!stdout.contains(device.secret.expose()), "the secret never appears in events");
 }
 
 #[tokio::test]
