@@ -177,7 +177,7 @@ pub struct Stopped {
 /// Starts the client with the case's environment, placeholders in its arguments expanded.
 pub fn spawn(command: &ClientCommand, env: &CaseEnv) -> Result<Client, SpawnError> {
     let args = command.args.iter().map(|a| env.expand(a)).collect::<Result<Vec<_>, _>>()?;
-    let secret = &env.identity.secret;
+    let secret = env.identity.secret.expose();
     let shown = ClientCommand { program: command.program.clone(), args };
     let mut cmd = Command::new(&shown.program);
     cmd.args(&shown.args)
@@ -350,7 +350,7 @@ mod tests {
     #[tokio::test]
     async fn exit_status_and_tails_are_kept_with_the_secret_redacted() {
         let env = env();
-        let secret = env.identity.secret.clone();
+        let secret = env.identity.secret.expose().to_owned();
         let command = ClientCommand {
             program: "sh".into(),
             args: vec![

@@ -154,6 +154,11 @@ pub struct Args {
     /// Colour the verdicts (ANSI).
     #[arg(long)]
     pub color: bool,
+    /// Show signatures in full in the verdicts of the cases' brokers, and so in every report:
+    /// by default a failing signature verdict shows only the first 8 hex digits and the length
+    /// of the expected and received digests (the mock broker's --reveal-signatures).
+    #[arg(long)]
+    pub reveal_signatures: bool,
 }
 
 fn seconds(flag: &str, value: f64) -> Result<Duration, String> {
@@ -273,6 +278,7 @@ fn configure_client(args: &Args, named: Option<&str>) -> Result<RunConfig, Strin
         timing,
         snapshots: (!args.no_snapshots).then(|| args.snapshots.clone()),
         sign_property: SignProperty { cases: args.sign_cases, seeds: Some(seeds), ..SignProperty::default() },
+        reveal_signatures: args.reveal_signatures,
     };
     runner::plan(&config).map_err(|e| e.to_string())?;
     Ok(config)

@@ -30,12 +30,11 @@
 //! sign method: a case not about signing then uses that one, and `sign` reports the method
 //! the client exited on as not run, with a hint to declare the methods it supports.
 
-use mock_broker::Transport;
 use mock_broker::auth::SignMethod;
 use mock_broker::connector::BrokerUrl;
 use mock_broker::registry::{valid_device_name, valid_product_key, valid_secret};
 use mock_broker::topics;
-use std::fmt;
+use mock_broker::{Secret, Transport};
 use std::hash::{BuildHasher, RandomState};
 use std::path::PathBuf;
 
@@ -88,25 +87,14 @@ pub enum ContractError {
 }
 
 /// A device identity: registered with the case's broker and handed to the client.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {
     pub product_key: String,
     pub device_name: String,
-    /// The deviceSecret; `Debug` hides it.
-    pub secret: String,
+    /// The deviceSecret, the kit's one [`Secret`] type: `Debug` hides it.
+    pub secret: Secret,
     /// The clientId (the mqttClientId prefix) the client is asked to use.
     pub client_id: String,
-}
-
-impl fmt::Debug for Identity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Identity")
-            .field("product_key", &self.product_key)
-            .field("device_name", &self.device_name)
-            .field("secret", &"***")
-            .field("client_id", &self.client_id)
-            .finish()
-    }
 }
 
 const ALPHANUMERIC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -119,7 +107,7 @@ impl Identity {
         let mut random = SplitMix(seed);
         let product_key = format!("a1{}", random.alphanumeric(9));
         let device_name = format!("device-{}", random.alphanumeric(8));
-        let secret = random.alphanumeric(32);
+        let secret = random.alphanumeric(32).into();
         let client_id = format!("{product_key}.{device_name}");
         let identity = Identity { product_key, device_name, secret, client_id };
         debug_assert!(identity.is_valid(), "{identity:?}");
@@ -143,7 +131,9 @@ impl Identity {
 
     /// True when productKey, deviceName and secret satisfy ID-PK, ID-DN and ID-SECRET.
     pub fn is_valid(&self) -> bool {
-        valid_product_key(&self.product_key) && valid_device_name(&self.device_name) && valid_secret(&self.secret)
+        valid_product_key(&self.product_key)
+            && valid_device_name(&self.device_name)
+            && valid_secret(self.secret.expose())
     }
 }
 
@@ -188,7 +178,7 @@ impl CaseEnv {
             ("IOT_URL", self.url.clone()),
             ("IOT_PRODUCT_KEY", id.product_key.clone()),
             ("IOT_DEVICE_NAME", id.device_name.clone()),
-            ("IOT_DEVICE_SECRET", id.secret.clone()),
+            ("IOT_DEVICE_SECRET", id.secret.expose().to_owned()),
             ("IOT_CLIENT_ID", id.client_id.clone()),
             ("IOT_SIGN_METHOD", self.sign_method.name().to_owned()),
             ("IOT_KEEPALIVE", self.keepalive.to_string()),
@@ -214,7 +204,7 @@ impl CaseEnv {
             "transport" => self.transport.scheme().to_owned(),
             "product_key" => id.product_key.clone(),
             "device_name" => id.device_name.clone(),
-            "device_secret" => id.secret.clone(),
+            "device_secret" => id.secret.expose().to_owned(),
             "client_id" => id.client_id.clone(),
             "sign_method" => self.sign_method.name().to_owned(),
             "keepalive" => self.keepalive.to_string(),
@@ -285,7 +275,7 @@ mod tests {
         assert_eq!(env.expand("{ca_file}").unwrap(), "/tmp/case/ca.pem");
         assert_eq!(
             env.expand("{product_key}&{device_name}|{client_id}|{device_secret}").unwrap(),
-            format!("{}&{}|{}|{}", id.product_key, id.device_name, id.client_id, id.secret)
+            format!("{}&{}|{}|{}", id.product_key, id.device_name, id.client_id, id.secret.expose())
         );
         assert_eq!(
             env.expand("{publish_topic} {subscribe_topic}").unwrap(),
@@ -334,7 +324,7 @@ mod tests {
         let vars = tls.vars();
         let get = |vars: &[(&str, String)], name: &str| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone());
         assert_eq!(get(&vars, "IOT_URL").as_deref(), Some("tls://localhost:4324"));
-        assert_eq!(get(&vars, "IOT_DEVICE_SECRET"), Some(tls.identity.secret.clone()));
+        assert_eq!(get(&vars, "IOT_DEVICE_SECRET"), Some(tls.identity.secret.expose().to_owned()));
         assert_eq!(get(&vars, "IOT_SIGN_METHOD").as_deref(), Some("hmacsha256"));
         assert_eq!(get(&vars, "IOT_KEEPALIVE").as_deref(), Some("30"));
         assert_eq!(get(&vars, "IOT_STAY_SECONDS").as_deref(), Some("12"));
@@ -359,7 +349,7 @@ mod tests {
             assert_eq!(id.secret.len(), 32);
             assert!(id.client_id.chars().count() <= 64);
             assert_eq!(Identity::generate(seed), id);
-            assert!(seen.insert(id.secret.clone()), "seed {seed} repeats a secret");
+            assert!(seen.insert(id.secret.expose().to_owned()), "seed {seed} repeats a secret");
         }
         assert!(Identity::random().is_valid());
     }
@@ -368,6 +358,6 @@ mod tests {
     fn debug_hides_the_secret() {
         let id = Identity::generate(1);
         let shown = format!("{id:?}");
-        assert!(!shown.contains(&id.secret) && shown.contains("***"), "{shown}");
+        assert!(!shown.contains(id.secret.expose()) && shown.contains("secret: Secret(<redacted>)"), "{shown}");
     }
 }

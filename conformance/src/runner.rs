@@ -96,6 +96,9 @@ pub struct RunConfig {
     pub snapshots: Option<PathBuf>,
     /// How `sign` explores identities (C-SIGN as a property).
     pub sign_property: SignProperty,
+    /// Whether the cases' brokers show signatures in full in their verdicts
+    /// (`--reveal-signatures`, [`mock_broker::Policy::reveal_signatures`]).
+    pub reveal_signatures: bool,
 }
 
 /// How many timer cases run at once, besides the `--jobs` others: each mostly waits on real
@@ -251,6 +254,7 @@ pub async fn run(config: &RunConfig, mut progress: impl FnMut(Progress<'_>)) -> 
                     chosen_method: None,
                     timing: config.timing,
                     sign_property: config.sign_property.clone(),
+                    reveal_signatures: config.reveal_signatures,
                 };
                 let case = row.case;
                 progress(Progress::Started { case, transport: row.transport });
@@ -334,6 +338,7 @@ mod tests {
             timing: Timing::default(),
             snapshots: None,
             sign_property: SignProperty::default(),
+            reveal_signatures: false,
         }
     }
 

@@ -7,7 +7,8 @@
 //! identities ([`RunIds`], one per client the case started: `[productKey]`, `[deviceName]`,
 //! `[clientId]`, `[deviceSecret]`, the same names for every identity), the
 //! timestamp of a clientId or sign content (`timestamp=[ts]`), HMACs in hex (32, 40 or 64
-//! digits: `[hmac40]`...), the silence of a K-TIMEOUT cut (`silent [ms] ms`), payload sizes
+//! digits: `[hmac40]`...; the 8 digits a verdict shows of one it does not reveal, before `…`:
+//! `[hex8]…`), the silence of a K-TIMEOUT cut (`silent [ms] ms`), payload sizes
 //! (`[len] bytes`), and it renumbers connections (`#1`, `#2`... in order of appearance, also
 //! in `connection #N` of S-KICK) and packet identifiers (MQTT.js starts them at random).
 //! Redacting redacted text changes nothing.
@@ -73,7 +74,7 @@ impl<'a> From<&'a Identity> for RunIds<'a> {
             product_key: &identity.product_key,
             device_name: &identity.device_name,
             client_id: &identity.client_id,
-            device_secret: &identity.secret,
+            device_secret: identity.secret.expose(),
         }
     }
 }
@@ -102,6 +103,7 @@ const PLACEHOLDERS: &[&str] = &[
     "[hmac32]",
     "[hmac40]",
     "[hmac64]",
+    "[hex8]",
     "[len]",
     "[ms]",
     "[productKey]",
@@ -335,7 +337,8 @@ fn digits_after(text: &str, marker: &str, mut f: impl FnMut(&str) -> String, hol
 }
 
 /// Replaces runs of exactly 32, 40 or 64 hex digits (MD5, SHA-1, SHA-256 HMACs) that stand
-/// alone, not inside a longer word.
+/// alone, not inside a longer word, and the 8 hex digits before `…` that a verdict shows of
+/// an HMAC it does not reveal.
 fn hex_digests(text: &str) -> Vec<Seg> {
     let bytes = text.as_bytes();
     let mut out = Vec::new();
@@ -347,9 +350,10 @@ fn hex_digests(text: &str) -> Vec<Seg> {
         }
         let word_end = bytes[i..].iter().position(|b| !b.is_ascii_alphanumeric()).map_or(bytes.len(), |n| i + n);
         let word = &text[i..word_end];
-        if matches!(word.len(), 32 | 40 | 64) && word.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let cut = word.len() == 8 && text[word_end..].starts_with('…');
+        if (cut || matches!(word.len(), 32 | 40 | 64)) && word.bytes().all(|b| b.is_ascii_hexdigit()) {
             out.push(Seg::Text(text[start..i].to_string()));
-            out.push(Seg::Held(format!("[hmac{}]", word.len())));
+            out.push(Seg::Held(if cut { "[hex8]".to_string() } else { format!("[hmac{}]", word.len()) }));
             start = word_end;
         }
         i = word_end;
@@ -851,6 +855,21 @@ mod tests {
              \x20   [time] #2    < PUBLISH /sys/[productKey]/[deviceName]/x qos=1 id=1 [len] bytes\n\
              \x20   [time] #1    > PUBACK id=1\n\
              \x20   [time] #2    handshake sni=a1.iot-as-mqtt.cn-shanghai.aliyuncs.com host=10.0.0.2:[port]"
+        );
+        assert_eq!(redact_text(&redacted, &[ids]), redacted);
+    }
+
+    #[test]
+    fn snapshot_redacts_cut_and_whole_hmacs() {
+        let ids = RunIds { product_key: "pk01", device_name: "dn01", client_id: "", device_secret: "s3cr3t-value" };
+        let text = "   0.1s #1    FAIL A-SIGN-CONTENT: expected fafd82a3… (40 hex digits); received \"c202dea8…\" \
+                    (40 characters)\n   0.2s #2    FAIL A-SIGN-CONTENT: expected fafd82a3d602b37fb0fa8b7892f24a477f851a14; \
+                    received deadbeef, cafebabe1…";
+        let redacted = redact_text(text, &[ids]);
+        assert_eq!(
+            redacted,
+            "    [time] #1    FAIL A-SIGN-CONTENT: expected [hex8]… (40 hex digits); received \"[hex8]…\" \
+             (40 characters)\n    [time] #2    FAIL A-SIGN-CONTENT: expected [hmac40]; received deadbeef, cafebabe1…"
         );
         assert_eq!(redact_text(&redacted, &[ids]), redacted);
     }

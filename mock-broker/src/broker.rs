@@ -15,6 +15,7 @@ use crate::hub::{Command, Delivery, DeviceKey};
 use crate::mqtt::{Publish, QoS};
 use crate::policy::Policy;
 use crate::registry::{Device, Registry, RegistryError};
+use crate::secret::Secret;
 use crate::server::{self, Shared};
 use crate::tls::{self, Authority, ServerCert, Validity};
 use crate::transport::{Listener, Transport};
@@ -98,7 +99,7 @@ impl BrokerBuilder {
     }
 
     /// Adds an enabled device; one that breaks an ID- rule makes `start` fail.
-    pub fn device(mut self, product_key: &str, device_name: &str, secret: &str) -> Self {
+    pub fn device(mut self, product_key: &str, device_name: &str, secret: impl Into<Secret>) -> Self {
         let added = self.registry.add_device(Device {
             product_key: product_key.into(),
             device_name: device_name.into(),
@@ -264,8 +265,13 @@ impl Broker {
 
     /// Gives a device a new secret, checked against ID-SECRET. The next CONNECT signed with
     /// the old one is refused (A-SIGN-CONTENT); a live connection stays up.
-    pub fn rotate_secret(&self, product_key: &str, device_name: &str, secret: &str) -> Result<(), RegistryError> {
-        self.shared.registry_mut().set_secret(product_key, device_name, secret)
+    pub fn rotate_secret(
+        &self,
+        product_key: &str,
+        device_name: &str,
+        secret: impl Into<Secret>,
+    ) -> Result<(), RegistryError> {
+        self.shared.registry_mut().set_secret(product_key, device_name, secret.into())
     }
 
     /// The instant the broker started: event times and scenario steps count from it.

@@ -11,7 +11,8 @@
 //! - [`mqtt`]: the strict MQTT 3.1/3.1.1 codec; [`auth`]: CONNECT authentication;
 //!   [`keepalive`], [`topics`], [`subscriptions`], [`hub`]: the session rules.
 //! - [`events`], [`verdict`], [`rules`], [`render`]: the transcript and its wording.
-//! - [`registry`], [`policy`], [`tls`], [`transport`]: configuration.
+//! - [`registry`], [`policy`], [`tls`], [`transport`]: configuration; [`secret`]: the
+//!   [`Secret`] type every crate keeps a deviceSecret in, and constant-time comparison.
 //! - [`control`] (HTTP with JSON), [`scenario`] (a timeline in TOML) and [`cloud`]: driving a
 //!   running broker from outside.
 
@@ -34,6 +35,7 @@ pub mod registry;
 pub mod render;
 pub mod rules;
 pub mod scenario;
+pub mod secret;
 mod server;
 mod session;
 pub mod subscriptions;
@@ -49,5 +51,6 @@ pub use hub::Delivery;
 pub use policy::Policy;
 pub use registry::Registry;
 pub use rules::Rule;
+pub use secret::Secret;
 pub use transport::Transport;
 pub use verdict::{Outcome, Verdict};

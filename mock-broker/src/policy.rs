@@ -120,6 +120,13 @@ pub struct Policy {
     /// How long one write may wait on a client that does not read (10 s); then the
     /// connection is closed (reason `limit`, naming `write_timeout`).
     pub write_timeout: Duration,
+    /// Whether a failing signature verdict shows digests in full (`--reveal-signatures`).
+    /// Off by default: the platform has no freshness window on the timestamp, so the expected
+    /// signature is a password it would accept for that clientId, and CI logs are widely
+    /// read. Verdicts then show a digest's first 8 hex digits and its length
+    /// (`fafd82a3… (40 hex digits)`). Devices of the embedded demo registry, whose secret is
+    /// published, are always shown in full.
+    pub reveal_signatures: bool,
 }
 
 /// The largest payload limit the CLI takes: the largest MQTT remaining length (268,435,455
@@ -160,6 +167,7 @@ impl Default for Policy {
             verdicts_per_second: 100,
             outbound_queue: 64,
             write_timeout: Duration::from_secs(10),
+            reveal_signatures: false,
         }
     }
 }

@@ -19,10 +19,11 @@
 //!   custom topic classes. A product or device listed twice is an error.
 
 use crate::rules::Rule;
+use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 /// What ID-PK demands of a productKey, as error messages state it.
 const PK_REQUIREMENT: &str = "1-20 letters and digits";
@@ -54,24 +55,24 @@ pub fn valid_secret(secret: &str) -> bool {
 }
 
 /// A device: its identity, its secret and whether it may connect (A-DEVICE).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Device {
     pub product_key: String,
     pub device_name: String,
-    /// The deviceSecret. Never printed: `Debug` hides it, verdicts never carry it.
-    pub secret: String,
+    /// The deviceSecret. Never printed: a [`Secret`] does not format, verdicts never carry it.
+    pub secret: Secret,
     /// A disabled device is refused (A-DEVICE, CONNACK 0x05 assumed).
     pub enabled: bool,
 }
 
-impl fmt::Debug for Device {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Device")
-            .field("product_key", &self.product_key)
-            .field("device_name", &self.device_name)
-            .field("secret", &"***")
-            .field("enabled", &self.enabled)
-            .finish()
+impl Device {
+    /// True if this is a device of the embedded demo registry ([`Registry::demo`]) with the
+    /// demo's own secret, which is published in the source: its signatures may be shown in
+    /// full. A demo device given another secret is no longer one.
+    pub fn is_demo(&self) -> bool {
+        static DEMO: OnceLock<Registry> = OnceLock::new();
+        let demo = DEMO.get_or_init(Registry::demo);
+        demo.device(&self.product_key, &self.device_name).is_some_and(|d| d.secret == self.secret)
     }
 }
 
@@ -124,8 +125,10 @@ pub enum RegistryError {
         #[source]
         source: std::io::Error,
     },
-    #[error("registry is not valid TOML: {0}")]
-    Toml(#[from] toml::de::Error),
+    /// The TOML parser's message and line, without its quote of the line: that line may hold
+    /// a secret.
+    #[error("registry is not valid TOML{}: {message}", line.map(|l| format!(" (line {l})")).unwrap_or_default())]
+    Toml { line: Option<usize>, message: String },
     /// An identity or pattern breaks a rule. `shown` is the value quoted, except for a
     /// secret, which is described by its length only.
     #[error("{entry}: {field} {shown} breaks {rule}: {requirement}")]
@@ -166,7 +169,7 @@ struct ProductEntry {
 struct DeviceEntry {
     product_key: String,
     device_name: String,
-    secret: String,
+    secret: Secret,
     #[serde(default = "enabled_by_default")]
     enabled: bool,
 }
@@ -195,7 +198,10 @@ impl Registry {
     /// topic class against S-TOPIC-OWN. Errors name the entry as `product N` or `device N`,
     /// counting from 1 in file order.
     pub fn from_toml_str(text: &str) -> Result<Registry, RegistryError> {
-        let file: RegistryFile = toml::from_str(text)?;
+        let file: RegistryFile = toml::from_str(text).map_err(|e| RegistryError::Toml {
+            line: e.span().map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1),
+            message: e.message().trim_end().to_owned(),
+        })?;
         let mut registry = Registry::default();
         for (index, entry) in file.product.into_iter().enumerate() {
             let product = Product { product_key: entry.product_key, topic_classes: entry.topic };
@@ -238,10 +244,10 @@ impl Registry {
 
     /// Replaces a device's secret after checking it against ID-SECRET; the next CONNECT must
     /// be signed with the new one (A-SIGN-CONTENT).
-    pub fn set_secret(&mut self, product_key: &str, device_name: &str, secret: &str) -> Result<(), RegistryError> {
+    pub fn set_secret(&mut self, product_key: &str, device_name: &str, secret: Secret) -> Result<(), RegistryError> {
         let entry = format!("device {device_name:?} of product {product_key:?}");
-        check_secret(&entry, secret)?;
-        self.device_mut(product_key, device_name)?.secret = secret.into();
+        check_secret(&entry, &secret)?;
+        self.device_mut(product_key, device_name)?.secret = secret;
         Ok(())
     }
 
@@ -320,14 +326,14 @@ fn check_product_key(entry: &str, product_key: &str) -> Result<(), RegistryError
 }
 
 /// ID-SECRET, described by the secret's length only.
-fn check_secret(entry: &str, secret: &str) -> Result<(), RegistryError> {
-    if valid_secret(secret) {
+fn check_secret(entry: &str, secret: &Secret) -> Result<(), RegistryError> {
+    if valid_secret(secret.expose()) {
         return Ok(());
     }
     Err(RegistryError::Invalid {
         entry: entry.to_owned(),
         field: "deviceSecret",
-        shown: format!("of {} characters", secret.chars().count()),
+        shown: format!("of {} characters", secret.expose().chars().count()),
         rule: Rule::IdSecret,
         requirement: SECRET_REQUIREMENT,
     })
@@ -467,9 +473,20 @@ mod tests {
             .expect_err("twice");
         assert!(matches!(err, RegistryError::Duplicate { .. }), "{err}");
         let typo = "[[device]]\nproduct_key = \"pk\"\ndevice_name = \"device\"\nsecret = \"s\"\nenable = false\n";
-        assert!(matches!(Registry::from_toml_str(typo), Err(RegistryError::Toml(_))));
+        assert!(matches!(Registry::from_toml_str(typo), Err(RegistryError::Toml { .. })));
         let rights = "[[product]]\nproduct_key = \"pk\"\n[[product.topic]]\npattern = \"/${productKey}/${deviceName}/user/a\"\nrights = \"write\"\n";
-        assert!(matches!(Registry::from_toml_str(rights), Err(RegistryError::Toml(_))));
+        assert!(matches!(Registry::from_toml_str(rights), Err(RegistryError::Toml { .. })));
+    }
+
+    #[test]
+    fn a_toml_error_names_its_line_without_quoting_it() {
+        let text = "[[device]]\nproduct_key = \"pk\"\ndevice_name = \"device\"\nsecret = \"a1b2c3d4e5f6\" oops\n";
+        let message = Registry::from_toml_str(text).expect_err("syntax").to_string();
+        assert!(message.starts_with("registry is not valid TOML (line 4): "), "{message}");
+        assert!(!message.contains("a1b2c3d4e5f6"), "{message}");
+        let number = "[[device]]\nproduct_key = \"pk\"\ndevice_name = \"device\"\nsecret = 918273645\n";
+        let message = Registry::from_toml_str(number).expect_err("a number").to_string();
+        assert_eq!(message, "registry is not valid TOML (line 4): a deviceSecret must be a string");
     }
 
     #[test]
@@ -488,7 +505,45 @@ mod tests {
         let shown = format!("{demo:?}");
         assert!(shown.contains("demo-device"));
         for device in demo.devices() {
-            assert!(!shown.contains(device.secret.as_str()));
+            assert!(!shown.contains(device.secret.expose()));
+        }
+    }
+
+    #[test]
+    fn demo_devices_are_told_by_their_published_secret() {
+        let demo = Registry::demo();
+        assert!(demo.devices().all(Device::is_demo));
+        let mut rotated = demo.device("a1DemoPrdct", "demo-device").unwrap().clone();
+        rotated.secret = "anotherSecret1".into();
+        assert!(!rotated.is_demo(), "a demo device given another secret is no longer the demo");
+        assert!(!device("pk", "device", "secret").is_demo());
+    }
+
+    proptest::proptest! {
+        /// Whatever its identity, a registered device's Debug form (and its registry's) and
+        /// its secret's serialized form never hold the secret.
+        #[test]
+        fn no_formatted_form_holds_the_secret(
+            product_key in "[0-9A-Za-z]{1,20}",
+            device_name in "[0-9A-Za-z_@.:-]{4,32}",
+            secret in "[0-9A-Za-z]{12,64}",
+            enabled: bool,
+        ) {
+            let mut registry = Registry::default();
+            let device = Device { product_key, device_name, secret: secret.as_str().into(), enabled };
+            registry.add_device(device).unwrap();
+            let device = registry.devices().next().unwrap();
+            let forms = [
+                format!("{device:?}"),
+                format!("{device:#?}"),
+                format!("{registry:?}"),
+                serde_json::to_string(&device.secret).unwrap(),
+                toml::to_string(&std::collections::BTreeMap::from([("secret", &device.secret)])).unwrap(),
+            ];
+            for form in forms {
+                proptest::prop_assert!(!form.contains(&secret), "{}", form);
+                proptest::prop_assert!(form.contains("<redacted>"), "{}", form);
+            }
         }
     }
 
@@ -497,15 +552,19 @@ mod tests {
         let mut registry = Registry::default();
         registry.add_device(device("pk", "device", "secret")).unwrap();
         registry.set_enabled("pk", "device", false).unwrap();
-        registry.set_secret("pk", "device", "newSecret2").unwrap();
+        registry.set_secret("pk", "device", "newSecret2".into()).unwrap();
         let changed = registry.device("pk", "device").unwrap();
-        assert_eq!((changed.enabled, changed.secret.as_str()), (false, "newSecret2"));
-        let bad = registry.set_secret("pk", "device", "not-a-good-one").unwrap_err().to_string();
+        assert_eq!((changed.enabled, changed.secret.expose()), (false, "newSecret2"));
+        let bad = registry.set_secret("pk", "device", "not-a-good-one".into()).unwrap_err().to_string();
         assert_eq!(
             bad,
             "device \"device\" of product \"pk\": deviceSecret of 14 characters breaks ID-SECRET: 1-64 letters and digits"
         );
-        assert_eq!(registry.device("pk", "device").unwrap().secret, "newSecret2", "a refused secret changes nothing");
+        assert_eq!(
+            registry.device("pk", "device").unwrap().secret.expose(),
+            "newSecret2",
+            "a refused secret changes nothing"
+        );
         let unknown = registry.set_enabled("pk", "nobody", true).unwrap_err();
         assert!(matches!(unknown, RegistryError::UnknownDevice { .. }), "{unknown}");
     }

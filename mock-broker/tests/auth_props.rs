@@ -31,7 +31,7 @@ impl Login {
         let device = Device {
             product_key: self.product_key.clone(),
             device_name: self.device_name.clone(),
-            secret: self.secret.clone(),
+            secret: self.secret.as_str().into(),
             enabled: true,
         };
         registry.add_device(device).expect("generated within the ID- rules");

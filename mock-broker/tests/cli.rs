@@ -84,7 +84,7 @@ async fn serves_the_demo_device_on_defaults_and_exits_cleanly_on_sigterm() {
         connect.keep_alive = 60;
         connect.set_login(
             format!("{}&{}", device.device_name, device.product_key),
-            sign(SignMethod::HmacSha256, &device.secret, &content),
+            sign(SignMethod::HmacSha256, device.secret.expose(), &content),
         );
         let mut buf = bytes::BytesMut::new();
         connect.write(&mut buf).unwrap();
@@ -100,9 +100,12 @@ async fn serves_the_demo_device_on_defaults_and_exits_cleanly_on_sigterm() {
     assert!(status.success(), "{status}: {stderr}");
     assert!(stderr.contains(info["ws"].as_str().unwrap()), "the banner names the ws URL: {stderr}");
     assert!(stderr.contains("paho"), "the banner has a paho example: {stderr}");
+    let example = sign_content(Some("example-1"), &device.device_name, &device.product_key, Some("1700000000000"));
+    let password = sign(SignMethod::HmacSha1, device.secret.expose(), &example);
+    assert!(stderr.contains(&password), "the demo device's example password is printed in full: {stderr}");
     assert!(stdout.contains("PASS A-SIGN-CONTENT"), "events on stdout: {stdout}");
     assert!(stdout.contains("online as a1DemoPrdct/demo-device"), "{stdout}");
-    assert!(!stdout.contains(&device.secret), "the secret never appears in events");
+    assert!(!stdout.contains(device.secret.expose()), "the secret never appears in events");
 }
 
 #[tokio::test]
@@ -282,4 +285,69 @@ fn the_ca_lives_in_a_private_directory_removed_on_exit() {
     let (status, _, err) = terminate(child);
     assert!(status.success(), "{err}");
     assert!(!ca_dir.exists(), "{} is removed on exit", ca_dir.display());
+}
+
+/// A device of the user's own, not the demo's: its signatures must not be printed.
+const OWN: (&str, &str, &str) = ("a1OwnPrdct1", "own-device", "Rk8vQ2mZ7xLp4Wn9Ty3Bc6Hd1Fs5Ga0J");
+
+/// Runs the broker for the [`OWN`] device with `extra` flags, sends one CONNECT signed with a
+/// wrong secret over tcp, and returns the banner, stdout, the events file and the expected
+/// signature of that CONNECT and of the banner's examples.
+async fn own_device_refused(extra: &[&str]) -> (String, String, String, String, String) {
+    let (pk, dn, secret) = OWN;
+    let dir = tempfile::tempdir().unwrap();
+    let (ready, events) = (dir.path().join("ready.json"), dir.path().join("events.jsonl"));
+    let mut child = mock_broker()
+        .args(["--device", &format!("{pk}/{dn}/{secret}"), "--transport", "tcp", "--transport", "ws"])
+        .args(extra)
+        .arg("--ready-file")
+        .arg(&ready)
+        .arg("--events")
+        .arg(&events)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let info = wait_ready(&mut child, &ready);
+    let content = sign_content(Some("own"), dn, pk, Some("1"));
+    let mut io = connector::dial(info["tcp"].as_str().unwrap(), &DialOptions::default()).await.unwrap();
+    let mut connect = mqttbytes::v4::Connect::new("own|securemode=3,signmethod=hmacsha256,timestamp=1|");
+    connect.keep_alive = 60;
+    connect.set_login(format!("{dn}&{pk}"), sign(SignMethod::HmacSha256, "wrongSecret0", &content));
+    let mut buf = bytes::BytesMut::new();
+    connect.write(&mut buf).unwrap();
+    io.write_bytes(&buf).await.unwrap();
+    match io.read().await.unwrap() {
+        Some(Packet::Connack(ack)) => assert_eq!(ack.code, ConnackCode::BadCredentials),
+        other => panic!("expected CONNACK, got {other:?}"),
+    }
+    let (status, stdout, stderr) = terminate(child);
+    assert!(status.success(), "{status}: {stderr}");
+    let events = std::fs::read_to_string(&events).unwrap();
+    let expected = sign(SignMethod::HmacSha256, secret, &content);
+    let example = sign_content(Some("example-1"), dn, pk, Some("1700000000000"));
+    (stderr, stdout, events, expected, sign(SignMethod::HmacSha1, secret, &example))
+}
+
+#[tokio::test]
+async fn an_own_device_s_signatures_are_cut_unless_revealed() {
+    let (banner, stdout, events, expected, example) = own_device_refused(&[]).await;
+    assert!(banner.contains("\"PASSWORD\"") && banner.contains("--reveal-signatures"), "{banner}");
+    assert!(banner.contains("openssl dgst -sha1 -hmac"), "{banner}");
+    let cut = format!("expected {}… (64 hex digits)", &expected[..8]);
+    assert!(stdout.contains(&cut), "{stdout}");
+    assert!(events.contains(&cut), "{events}");
+    for (name, text) in [("banner", &banner), ("stdout", &stdout), ("events", &events)] {
+        for value in [OWN.2, &expected[..9], &example[..9]] {
+            assert!(!text.contains(value), "{name} holds {value}: {text}");
+        }
+    }
+
+    let (banner, stdout, events, expected, example) = own_device_refused(&["--reveal-signatures"]).await;
+    assert!(banner.contains(&example) && !banner.contains("\"PASSWORD\""), "{banner}");
+    assert!(stdout.contains(&format!("expected {expected}")), "{stdout}");
+    assert!(events.contains(&format!("expected {expected}")), "{events}");
+    for text in [&banner, &stdout, &events] {
+        assert!(!text.contains(OWN.2), "the secret itself is never printed: {text}");
+    }
 }

@@ -6,7 +6,7 @@ mod support;
 
 use mock_broker::auth::vectors::{N1, N2, N3, U1, V1, V2, V3, V4, V5, V6, V7, V8, V9};
 use mock_broker::mqtt::ConnackCode;
-use mock_broker::{Outcome, Rule, Transport};
+use mock_broker::{Outcome, Policy, Rule, Transport};
 use support::*;
 
 const PASSWORD_V1: &str = V1.signature;
@@ -164,9 +164,20 @@ async fn a_bad_signature_is_explained_with_the_rebuilt_content() {
     let verdict = attempt.verdicts().into_iter().find(|v| v.outcome == Outcome::Fail).expect("a failed verdict");
     let all = format!("{} {} {}", verdict.expected, verdict.received, verdict.detail);
     assert!(all.contains("clientId12345deviceNamedeviceproductKeypktimestamp789"), "{all}");
-    assert!(all.contains(PASSWORD_V1), "expected hex shown: {all}");
-    assert!(all.contains(N1.signature), "received hex shown: {all}");
+    assert!(all.contains("expected fafd82a3… (40 hex digits)"), "expected hex cut to 8 digits: {all}");
+    assert!(all.contains("received \"c202dea8…\" (40 characters)"), "received hex cut to 8 digits: {all}");
+    assert!(!all.contains(&PASSWORD_V1[..9]) && !all.contains(&N1.signature[..9]), "no more digits: {all}");
     assert!(all.contains("hmacsha1"), "{all}");
+}
+
+#[tokio::test]
+async fn reveal_signatures_shows_both_digests_in_full() {
+    let mut tb = TestBroker::with_policy(Policy { reveal_signatures: true, ..Policy::default() }).await;
+    let attempt = tb.attempt(Transport::Ws, &connect_bytes(&doc_client_id("3"), "device&pk", N1.signature, 60)).await;
+    let verdict = attempt.verdicts().into_iter().find(|v| v.outcome == Outcome::Fail).expect("a failed verdict");
+    assert_eq!(verdict.expected, PASSWORD_V1);
+    assert_eq!(verdict.received, format!("{:?}", N1.signature));
+    assert!(verdict.detail.ends_with(&format!("expected {PASSWORD_V1}; received {:?}", N1.signature)), "{verdict:?}");
 }
 
 #[tokio::test]

@@ -44,7 +44,7 @@ fn play(tb: &TestBroker, file: &str) -> (JoinHandle<()>, Arc<Mutex<Vec<StepRepor
 
 /// The demo device's CONNECT for `transport`, signed hmacsha256, keepalive 1200 s.
 fn demo_connect(transport: Transport) -> Vec<u8> {
-    let secret = Registry::demo().device(PK, DN).unwrap().secret.clone();
+    let secret = Registry::demo().device(PK, DN).unwrap().secret.expose().to_owned();
     let content = sign_content(Some("scenario"), DN, PK, Some("1"));
     let client_id =
         format!("scenario|securemode={},signmethod=hmacsha256,timestamp=1|", transport.expected_securemode());

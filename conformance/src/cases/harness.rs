@@ -131,9 +131,9 @@ impl Harness {
         let Setup { identity, sign_method, keepalive, stay, policy, certificate, faults } = setup;
         let transport = ctx.transport;
         let mut builder = Broker::builder()
-            .device(&identity.product_key, &identity.device_name, &identity.secret)
+            .device(&identity.product_key, &identity.device_name, identity.secret.clone())
             .transports(&[transport])
-            .policy(policy);
+            .policy(Policy { reveal_signatures: ctx.reveal_signatures, ..policy });
         if let Some((cert, ca_pem)) = certificate {
             builder = builder.certificate(cert, ca_pem);
         }

@@ -271,6 +271,7 @@ mod tests {
             chosen_method: None,
             timing: super::super::Timing::default(),
             sign_property: Default::default(),
+            reveal_signatures: false,
         }
     }
 

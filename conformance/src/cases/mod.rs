@@ -106,6 +106,8 @@ pub struct CaseContext {
     pub timing: Timing,
     /// How `sign` explores identities.
     pub sign_property: sign_property::SignProperty,
+    /// Whether the case's broker shows signatures in full (`--reveal-signatures`).
+    pub reveal_signatures: bool,
 }
 
 impl CaseContext {

@@ -39,6 +39,7 @@ pub fn config(client: ClientCommand, transports: &[Transport], only: &[&str]) ->
         snapshots: None,
         // A few identities suffice here: the property itself is tested in sign_property.
         sign_property: SignProperty { cases: 4, ..SignProperty::default() },
+        reveal_signatures: false,
         timing: Timing {
             connect: Duration::from_secs(10),
             settle: Duration::from_secs(1),

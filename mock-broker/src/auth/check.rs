@@ -23,6 +23,8 @@
 //!   signed when the params send it; deviceName and productKey come from the username.
 //! - Verdicts never hold the deviceSecret: every occurrence of the secret of the device the
 //!   username names is blanked, whatever the client put where.
+//! - Verdicts show a signature only by its first 8 hex digits and length, unless the policy
+//!   reveals signatures or the device is the embedded demo's (see `password`).
 
 use super::client_id::{MqttClientId, READ_PARAMS};
 use super::diagnose::Expectation;
@@ -77,7 +79,7 @@ pub fn authenticate(connect: &Connect, transport: Transport, registry: &Registry
     let outcome = checks.run();
     let mut verdicts = checks.verdicts;
     for device in named_devices(connect, registry) {
-        render::redact(&mut verdicts, &device.secret);
+        render::redact(&mut verdicts, device.secret.expose());
     }
     AuthReport { verdicts, outcome }
 }
@@ -372,7 +374,8 @@ impl<'a> Checks<'a> {
         let expectation = Expectation {
             method,
             declared: id.param("signmethod"),
-            secret: &device.secret,
+            secret: device.secret.expose(),
+            reveal: self.policy.reveal_signatures || device.is_demo(),
             fields: sorted_fields(Some(&id.prefix), &device.device_name, &device.product_key, id.param("timestamp")),
             mqtt_client_id: &self.connect.client_id,
         };

@@ -14,7 +14,11 @@ pub(super) struct Expectation<'a> {
     pub method: SignMethod,
     /// The `signmethod` param as sent, `None` when absent (defaulted to hmacmd5).
     pub declared: Option<&'a str>,
+    /// The device's secret, exposed for the HMAC key only.
     pub secret: &'a str,
+    /// Whether the verdicts may show digests in full (the policy's `reveal_signatures`, or
+    /// a demo device); the diagnosis compares them in full either way.
+    pub reveal: bool,
     /// The sign content's fields, sorted by name (A-SIGN-CONTENT).
     pub fields: Vec<(&'static str, &'a str)>,
     /// The whole mqttClientId, params included.
@@ -163,6 +167,7 @@ pub(super) mod tests {
             method: SignMethod::HmacSha1,
             declared: Some("hmacsha1"),
             secret: "secret",
+            reveal: false,
             fields: sorted_fields(Some("12345"), "device", "pk", Some("789")),
             mqtt_client_id: "12345|securemode=3,signmethod=hmacsha1,timestamp=789|",
         }

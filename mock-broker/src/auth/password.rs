@@ -6,11 +6,18 @@
 //! the rebuilt sign content, the algorithm and both digests, and names the likely mistake:
 //! leading zeros dropped, whitespace around it, the secret sent in clear, or one of the
 //! signing mistakes of `diagnose`. The secret itself is never shown.
+//!
+//! The digests are shown by their first 8 hex digits and their length
+//! (`fafd82a3… (40 hex digits)`; hex in the received password likewise) unless the
+//! expectation may reveal them: the platform does not check the timestamp's freshness, so
+//! the expected signature is a password it would accept for that clientId. The diagnosis
+//! compares them in full either way, and compares in constant time.
 
 use super::diagnose::{Expectation, explain};
 use super::render;
 use super::sign::{concat, hex_eq, sign};
 use crate::rules::Rule;
+use crate::secret::ct_eq;
 use crate::verdict::Verdict;
 
 /// Checks the password. The verdicts end with a `Fail` when the CONNECT is refused.
@@ -18,10 +25,11 @@ pub(super) fn check(expectation: &Expectation<'_>, password: Option<&[u8]>) -> V
     let method = expectation.method;
     let content = concat(&expectation.fields);
     let signature = sign(method, expectation.secret, &content);
+    let shown = render::digest(&signature, expectation.reveal);
     let form = format!("{} hex digits ({}), either case", method.hex_len(), method.name());
     let summary = |received: &str| {
         format!(
-            "sign content {}; algorithm {}; expected {signature}; received {received}",
+            "sign content {}; algorithm {}; expected {shown}; received {received}",
             render::quote(&content),
             method.name()
         )
@@ -30,7 +38,7 @@ pub(super) fn check(expectation: &Expectation<'_>, password: Option<&[u8]>) -> V
         let detail = format!("CONNECT carries no password; {}", summary("nothing"));
         return vec![Verdict::fail(Rule::ASignHex, form, "no password").with_detail(detail)];
     };
-    let received = render::password(password);
+    let received = render::password(password, expectation.reveal);
     let is_hex = password.iter().all(u8::is_ascii_hexdigit);
     if !is_hex || password.len() != method.hex_len() {
         let problem = form_problem(expectation, &signature, password, is_hex);
@@ -45,7 +53,7 @@ pub(super) fn check(expectation: &Expectation<'_>, password: Option<&[u8]>) -> V
     let mistake = explain(expectation, password)
         .unwrap_or_else(|| "no common mistake explains it: check the deviceSecret and the signed values".to_owned());
     let detail = format!("{mistake}; {}", summary(&received));
-    vec![form_ok, Verdict::fail(Rule::ASignContent, signature, received).with_detail(detail)]
+    vec![form_ok, Verdict::fail(Rule::ASignContent, shown, received).with_detail(detail)]
 }
 
 /// Why a password is not full-length hex.
@@ -55,7 +63,7 @@ fn form_problem(expectation: &Expectation<'_>, signature: &str, password: &[u8],
     if password.is_empty() {
         return "the password is empty".to_owned();
     }
-    if password == expectation.secret.as_bytes() {
+    if ct_eq(password, expectation.secret.as_bytes()) {
         return "the password is the deviceSecret itself, sent in clear; it must be the HMAC of the sign content"
             .to_owned();
     }
@@ -147,7 +155,11 @@ mod tests {
             let verdict = last(password);
             assert_eq!((verdict.rule, verdict.outcome), (Rule::ASignHex, Outcome::Fail), "{password:?}");
             assert!(verdict.detail.contains(needle), "{password:?}: {}", verdict.detail);
-            assert!(verdict.detail.contains(&format!("expected {V1}")), "{}", verdict.detail);
+            assert!(verdict.detail.contains("expected fafd82a3… (40 hex digits); received "), "{}", verdict.detail);
+            assert!(!verdict.detail.contains(&V1[..9]), "{}", verdict.detail);
+            let revealed = check(&Expectation { reveal: true, ..v1() }, Some(password)).pop().expect("a verdict");
+            assert!(revealed.detail.contains(needle), "{password:?}: {}", revealed.detail);
+            assert!(revealed.detail.contains(&format!("expected {V1}; received ")), "{}", revealed.detail);
         }
     }
 
@@ -173,12 +185,33 @@ mod tests {
     fn a_wrong_value_fails_a_sign_content_with_the_rebuilt_content() {
         let verdict = last(b"0000000000000000000000000000000000000000");
         assert_eq!((verdict.rule, verdict.outcome), (Rule::ASignContent, Outcome::Fail));
-        assert_eq!(verdict.expected, V1);
+        assert_eq!(verdict.expected, "fafd82a3… (40 hex digits)");
+        assert_eq!(verdict.received, "\"00000000…\" (40 characters)");
         assert!(
             verdict
                 .detail
                 .contains("sign content \"clientId12345deviceNamedeviceproductKeypktimestamp789\"; algorithm hmacsha1")
         );
+    }
+
+    #[test]
+    fn the_digests_are_shown_in_full_only_when_revealed() {
+        let wrong = crate::auth::vectors::N1.signature;
+        let shown = last(wrong.as_bytes());
+        assert_eq!(
+            (shown.expected.as_str(), shown.received.as_str()),
+            ("fafd82a3… (40 hex digits)", "\"c202dea8…\" (40 characters)")
+        );
+        for text in [&shown.expected, &shown.received, &shown.detail] {
+            assert!(!text.contains(&V1[..9]) && !text.contains(&wrong[..9]), "{text}");
+        }
+        let revealed = check(&Expectation { reveal: true, ..v1() }, Some(wrong.as_bytes())).pop().expect("a verdict");
+        assert_eq!((revealed.expected.as_str(), revealed.received), (V1, format!("{wrong:?}")));
+        assert!(revealed.detail.ends_with(&format!("expected {V1}; received {wrong:?}")), "{}", revealed.detail);
+        // The diagnosis is the same either way.
+        let mistake = |detail: &str| detail.split("; sign content").next().unwrap_or_default().to_owned();
+        assert_eq!(mistake(&shown.detail), mistake(&revealed.detail));
+        assert!(shown.detail.starts_with("the password matches the fields signed in the order"), "{}", shown.detail);
     }
 
     #[test]

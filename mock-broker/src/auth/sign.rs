@@ -3,6 +3,7 @@
 //!
 //! Used by the broker to check a CONNECT and by a reference client to build one.
 
+use crate::secret::ct_eq;
 use hmac::{Hmac, KeyInit, Mac};
 use serde::Serialize;
 
@@ -96,14 +97,11 @@ fn hmac_hex<M: Mac + KeyInit>(key: &[u8], message: &[u8]) -> String {
 }
 
 /// A-SIGN-HEX: does `received` spell the lower-case hex `expected`, in either case, at full
-/// length? The time taken depends on the lengths only, never on where the digits differ.
+/// length? Compared in constant time ([`crate::secret::ct_eq`]): the time taken depends on
+/// the lengths only, never on where the digits differ.
 pub(super) fn hex_eq(expected: &str, received: &[u8]) -> bool {
-    let expected = expected.as_bytes();
-    if expected.len() != received.len() {
-        return false;
-    }
-    let difference = expected.iter().zip(received).fold(0u8, |acc, (&e, &r)| acc | (e ^ ascii_hex_lower(r)));
-    difference == 0
+    let lowered: Vec<u8> = received.iter().map(|&b| ascii_hex_lower(b)).collect();
+    ct_eq(expected.as_bytes(), &lowered)
 }
 
 /// Lower-cases `A`-`F` without branching on the byte; every other byte is kept as is.

@@ -470,3 +470,43 @@ fn no_verdict_ever_holds_the_secret() {
         }
     }
 }
+
+/// The last verdict of a CONNECT of the demo device signed by a wrong secret, under `policy`,
+/// with the signature expected.
+fn demo_refusal(registry: &Registry, policy: &Policy) -> (Verdict, String) {
+    let (pk, dn) = ("a1DemoPrdct", "demo-device");
+    let device = Registry::demo().device(pk, dn).cloned().expect("the demo device");
+    let content = sign_content(Some("12345"), dn, pk, Some("789"));
+    let expected = sign(SignMethod::HmacSha1, device.secret.expose(), &content);
+    let wrong = sign(SignMethod::HmacSha1, "notTheSecret", &content);
+    let connect = connect(V1_WS_ID, Some(&format!("{dn}&{pk}")), Some(wrong.as_bytes()));
+    let report = authenticate(&connect, Ws, registry, policy);
+    (report.verdicts.last().cloned().expect("a verdict"), expected)
+}
+
+#[test]
+fn signatures_show_in_full_only_when_revealed_or_for_the_demo_device() {
+    // The demo device, with its published secret: in full.
+    let (verdict, expected) = demo_refusal(&Registry::demo(), &Policy::default());
+    assert_eq!((verdict.rule, verdict.outcome), (Rule::ASignContent, Outcome::Fail));
+    assert_eq!(verdict.expected, expected);
+    assert!(verdict.detail.contains(&format!("expected {expected}; received \"")), "{}", verdict.detail);
+    // The same device given another secret is a device like any other: cut...
+    let mut rotated = Registry::demo();
+    rotated.set_secret("a1DemoPrdct", "demo-device", "rotatedSecret9".into()).expect("valid");
+    let (verdict, _) = demo_refusal(&rotated, &Policy::default());
+    assert!(verdict.expected.ends_with("… (40 hex digits)") && verdict.expected.len() < 40, "{}", verdict.expected);
+    // ...unless the policy reveals signatures.
+    let revealing = Policy { reveal_signatures: true, ..Policy::default() };
+    let (verdict, _) = demo_refusal(&rotated, &revealing);
+    assert_eq!(verdict.expected.len(), 40, "{}", verdict.expected);
+    let report = authenticate(&v1_with(N1.signature), Ws, &registry(), &revealing);
+    let last = report.verdicts.last().expect("a verdict");
+    assert_eq!((last.expected.as_str(), last.received.clone()), (V1, format!("{:?}", N1.signature)));
+    let cut = run(&v1_with(N1.signature), Ws);
+    let last = cut.verdicts.last().expect("a verdict");
+    assert_eq!(last.expected, "fafd82a3… (40 hex digits)");
+    for text in [&last.expected, &last.received, &last.detail] {
+        assert!(!text.contains(V1) && !text.contains(N1.signature), "{text}");
+    }
+}

@@ -78,7 +78,9 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub scenario: Option<PathBuf>,
     /// Print shell exports (IOT_URL, IOT_PRODUCT_KEY, ...) for the first enabled device on
-    /// this transport, instead of the banner; events then go to stderr.
+    /// this transport, instead of the banner; events then go to stderr. The exports include
+    /// IOT_DEVICE_SECRET, the device's secret in clear, as the client contract needs: this
+    /// is the one output that prints a secret, and only on this explicit request.
     #[arg(long, value_name = "ws|wss|tcp|tls")]
     pub print_env: Option<Transport>,
     /// Events as JSON lines instead of readable lines.
@@ -90,6 +92,13 @@ pub struct Args {
     /// No banner and no event lines on stdout (--events still writes).
     #[arg(long)]
     pub quiet: bool,
+    /// Show signatures in full: the expected and received digests of a failing signature
+    /// verdict, and the banner's example passwords. By default only their first 8 hex digits
+    /// and length are shown, since with no timestamp freshness a signature is a password the
+    /// platform would accept for that clientId. The embedded demo device is always shown in
+    /// full.
+    #[arg(long)]
+    pub reveal_signatures: bool,
 
     /// Seconds a connection has for its handshakes and CONNECT.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
@@ -265,6 +274,7 @@ impl Args {
             verdicts_per_second: self.verdicts_per_second,
             outbound_queue: at_least_one("outbound-queue", self.outbound_queue)?,
             write_timeout: seconds("write-timeout", self.write_timeout)?,
+            reveal_signatures: self.reveal_signatures,
             ..Policy::default()
         })
     }
@@ -288,6 +298,8 @@ mod tests {
         assert_eq!(policy.disabled_device_refusal, default.disabled_device_refusal);
         assert_eq!(policy.payload_limit, default.payload_limit);
         assert_eq!(policy.uplink_rate_per_second, default.uplink_rate_per_second);
+        assert!(!policy.reveal_signatures && !default.reveal_signatures);
+        assert!(parse(&["--reveal-signatures"]).policy().unwrap().reveal_signatures);
         assert_eq!(parse(&[]).transports(), Transport::ALL);
     }
 

@@ -57,7 +57,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         print_env(&broker, transport, device.as_ref(), ca_file.as_deref())?;
     }
     if !args.quiet && args.print_env.is_none() {
-        eprintln!("{}", banner::text(&broker, ca_file.as_deref(), device.as_ref(), demo, control_url.as_deref()));
+        let reveal = args.reveal_signatures;
+        eprintln!(
+            "{}",
+            banner::text(&broker, ca_file.as_deref(), device.as_ref(), demo, reveal, control_url.as_deref())
+        );
     }
     let sinks = sinks::start(events, &args)?;
     let player = scenario.map(|scenario| tokio::spawn(play(scenario, broker.clone(), args.quiet)));
@@ -156,7 +160,9 @@ fn write_ready_file(broker: &Broker, ca_file: Option<&Path>, control: Option<&st
 }
 
 /// `--print-env`: shell exports of the client-under-test contract for the first enabled device
-/// (IOT_STAY_SECONDS is left out: a client started by hand stays until stopped).
+/// (IOT_STAY_SECONDS is left out: a client started by hand stays until stopped). This is the
+/// one output that prints a deviceSecret (IOT_DEVICE_SECRET, as the contract needs), and only
+/// because the user asked for it.
 fn print_env(
     broker: &Broker,
     transport: Transport,
@@ -170,7 +176,8 @@ fn print_env(
         ("IOT_URL", url),
         ("IOT_PRODUCT_KEY", device.product_key.clone()),
         ("IOT_DEVICE_NAME", device.device_name.clone()),
-        ("IOT_DEVICE_SECRET", device.secret.clone()),
+        // In clear by design: the contract hands the secret to the client, and the user asked.
+        ("IOT_DEVICE_SECRET", device.secret.expose().to_owned()),
         ("IOT_CLIENT_ID", format!("{}.{}", device.product_key, device.device_name)),
         ("IOT_SIGN_METHOD", "hmacsha256".to_string()),
         ("IOT_KEEPALIVE", "300".to_string()),

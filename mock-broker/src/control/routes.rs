@@ -8,6 +8,7 @@ use crate::cloud::PublishRequest;
 use crate::events::EventKind;
 use crate::fault::{FaultId, FaultSpec};
 use crate::registry::RegistryError;
+use crate::secret::Secret;
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use serde::Deserialize;
@@ -168,10 +169,10 @@ impl App {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct NewSecret {
-            secret: String,
+            secret: Secret,
         }
         let NewSecret { secret } = parse_json(body)?;
-        self.broker.rotate_secret(pk, dn, &secret).map_err(registry_error)?;
+        self.broker.rotate_secret(pk, dn, secret).map_err(registry_error)?;
         Ok((StatusCode::OK, json!({"product_key": pk, "device_name": dn, "rotated": true})))
     }
 
