@@ -61,8 +61,9 @@ pub struct Will {
     pub retain: bool,
 }
 
-/// CONNECT, as the client sent it. The password is kept as bytes: MQTT allows binary.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// CONNECT, as the client sent it. The password is kept as bytes: MQTT allows binary. Its
+/// `Debug` shows the password's length only: a signature is a password the platform accepts.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Connect {
     pub protocol: Protocol,
     pub client_id: String,
@@ -71,6 +72,20 @@ pub struct Connect {
     pub username: Option<String>,
     pub password: Option<Bytes>,
     pub will: Option<Will>,
+}
+
+impl std::fmt::Debug for Connect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connect")
+            .field("protocol", &self.protocol)
+            .field("client_id", &self.client_id)
+            .field("clean_session", &self.clean_session)
+            .field("keep_alive", &self.keep_alive)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|p| format!("<{} bytes>", p.len())))
+            .field("will", &self.will)
+            .finish()
+    }
 }
 
 /// CONNACK return codes of MQTT 3.1.1 (the platform's meanings per doc 148610).
@@ -204,5 +219,25 @@ impl Packet {
             Packet::Pingresp => "PINGRESP",
             Packet::Disconnect => "DISCONNECT",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connect_s_debug_shows_the_password_s_length_only() {
+        let connect = Connect {
+            protocol: Protocol::V311,
+            client_id: "c".into(),
+            clean_session: true,
+            keep_alive: 60,
+            username: Some("device&pk".into()),
+            password: Some(Bytes::from_static(b"fafd82a3d602b37fb0fa8b7892f24a477f851a14")),
+            will: None,
+        };
+        let shown = format!("{connect:?}");
+        assert!(shown.contains("<40 bytes>") && !shown.contains("fafd82a3"), "{shown}");
     }
 }
