@@ -4,12 +4,12 @@
 //! cargo-fuzz needs a nightly toolchain. Without one the pass is skipped, saying why: the
 //! property-based stream fuzzer (`mock-broker/tests/stream_fuzz.rs`) still runs in
 //! `cargo test`. cargo-fuzz itself is installed from crates.io when missing
-//! (`cargo install cargo-fuzz --locked`). Each target starts from its committed seed corpus
+//! (`cargo install cargo-fuzz --locked`; if that fails, the pass is skipped, saying so). Each target starts from its committed seed corpus
 //! (`fuzz/corpus/TARGET/`, read only) and writes what it learns to a scratch corpus under the
 //! target directory, so the committed one stays as generated. A crash fails the task and
 //! leaves its input in `fuzz/artifacts/TARGET/`.
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -35,8 +35,9 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     if !quiet(nightly_cargo().args(["fuzz", "--version"])) {
         eprintln!("xtask fuzz: installing cargo-fuzz from crates.io");
         let status = Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]).status();
-        if !status.context("starting cargo install")?.success() {
-            bail!("cargo install cargo-fuzz --locked failed");
+        if !status.is_ok_and(|s| s.success()) {
+            println!("xtask fuzz: the coverage-guided pass is skipped: `cargo install cargo-fuzz --locked` failed");
+            return Ok(());
         }
     }
     let target_dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
