@@ -166,7 +166,7 @@ impl Handshaker<'_> {
     }
 }
 
-async fn upgrade(
+pub(crate) async fn upgrade(
     io: BoxIo,
     mut handshake: Handshake,
     ws_paths: &[String],

@@ -24,6 +24,8 @@ pub mod connector;
 pub mod control;
 pub mod events;
 pub mod fault;
+#[doc(hidden)]
+pub mod fuzzing;
 mod handshake;
 pub mod hub;
 pub mod keepalive;

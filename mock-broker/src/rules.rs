@@ -108,7 +108,7 @@ macro_rules! rules {
 rules! {
     TWs = "T-WS", High, "MQTT over plain WebSocket, in binary frames" {
         source: "Aliyun doc \"MQTT-WebSocket连接通信\" (63656)",
-        reaction: "MQTT is read from binary frames, a packet may span several frames and a frame may hold several packets; a text frame is a fail and closes the connection",
+        reaction: "MQTT is read from binary frames, a packet may span several frames and a frame may hold several packets; a text frame, or a frame that breaks RFC 6455 (unmasked, a reserved opcode or bits, a continuation of nothing), is a fail and closes the connection",
         knob: "`Policy::ws_message_limit` (the largest WebSocket message)",
     }
     TWss = "T-WSS", High, "MQTT over WebSocket over TLS" {

@@ -286,7 +286,7 @@ impl Link {
     }
 
     /// The close a read failure causes, after the verdict of the platform rule it breaks:
-    /// T-WS for a text frame, S-PAYLOAD for an oversize PUBLISH or WebSocket message.
+    /// T-WS for a text frame or a frame that breaks RFC 6455, S-PAYLOAD for an oversize PUBLISH or WebSocket message.
     fn read_failed(&self, e: ReadError) -> CloseReason {
         match &e {
             ReadError::TextFrame { utf8 } => self.emit(EventKind::Verdict(
@@ -296,6 +296,10 @@ impl Link {
                     if *utf8 { "a text frame" } else { "a text frame, not even valid UTF-8" },
                 )
                 .with_detail("MQTT over WebSocket travels in binary frames only; the connection is closed"),
+            )),
+            ReadError::FrameViolation(broken) => self.emit(EventKind::Verdict(
+                Verdict::fail(Rule::TWs, "WebSocket frames as RFC 6455 defines them", broken.clone())
+                    .with_detail("the client's WebSocket framing is broken; the connection is closed"),
             )),
             ReadError::OversizePublish { .. } | ReadError::MessageTooLong { .. } => {
                 self.emit(EventKind::Verdict(oversize_verdict(&e, self.shared.policy.payload_limit)));

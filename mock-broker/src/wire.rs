@@ -37,6 +37,11 @@ pub enum ReadError {
     /// as text often are), which it does before the frame reaches the reader.
     #[error("a WebSocket text frame arrived{}; MQTT travels in binary frames only", if *utf8 { "" } else { " (and not even valid UTF-8)" })]
     TextFrame { utf8: bool },
+    /// A WebSocket frame that breaks RFC 6455 (unmasked, reserved bits or opcode, a
+    /// continuation with nothing to continue, a fragmented or oversize control frame...):
+    /// the client's WebSocket is broken (T-WS). The connection cannot go on.
+    #[error("a WebSocket frame breaks RFC 6455: {0}")]
+    FrameViolation(String),
     /// A PUBLISH of `len` bytes, over the packet limit: its payload is over the S-PAYLOAD
     /// limit whatever its topic. Reading on skips its bytes.
     #[error("a PUBLISH of {len} bytes is over the packet limit of {limit} bytes")]
@@ -55,7 +60,7 @@ impl ReadError {
     pub fn rule(&self) -> String {
         match self {
             ReadError::Violation(v) => v.statement.to_string(),
-            ReadError::TextFrame { .. } => Rule::TWs.id().to_string(),
+            ReadError::TextFrame { .. } | ReadError::FrameViolation(_) => Rule::TWs.id().to_string(),
             ReadError::OversizePublish { .. } | ReadError::MessageTooLong { .. } => Rule::SPayload.id().to_string(),
             ReadError::Io(_) => "transport".to_string(),
         }
@@ -185,6 +190,9 @@ impl PacketIo {
                         size,
                         max_size,
                     }))) => return Err(ReadError::MessageTooLong { size, limit: max_size }),
+                    Some(Err(tungstenite::Error::Protocol(p))) if frame_violation(&p) => {
+                        return Err(ReadError::FrameViolation(p.to_string()));
+                    }
                     Some(Err(e)) => return Err(ReadError::Io(e.to_string())),
                 }
             },
@@ -273,6 +281,26 @@ impl PacketIo {
             }
         }
     }
+}
+
+/// Whether a WebSocket protocol error is a frame the client got wrong, rather than the link
+/// ending (a TCP close without a close frame stays a transport matter: many MQTT clients
+/// close that way after DISCONNECT).
+fn frame_violation(error: &tungstenite::error::ProtocolError) -> bool {
+    use tungstenite::error::ProtocolError as P;
+    matches!(
+        error,
+        P::NonZeroReservedBits
+            | P::UnmaskedFrameFromClient
+            | P::FragmentedControlFrame
+            | P::ControlFrameTooBig
+            | P::UnknownControlFrameType(_)
+            | P::UnknownDataFrameType(_)
+            | P::UnexpectedContinueFrame
+            | P::ExpectedFragment(_)
+            | P::InvalidOpcode(_)
+            | P::InvalidCloseSequence
+    )
 }
 
 async fn write_flushed(io: &mut BoxIo, bytes: &[u8]) -> io::Result<()> {

@@ -6,29 +6,15 @@ use mock_broker::auth::{SignMethod, sign, sign_content};
 use mock_broker::connector::{self, DialOptions};
 use mock_broker::mqtt::{ConnackCode, Packet};
 use std::io::Read;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod support;
+
+use support::wait_ready;
+
 fn mock_broker() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mock-broker"))
-}
-
-/// Waits for the ready file, failing with the broker's stderr if it never comes.
-fn wait_ready(child: &mut Child, path: &Path) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            return serde_json::from_str(&text).expect("the ready file is JSON");
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-            panic!("mock-broker exited with {status}: {err}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("no ready file within 20 s");
 }
 
 /// SIGTERM, then the exit status and everything printed.

@@ -8,9 +8,12 @@
 //!   and runs the conformance suite against
 //!   `CLIENT`, a path or a fixture name (the reference fixture by default). The suite's own
 //!   `--help` lists its flags; its exit code is the task's.
+//! - `cargo xtask fuzz [SECONDS]`: a bounded pass of the coverage-guided fuzz targets of
+//!   `fuzz/` (cargo-fuzz, nightly), SECONDS per target; skipped, saying why, without nightly.
 //! - `cargo xtask rules`: writes `RULES.md`, the rules reference, from the code's rule tables
 //!   and the conformance catalogue (`conformance --rules-reference`).
 
+mod fuzz;
 mod interop;
 #[cfg(test)]
 mod tidy;
@@ -34,6 +37,7 @@ fn main() -> anyhow::Result<()> {
         Some("interop-deps") => interop::install(&root).map(|deps| println!("{deps}")),
         Some("conformance") => conformance(&root, &args[1..]),
         Some("rules") => rules(&root),
+        Some("fuzz") => fuzz::run(&root, &args[1..]),
         Some(other) => bail!("unknown task {other:?}\n\n{USAGE}"),
         None => {
             println!("{USAGE}");
@@ -50,6 +54,8 @@ tasks:
   conformance [CLIENT] [FLAGS] [-- CLIENT ARGS]
                   run the conformance suite against CLIENT (a path, or a fixture name;
                   default: the reference fixture); `cargo xtask conformance --help` for flags
+  fuzz [SECONDS]  run each coverage-guided fuzz target for SECONDS (default 60; needs nightly,
+                  skipped without it)
   rules           write RULES.md, the rules reference, from the rule tables and the catalogue";
 
 fn cargo() -> Command {

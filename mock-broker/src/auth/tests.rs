@@ -2,7 +2,7 @@
 //! rule and CONNACK code, the wording of each refusal (insta snapshots under `snapshots/`),
 //! and the secret kept out of every verdict.
 
-use super::vectors::{self, N1, N2, N3, U1, V2, V3, V4, V5, V9};
+use super::vectors::{self, N1, N2, N3, U1, V2, V3, V4, V5, V9, real_clients};
 use super::*;
 use crate::mqtt::{ConnackCode, Connect, Protocol, QoS, Will};
 use crate::policy::Policy;
@@ -14,8 +14,6 @@ use bytes::Bytes;
 
 const V1: &str = vectors::V1.signature;
 const V1_WS_ID: &str = "12345|securemode=3,signmethod=hmacsha1,timestamp=789|";
-const V7: &str = vectors::V7.signature;
-const V8: &str = vectors::V8.signature;
 /// A secret of the platform's length, for the redaction test.
 const LONG_SECRET: &str = "Zq7Wm2Xp9Lk4Hs6Dt1Vb8Nc3Fg5Jr0Ya";
 
@@ -73,37 +71,6 @@ fn refused(connect: &Connect, transport: Transport, rule: Rule, code: ConnackCod
 
 fn last_detail(report: &AuthReport) -> &str {
     &report.verdicts.last().expect("verdicts").detail
-}
-
-/// The test vectors' CONNECTs as real clients send them: (name, mqttClientId, password, transports).
-fn real_clients() -> Vec<(&'static str, String, String, [Transport; 2])> {
-    let node_id = "pk&device|securemode=2,signmethod=hmacsha1,timestamp=1700000000000,lan=JS|Broswer ,_v=1.2.8|";
-    let node_password =
-        sign(SignMethod::HmacSha1, "secret", &sign_content(Some("pk&device"), "device", "pk", Some("1700000000000")));
-    vec![
-        ("doc ws", V1_WS_ID.into(), V1.into(), [Ws, Tcp]),
-        ("doc wss", "12345|securemode=2,signmethod=hmacsha1,timestamp=789|".into(), V1.into(), [Wss, Tls]),
-        (
-            "iotkit v3",
-            "pk.device|timestamp=2524608000000,_v=sdk-c-3.0.1,securemode=2,signmethod=hmacsha256,lan=C,gw=0,ext=0|".into(),
-            V7.into(),
-            [Tls, Wss],
-        ),
-        (
-            "LinkSDK 4.x",
-            "pk.device|timestamp=2524608000000,_ss=1,_v=sdk-c-4.1.0,securemode=2,signmethod=hmacsha256,ext=3,_conn=tls_1a|"
-                .into(),
-            V7.into(),
-            [Tls, Wss],
-        ),
-        (
-            "Python linkkit",
-            "pk&device|securemode=2,signmethod=hmacsha1,ext=1,_ss=1,lan=Python,_v=1.2.13,timestamp=1700000000|".into(),
-            V8.into(),
-            [Tls, Wss],
-        ),
-        ("Node browser", node_id.into(), node_password, [Wss, Tls]),
-    ]
 }
 
 #[test]

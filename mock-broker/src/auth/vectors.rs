@@ -3,9 +3,12 @@
 //!
 //! Every vector signs for the device `pk`/`device` with the secret `secret` (N3 excepted).
 //! The tests check each signature against [`sign`](super::sign) and use these values for the
-//! CONNECTs they send; `RULES.md` lists them.
+//! CONNECTs they send; `RULES.md` lists them. [`real_clients`] gives the mqttClientIds real
+//! clients build for this device, which the auth tests and the fuzz seed corpus share.
 
 use super::sign::SignMethod::{self, HmacMd5, HmacSha1, HmacSha256};
+use super::sign::{sign, sign_content};
+use crate::transport::Transport::{self, Tcp, Tls, Ws, Wss};
 
 /// One signature test vector.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,3 +136,36 @@ pub const N3: SignVector = SignVector {
 
 /// Every vector, in order.
 pub const VECTORS: &[SignVector] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, U1, N1, N2, N3];
+
+/// The vectors' CONNECTs as real clients send them, for the device `pk`/`device`: (name,
+/// mqttClientId, password, the transports whose securemode it declares). The username is
+/// `device&pk`.
+pub fn real_clients() -> Vec<(&'static str, String, String, [Transport; 2])> {
+    let node_id = "pk&device|securemode=2,signmethod=hmacsha1,timestamp=1700000000000,lan=JS|Broswer ,_v=1.2.8|";
+    let node_password =
+        sign(HmacSha1, "secret", &sign_content(Some("pk&device"), "device", "pk", Some("1700000000000")));
+    vec![
+        ("doc ws", "12345|securemode=3,signmethod=hmacsha1,timestamp=789|".into(), V1.signature.into(), [Ws, Tcp]),
+        ("doc wss", "12345|securemode=2,signmethod=hmacsha1,timestamp=789|".into(), V1.signature.into(), [Wss, Tls]),
+        (
+            "iotkit v3",
+            "pk.device|timestamp=2524608000000,_v=sdk-c-3.0.1,securemode=2,signmethod=hmacsha256,lan=C,gw=0,ext=0|".into(),
+            V7.signature.into(),
+            [Tls, Wss],
+        ),
+        (
+            "LinkSDK 4.x",
+            "pk.device|timestamp=2524608000000,_ss=1,_v=sdk-c-4.1.0,securemode=2,signmethod=hmacsha256,ext=3,_conn=tls_1a|"
+                .into(),
+            V7.signature.into(),
+            [Tls, Wss],
+        ),
+        (
+            "Python linkkit",
+            "pk&device|securemode=2,signmethod=hmacsha1,ext=1,_ss=1,lan=Python,_v=1.2.13,timestamp=1700000000|".into(),
+            V8.signature.into(),
+            [Tls, Wss],
+        ),
+        ("Node browser", node_id.into(), node_password, [Wss, Tls]),
+    ]
+}

@@ -200,3 +200,110 @@ pub fn doc_example(transport: Transport) -> Vec<u8> {
     let client_id = format!("12345|securemode={},signmethod=hmacsha1,timestamp=789|", transport.expected_securemode());
     connect_bytes(&client_id, "device&pk", mock_broker::auth::vectors::V1.signature, 60)
 }
+
+/// The client side of an HTTP upgrade to WebSocket on `/mqtt`, offering `mqtt`, as raw bytes.
+pub const WS_UPGRADE: &[u8] = b"GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n";
+
+/// WebSocket opcodes of RFC 6455.
+pub const WS_TEXT: u8 = 0x1;
+pub const WS_BINARY: u8 = 0x2;
+
+/// The header of a client WebSocket frame (FIN set) of `opcode` announcing `len` bytes,
+/// masked with `mask` (a client must mask; `None` sends it unmasked).
+pub fn ws_frame_header(opcode: u8, mask: Option<[u8; 4]>, len: u64) -> Vec<u8> {
+    let mask_bit = if mask.is_some() { 0x80 } else { 0 };
+    let mut out = vec![0x80 | opcode];
+    match len {
+        0..=125 => out.push(mask_bit | len as u8),
+        126..=0xffff => out.extend([&[mask_bit | 126][..], &(len as u16).to_be_bytes()].concat()),
+        _ => out.extend([&[mask_bit | 127][..], &len.to_be_bytes()].concat()),
+    }
+    out.extend(mask.unwrap_or_default().iter().take(if mask.is_some() { 4 } else { 0 }));
+    out
+}
+
+/// A whole client WebSocket frame of `opcode` around `payload`, masked with `mask` or not.
+pub fn ws_frame(opcode: u8, mask: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
+    let mut out = ws_frame_header(opcode, mask, payload.len() as u64);
+    let key = mask.unwrap_or_default();
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    out
+}
+
+/// The packets of a short, valid session over `transport` after the doc example's CONNECT
+/// (see [`session_bytes`]): SUBSCRIBE, PUBLISH at QoS 0 and 1, PINGREQ, UNSUBSCRIBE,
+/// DISCONNECT.
+pub fn session_packets() -> Vec<Packet> {
+    use mock_broker::mqtt::{QoS, Subscribe, Unsubscribe};
+    let publish = uplink;
+    vec![
+        Packet::Subscribe(Subscribe { packet_id: 1, filters: vec![("/pk/device/user/get".into(), QoS::AtLeastOnce)] }),
+        publish(QoS::AtMostOnce, None),
+        publish(QoS::AtLeastOnce, Some(2)),
+        Packet::Pingreq,
+        Packet::Unsubscribe(Unsubscribe { packet_id: 3, filters: vec!["/pk/device/user/get".into()] }),
+        Packet::Disconnect,
+    ]
+}
+
+/// A PUBLISH a device sends on its own `/pk/device/user/update`.
+pub fn uplink(qos: mock_broker::mqtt::QoS, packet_id: Option<u16>) -> Packet {
+    Packet::Publish(mock_broker::mqtt::Publish {
+        dup: false,
+        qos,
+        retain: false,
+        topic: "/pk/device/user/update".into(),
+        packet_id,
+        payload: bytes::Bytes::from_static(b"{\"temperature\":21.5}"),
+    })
+}
+
+/// Packets encoded back to back by the crate's encoder.
+pub fn encoded(packets: &[Packet]) -> Vec<u8> {
+    let mut buf = BytesMut::new();
+    for packet in packets {
+        mock_broker::mqtt::encode(packet, &mut buf).expect("the packets encode");
+    }
+    buf.to_vec()
+}
+
+/// A valid session's bytes over `transport`: the doc example's CONNECT, then
+/// [`session_packets`].
+pub fn session_bytes(transport: Transport) -> Vec<u8> {
+    [doc_example(transport), encoded(&session_packets())].concat()
+}
+
+/// Waits for a `mock-broker` child's ready file, failing with the broker's stderr if it never comes.
+pub fn wait_ready(child: &mut std::process::Child, path: &std::path::Path) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            return serde_json::from_str(&text).expect("the ready file is JSON");
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+            panic!("mock-broker exited with {status}: {err}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("no ready file within 20 s");
+}
+
+/// Sends [`WS_UPGRADE`] on `tcp` and reads the broker's answer up to the end of its head:
+/// a client must wait for it before its first frame (RFC 6455 4.1; the broker refuses frames
+/// pipelined behind the request). Returns the head, which says whether it was a 101.
+pub async fn ws_upgrade_by_hand(tcp: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tcp.write_all(WS_UPGRADE).await.expect("the upgrade request is written");
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8];
+        match tokio::time::timeout(PATIENCE, tcp.read(&mut byte)).await.expect("the broker answers the upgrade") {
+            Ok(1) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
