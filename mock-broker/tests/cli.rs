@@ -6,6 +6,7 @@ use mock_broker::auth::{SignMethod, sign, sign_content};
 use mock_broker::connector::{self, DialOptions};
 use mock_broker::mqtt::{ConnackCode, Packet};
 use std::io::Read;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 

@@ -189,7 +189,12 @@ impl Fixture {
         };
         ended.map_err(|_| "the broker held the connection open after the client closed".to_string())?;
         let accepted = self.tb.next_accepted().await;
-        let transcript = self.tb.events.transcript(accepted.conn, PATIENCE).await;
+        let transcript = self
+            .tb
+            .events
+            .transcript(accepted.conn, PATIENCE)
+            .await
+            .map_err(|e| format!("connection #{}: the transcript has no end: {e}", accepted.conn))?;
         match transcript.last().map(|e| &e.kind) {
             Some(EventKind::Closed { reason }) => {
                 named(reason)?;
