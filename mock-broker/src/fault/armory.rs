@@ -138,9 +138,11 @@ impl Faults {
             Scope::Next(n) => n,
             _ => 0,
         };
-        self.event(0, id, &spec, FaultPhase::Armed);
+        // Recorded once in force: whoever sees the `armed` event finds the fault applied.
+        let event = (id, spec.clone());
         state.armed.push(Armed { id, left: spec.times, spec, capture_left, captured: Vec::new(), tls });
         self.count.store(state.armed.len(), Ordering::Release);
+        self.event(0, event.0, &event.1, FaultPhase::Armed);
         Ok(id)
     }
 

@@ -2,7 +2,9 @@
 """Drives the real mock-broker binary through its control endpoint with Python's standard
 library only: a fault armed over HTTP refuses a real MQTT login, events are read by cursor
 and long-polled, a rotated secret refuses the old signature, and the broker shuts down
-cleanly. Run by tests/control_python.rs with MOCK_BROKER set to the built binary."""
+cleanly; and a worked scenario file (examples/scenarios/platform-restart.toml) plays its
+CONNACK 0x03 storm on a real login. Run by tests/control_python.rs with MOCK_BROKER set to the
+built binary and MOCK_BROKER_SCENARIOS to the examples' folder."""
 
 import hashlib
 import hmac
@@ -65,14 +67,17 @@ def mqtt_connect(tcp_url, secret):
     return connack[3]
 
 
-class ControlEndpoint(unittest.TestCase):
+class Broker(unittest.TestCase):
+    """Starts the binary with `extra` flags for the class's tests and stops it after them."""
+    extra = []
+
     @classmethod
     def setUpClass(cls):
         cls.dir = tempfile.TemporaryDirectory()
         ready = os.path.join(cls.dir.name, "ready.json")
         cls.broker = subprocess.Popen(
             [os.environ["MOCK_BROKER"], "--control", "--ready-file", ready, "--quiet",
-             "--device", f"{PK}/{DN}/{SECRET}", "--ca-out", os.path.join(cls.dir.name, "ca.pem")],
+             "--device", f"{PK}/{DN}/{SECRET}", "--ca-out", os.path.join(cls.dir.name, "ca.pem")] + cls.extra,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 20
         while not os.path.exists(ready):
@@ -93,6 +98,9 @@ class ControlEndpoint(unittest.TestCase):
         cls.broker.stdout.close()
         cls.broker.stderr.close()
         cls.dir.cleanup()
+
+
+class ControlEndpoint(Broker):
 
     def url(self, path):
         return self.control + path
@@ -142,6 +150,21 @@ class ControlEndpoint(unittest.TestCase):
     def test_5_sigterm_shuts_the_broker_down(self):
         self.broker.send_signal(signal.SIGTERM)
         self.assertEqual(self.broker.wait(timeout=20), 0, self.broker.stderr.read().decode())
+
+
+class PlatformRestartScenario(Broker):
+    extra = ["--scenario", os.path.join(os.environ.get("MOCK_BROKER_SCENARIOS", "examples/scenarios"),
+                                        "platform-restart.toml")]
+
+    def url(self, path):
+        return self.control + path
+
+    def test_the_storm_refuses_four_logins_then_lets_the_fifth_in(self):
+        # The scenario arms its storm at 3 s: wait for it on the endpoint.
+        status, armed = call("GET", self.url("/events/wait?event=fault&timeout_ms=20000"))
+        self.assertEqual((status, armed["name"], armed["phase"]), (200, "restart storm", "armed"), armed)
+        codes = [mqtt_connect(self.ready["tcp"], SECRET) for _ in range(5)]
+        self.assertEqual(codes, [3, 3, 3, 3, 0], "four CONNACK 0x03 (server unavailable), then online")
 
 
 if __name__ == "__main__":
