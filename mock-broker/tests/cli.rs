@@ -14,6 +14,15 @@ mod support;
 
 use support::wait_ready;
 
+/// Starts `command` with `--ready-file READY` and its output piped, and waits until it is ready:
+/// the child and the ready file's content.
+fn started(ready: &Path, command: &mut Command) -> (Child, serde_json::Value) {
+    let mut child =
+        command.arg("--ready-file").arg(ready).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let info = wait_ready(&mut child, ready);
+    (child, info)
+}
+
 fn mock_broker() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mock-broker"))
 }
@@ -37,16 +46,7 @@ fn child_output(child: &mut Child) -> (String, String) {
 async fn serves_the_demo_device_on_defaults_and_exits_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let ready = dir.path().join("ready.json");
-    let mut child = mock_broker()
-        .arg("--ready-file")
-        .arg(&ready)
-        .arg("--ca-out")
-        .arg(dir.path().join("ca.pem"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let info = wait_ready(&mut child, &ready);
+    let (mut child, info) = started(&ready, mock_broker().arg("--ca-out").arg(dir.path().join("ca.pem")));
     for (key, prefix) in [
         ("ws", "ws://127.0.0.1:"),
         ("wss", "wss://localhost:"),
@@ -99,16 +99,8 @@ async fn serves_the_demo_device_on_defaults_and_exits_cleanly_on_sigterm() {
 async fn json_lines_go_to_stdout_and_to_the_events_file() {
     let dir = tempfile::tempdir().unwrap();
     let (ready, events) = (dir.path().join("ready.json"), dir.path().join("events.jsonl"));
-    let mut child = mock_broker()
-        .args(["--json", "--transport", "tcp", "--ready-file"])
-        .arg(&ready)
-        .arg("--events")
-        .arg(&events)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let info = wait_ready(&mut child, &ready);
+    let (mut child, info) =
+        started(&ready, mock_broker().args(["--json", "--transport", "tcp"]).arg("--events").arg(&events));
     assert_eq!(info["ws"], serde_json::Value::Null, "only tcp is served: {info}");
     let mut io = connector::dial(info["tcp"].as_str().unwrap(), &DialOptions::default()).await.unwrap();
     io.write_bytes(&[0x10, 0x02, 0x00, 0x00]).await.unwrap(); // a truncated CONNECT: a violation
@@ -134,16 +126,10 @@ async fn json_lines_go_to_stdout_and_to_the_events_file() {
 async fn a_bare_mux_flag_serves_the_mux_on_a_free_port_named_in_the_ready_file() {
     let dir = tempfile::tempdir().unwrap();
     let ready = dir.path().join("ready.json");
-    let mut child = mock_broker()
-        .args(["--transport", "tcp", "--mux", "--ready-file"])
-        .arg(&ready)
-        .arg("--ca-out")
-        .arg(dir.path().join("ca.pem"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let info = wait_ready(&mut child, &ready);
+    let (mut child, info) = started(
+        &ready,
+        mock_broker().args(["--transport", "tcp", "--mux"]).arg("--ca-out").arg(dir.path().join("ca.pem")),
+    );
     let mux = &info["mux"];
     let addr = mux["addr"].as_str().unwrap_or_else(|| panic!("a mux address: {info}"));
     let port = addr.strip_prefix("127.0.0.1:").unwrap_or_else(|| panic!("{addr}"));
@@ -254,14 +240,7 @@ fn the_ca_lives_in_a_private_directory_removed_on_exit() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let ready = dir.path().join("ready.json");
-    let mut child = mock_broker()
-        .args(["--transport", "tls", "--quiet", "--ready-file"])
-        .arg(&ready)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let info = wait_ready(&mut child, &ready);
+    let (mut child, info) = started(&ready, mock_broker().args(["--transport", "tls", "--quiet"]));
     let ca_file = Path::new(info["ca_file"].as_str().unwrap()).to_path_buf();
     assert!(std::fs::read_to_string(&ca_file).unwrap().contains("BEGIN CERTIFICATE"));
     let ca_dir = ca_file.parent().unwrap().to_path_buf();
@@ -284,18 +263,14 @@ async fn own_device_refused(extra: &[&str]) -> (String, String, String, String, 
     let (pk, dn, secret) = OWN;
     let dir = tempfile::tempdir().unwrap();
     let (ready, events) = (dir.path().join("ready.json"), dir.path().join("events.jsonl"));
-    let mut child = mock_broker()
-        .args(["--device", &format!("{pk}/{dn}/{secret}"), "--transport", "tcp", "--transport", "ws"])
-        .args(extra)
-        .arg("--ready-file")
-        .arg(&ready)
-        .arg("--events")
-        .arg(&events)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let info = wait_ready(&mut child, &ready);
+    let (mut child, info) = started(
+        &ready,
+        mock_broker()
+            .args(["--device", &format!("{pk}/{dn}/{secret}"), "--transport", "tcp", "--transport", "ws"])
+            .args(extra)
+            .arg("--events")
+            .arg(&events),
+    );
     let content = sign_content(Some("own"), dn, pk, Some("1"));
     let mut io = connector::dial(info["tcp"].as_str().unwrap(), &DialOptions::default()).await.unwrap();
     let mut connect = mqttbytes::v4::Connect::new("own|securemode=3,signmethod=hmacsha256,timestamp=1|");
