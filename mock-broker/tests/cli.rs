@@ -46,7 +46,7 @@ fn child_output(child: &mut Child) -> (String, String) {
 async fn serves_the_demo_device_on_defaults_and_exits_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let ready = dir.path().join("ready.json");
-    let (mut child, info) = started(&ready, mock_broker().arg("--ca-out").arg(dir.path().join("ca.pem")));
+    let (child, info) = started(&ready, mock_broker().arg("--ca-out").arg(dir.path().join("ca.pem")));
     for (key, prefix) in [
         ("ws", "ws://127.0.0.1:"),
         ("wss", "wss://localhost:"),
@@ -99,7 +99,7 @@ async fn serves_the_demo_device_on_defaults_and_exits_cleanly_on_sigterm() {
 async fn json_lines_go_to_stdout_and_to_the_events_file() {
     let dir = tempfile::tempdir().unwrap();
     let (ready, events) = (dir.path().join("ready.json"), dir.path().join("events.jsonl"));
-    let (mut child, info) =
+    let (child, info) =
         started(&ready, mock_broker().args(["--json", "--transport", "tcp"]).arg("--events").arg(&events));
     assert_eq!(info["ws"], serde_json::Value::Null, "only tcp is served: {info}");
     let mut io = connector::dial(info["tcp"].as_str().unwrap(), &DialOptions::default()).await.unwrap();
@@ -126,7 +126,7 @@ async fn json_lines_go_to_stdout_and_to_the_events_file() {
 async fn a_bare_mux_flag_serves_the_mux_on_a_free_port_named_in_the_ready_file() {
     let dir = tempfile::tempdir().unwrap();
     let ready = dir.path().join("ready.json");
-    let (mut child, info) = started(
+    let (child, info) = started(
         &ready,
         mock_broker().args(["--transport", "tcp", "--mux"]).arg("--ca-out").arg(dir.path().join("ca.pem")),
     );
@@ -240,7 +240,7 @@ fn the_ca_lives_in_a_private_directory_removed_on_exit() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let ready = dir.path().join("ready.json");
-    let (mut child, info) = started(&ready, mock_broker().args(["--transport", "tls", "--quiet"]));
+    let (child, info) = started(&ready, mock_broker().args(["--transport", "tls", "--quiet"]));
     let ca_file = Path::new(info["ca_file"].as_str().unwrap()).to_path_buf();
     assert!(std::fs::read_to_string(&ca_file).unwrap().contains("BEGIN CERTIFICATE"));
     let ca_dir = ca_file.parent().unwrap().to_path_buf();
@@ -263,7 +263,7 @@ async fn own_device_refused(extra: &[&str]) -> (String, String, String, String, 
     let (pk, dn, secret) = OWN;
     let dir = tempfile::tempdir().unwrap();
     let (ready, events) = (dir.path().join("ready.json"), dir.path().join("events.jsonl"));
-    let (mut child, info) = started(
+    let (child, info) = started(
         &ready,
         mock_broker()
             .args(["--device", &format!("{pk}/{dn}/{secret}"), "--transport", "tcp", "--transport", "ws"])
