@@ -12,6 +12,15 @@ use std::time::Duration;
 
 /// The shortest wait the platform rules accept before a reconnect (C-RECONNECT, C-REFUSED).
 pub const MIN_WAIT: Duration = Duration::from_secs(1);
+/// How much shorter than the client's wait a measured interval may read: it runs from the
+/// broker's `closed` event, recorded just after the client could already see the close, to
+/// its next `accepted`. A client that waits exactly [`MIN_WAIT`] must not read as too soon.
+pub const MEASURE_TOLERANCE: Duration = Duration::from_millis(50);
+
+/// Whether a measured interval shows a wait shorter than [`MIN_WAIT`].
+pub fn too_soon(interval: Duration) -> bool {
+    interval + MEASURE_TOLERANCE < MIN_WAIT
+}
 
 /// The shape of a reconnect schedule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -83,6 +92,12 @@ mod tests {
 
     fn ms(values: &[u64]) -> Vec<Duration> {
         values.iter().map(|v| Duration::from_millis(*v)).collect()
+    }
+
+    #[test]
+    fn a_wait_of_exactly_one_second_is_not_too_soon() {
+        assert!(!too_soon(Duration::from_millis(999)) && !too_soon(Duration::from_millis(951)));
+        assert!(too_soon(Duration::from_millis(900)) && too_soon(Duration::from_millis(50)));
     }
 
     #[test]

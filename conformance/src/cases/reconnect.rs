@@ -12,7 +12,7 @@
 //!   connection the client opens. The retries inside the 0x03 streak are measured and
 //!   reported, but C-REFUSED judges retries after a refusal (case `refused`), so a client
 //!   that loops on refusals only does not fail here.
-//! - Fail: an interval under 1 s, or no reconnect within [`PATIENCE`] (longer than the
+//! - Fail: an interval under 1 s (less `backoff::MEASURE_TOLERANCE`), or no reconnect within [`PATIENCE`] (longer than the
 //!   60 s cap SDKs use). Warn: the intervals do not grow (constant backoff). Pass: they
 //!   grow (exponential or linear, jitter or not).
 //! - Fresh credentials: every reconnect must authenticate again; a refusal by an A- rule
@@ -21,7 +21,7 @@
 
 use super::CaseContext;
 use super::attempts::{Attempt, attempts, secs};
-use super::backoff::{self, MIN_WAIT};
+use super::backoff;
 use super::harness::{Conclusion, Harness, Setup};
 use crate::outcome::{CaseResult, CaseVerdict};
 use mock_broker::fault::{Fault, FaultSpec, Trigger};
@@ -126,7 +126,9 @@ fn judge(attempts: &[Attempt]) -> Conclusion {
             format!("no reconnect after the {} (waited {} s)", r.how, secs(PATIENCE)),
         );
         Conclusion::new(CaseVerdict::Fail, super::harness::explain(&finding)).with_findings(vec![finding])
-    } else if let Some((r, after)) = reconnects.iter().find_map(|r| r.after.filter(|a| *a < MIN_WAIT).map(|a| (r, a))) {
+    } else if let Some((r, after)) =
+        reconnects.iter().find_map(|r| r.after.filter(|a| backoff::too_soon(*a)).map(|a| (r, a)))
+    {
         let finding =
             Verdict::fail(Rule::KClose, expected, format!("reconnected {} ms after the {}", after.as_millis(), r.how))
                 .with_detail("a fleet that comes back at once after a platform restart is a reconnect storm");

@@ -7,14 +7,14 @@
 //! [`WINDOW`] has passed since the first refusal.
 //!
 //! Interpretations:
-//! - Fail: a retry sooner than 1 s after a refusal.
+//! - Fail: a retry sooner than 1 s after a refusal (less `backoff::MEASURE_TOLERANCE`).
 //! - Pass: the client stops (exits or stays quiet), or retries at least 1 s apart with
 //!   growing waits. Warn: retries at least 1 s apart whose waits never grow.
 //! - The attempts and their spacing are reported as measured values.
 
 use super::CaseContext;
 use super::attempts::{attempts, secs};
-use super::backoff::{self, MIN_WAIT};
+use super::backoff;
 use super::harness::{Conclusion, Harness, Setup, explain};
 use crate::outcome::{CaseResult, CaseVerdict};
 use mock_broker::fault::{Fault, FaultSpec};
@@ -71,7 +71,7 @@ fn judge(attempts: &[super::attempts::Attempt], exit_code: Option<i32>) -> Concl
     let expected = "no retry sooner than 1 s after a refused CONNACK, and growing waits";
     let conclusion = if refused.is_empty() {
         Conclusion::new(CaseVerdict::Error, "the broker refused no CONNECT of the client")
-    } else if let Some((code, wait)) = retries.iter().find(|(_, d)| *d < MIN_WAIT) {
+    } else if let Some((code, wait)) = retries.iter().find(|(_, d)| backoff::too_soon(*d)) {
         let finding = Verdict::fail(
             Rule::AConnack,
             expected,
