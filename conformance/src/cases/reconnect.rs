@@ -12,9 +12,9 @@
 //!   connection the client opens. The retries inside the 0x03 streak are measured and
 //!   reported, but C-REFUSED judges retries after a refusal (case `refused`), so a client
 //!   that loops on refusals only does not fail here.
-//! - Fail: an interval under 1 s (less `backoff::MEASURE_TOLERANCE`), or no reconnect within [`PATIENCE`] (longer than the
-//!   60 s cap SDKs use). Warn: the intervals do not grow (constant backoff). Pass: they
-//!   grow (exponential or linear, jitter or not).
+//! - Fail: an interval under 1 s (less `backoff::MEASURE_TOLERANCE`), or no reconnect within
+//!   [`PATIENCE`] (longer than the 60 s cap SDKs use). Warn: the intervals do not grow
+//!   (constant backoff). Pass: they grow (exponential or linear, jitter or not).
 //! - Fresh credentials: every reconnect must authenticate again; a refusal by an A- rule
 //!   fails. A timestamp reused from an earlier CONNECT is reported as a measured fact (the
 //!   platform does not check freshness, A-TIMESTAMP).
