@@ -22,15 +22,7 @@ async fn online_over(
     client_id: &str,
     clean_session: bool,
 ) -> (PacketIo, u64) {
-    let content = mock_broker::auth::sign_content(Some(client_id.split('|').next().unwrap()), DN, PK, None);
-    let password = mock_broker::auth::sign(mock_broker::auth::SignMethod::HmacSha1, SECRET, &content);
-    let mut connect = mqttbytes::v4::Connect::new(client_id);
-    connect.keep_alive = 60;
-    connect.clean_session = clean_session;
-    connect.set_login("device&pk", password.as_str());
-    let mut buf = bytes::BytesMut::new();
-    connect.write(&mut buf).unwrap();
-    let attempt = tb.attempt(transport, &buf).await;
+    let attempt = tb.attempt(transport, &signed_connect(client_id, clean_session)).await;
     attempt.assert_accepted();
     (attempt.io.unwrap(), attempt.transcript[0].conn)
 }

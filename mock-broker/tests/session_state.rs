@@ -18,19 +18,6 @@ const CID2: &str = "dev2|securemode=3,signmethod=hmacsha1|";
 const GET: &str = "/pk/device/user/get";
 const UPDATE: &str = "/pk/device/user/update";
 
-/// A signed CONNECT of the test device.
-fn signed_connect(client_id: &str, clean_session: bool) -> Vec<u8> {
-    let content = mock_broker::auth::sign_content(Some(client_id.split('|').next().unwrap()), DN, PK, None);
-    let password = mock_broker::auth::sign(mock_broker::auth::SignMethod::HmacSha1, SECRET, &content);
-    let mut connect = mqttbytes::v4::Connect::new(client_id);
-    connect.keep_alive = 60;
-    connect.clean_session = clean_session;
-    connect.set_login("device&pk", password.as_str());
-    let mut buf = bytes::BytesMut::new();
-    connect.write(&mut buf).unwrap();
-    buf.to_vec()
-}
-
 /// Logs in over tcp; returns the connection, its id and CONNACK's session-present flag.
 async fn login(tb: &mut TestBroker, client_id: &str, clean_session: bool) -> (PacketIo, u64, bool) {
     let attempt = tb.attempt(Transport::Tcp, &signed_connect(client_id, clean_session)).await;

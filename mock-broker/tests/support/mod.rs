@@ -307,3 +307,17 @@ pub async fn ws_upgrade_by_hand(tcp: &mut tokio::net::TcpStream) -> String {
     }
     String::from_utf8_lossy(&head).into_owned()
 }
+
+/// A CONNECT of the test device signed with hmacsha1 for the clientId prefix of `client_id`
+/// (no timestamp), keepalive 60 s.
+pub fn signed_connect(client_id: &str, clean_session: bool) -> Vec<u8> {
+    let content = mock_broker::auth::sign_content(Some(client_id.split('|').next().unwrap()), DN, PK, None);
+    let password = mock_broker::auth::sign(mock_broker::auth::SignMethod::HmacSha1, SECRET, &content);
+    let mut connect = mqttbytes::v4::Connect::new(client_id);
+    connect.keep_alive = 60;
+    connect.clean_session = clean_session;
+    connect.set_login("device&pk", password.as_str());
+    let mut buf = bytes::BytesMut::new();
+    connect.write(&mut buf).unwrap();
+    buf.to_vec()
+}
