@@ -99,6 +99,12 @@ async fn a_text_frame_is_a_violation_of_t_ws() {
     let mut ws = raw_ws(&tb, "/mqtt", Some("mqtt")).await.unwrap();
     let conn = tb.next_conn().await;
     ws.send(Message::Text("CONNECT".into())).await.unwrap();
+    assert_t_ws_close(&mut tb, conn, "text frame").await;
+}
+
+/// Connection `conn` closes for T-WS after a failed T-WS verdict whose received value says
+/// `received`.
+async fn assert_t_ws_close(tb: &mut TestBroker, conn: u64, received: &str) {
     let events = tb.until(conn, |k| matches!(k, EventKind::Closed { .. })).await;
     let verdict = events.iter().find_map(|e| match &e.kind {
         EventKind::Verdict(v) if v.rule == Rule::TWs => Some(v.clone()),
@@ -106,7 +112,7 @@ async fn a_text_frame_is_a_violation_of_t_ws() {
     });
     let verdict = verdict.unwrap_or_else(|| panic!("a T-WS verdict: {events:#?}"));
     assert_eq!(verdict.outcome, Outcome::Fail, "{verdict:#?}");
-    assert!(verdict.received.contains("text frame"), "{verdict:#?}");
+    assert!(verdict.received.contains(received), "{verdict:#?}");
     let reason = match &events.last().unwrap().kind {
         EventKind::Closed { reason } => reason.clone(),
         _ => unreachable!("until stops at Closed"),
@@ -125,18 +131,7 @@ async fn a_text_frame_that_is_not_utf8_is_a_t_ws_fail_too() {
     let conn = tb.next_conn().await;
     let frame = Frame::message(doc_example(Transport::Ws), OpCode::Data(Data::Text), true);
     ws.send(Message::Frame(frame)).await.unwrap();
-    let events = tb.until(conn, |k| matches!(k, EventKind::Closed { .. })).await;
-    let verdict = events.iter().find_map(|e| match &e.kind {
-        EventKind::Verdict(v) if v.rule == Rule::TWs => Some(v.clone()),
-        _ => None,
-    });
-    let verdict = verdict.unwrap_or_else(|| panic!("a T-WS verdict: {events:#?}"));
-    assert_eq!(verdict.outcome, Outcome::Fail, "{verdict:#?}");
-    assert!(verdict.received.contains("UTF-8"), "{verdict:#?}");
-    assert!(
-        matches!(&events.last().unwrap().kind, EventKind::Closed { reason: CloseReason::Violation { rule, .. } } if rule == "T-WS"),
-        "{events:#?}"
-    );
+    assert_t_ws_close(&mut tb, conn, "UTF-8").await;
 }
 
 #[tokio::test]
