@@ -13,10 +13,8 @@ mod support;
 
 use mock_broker::Delivery;
 use mock_broker::Event;
-use mock_broker::auth::{SignMethod, sign, sign_content};
-use mock_broker::mqtt::{Packet, QoS};
-use mock_broker::wire::PacketIo;
-use mock_broker::{Broker, CloseReason, EventKind, Outcome, Policy, Rule, Transport};
+use mock_broker::mqtt::QoS;
+use mock_broker::{CloseReason, EventKind, Outcome, Policy, Rule, Transport};
 use std::sync::Arc;
 use std::time::Duration;
 use support::*;
@@ -26,7 +24,6 @@ use tokio::net::{TcpSocket, TcpStream};
 /// The hostile cases' deadline before CONNECT: short, so that slowloris cases end quickly.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(800);
 /// The well-behaved device, beside the vectors' `device` which the hostile clients use.
-const OBSERVER: &str = "observer";
 /// The topic the never-reading device subscribes to.
 const DOWNLINK: &str = "/pk/device/user/get";
 /// What the broker allows a write to a client that does not read, plus a margin.
@@ -305,42 +302,23 @@ fn cases() -> Vec<Case> {
 /// four transports and the mux, with a short connect deadline.
 struct Battery {
     tb: TestBroker,
-    observer: PacketIo,
+    observer: Observer,
 }
 
 impl Battery {
     async fn start() -> Battery {
         let policy = Policy { connect_timeout: CONNECT_TIMEOUT, ..Policy::default() };
-        let broker = Broker::builder()
-            .device(PK, DN, SECRET)
-            .device(PK, OBSERVER, SECRET)
-            .policy(policy)
-            .mux("127.0.0.1:0".parse().unwrap())
-            .start()
-            .await
-            .expect("the broker starts");
-        let mut tb = TestBroker::wrap(broker);
+        let (mut tb, observer) = with_observer(policy).await;
         // The never-reading client's connection is quiet while its write waits to time out.
         tb.patience = NEVER_READ_BOUND;
-        let content = sign_content(Some("observer"), OBSERVER, PK, None);
-        let password = sign(SignMethod::HmacSha1, SECRET, &content);
-        let connect = connect_bytes("observer|securemode=3,signmethod=hmacsha1|", "observer&pk", &password, 60);
-        let attempt = tb.attempt(Transport::Tcp, &connect).await;
-        attempt.assert_accepted();
-        Battery { tb, observer: attempt.io.expect("the observer is online") }
+        Battery { tb, observer }
     }
 
     /// The observer pings and is answered.
     async fn observer_served(&mut self, case: &str, when: &str) {
-        let answered = tokio::time::timeout(PATIENCE, async {
-            self.observer.write(&Packet::Pingreq).await.expect("PINGREQ is written");
-            self.observer.read().await
-        })
-        .await;
-        assert!(
-            matches!(answered, Ok(Ok(Some(Packet::Pingresp)))),
-            "{case}: the well-behaved device was not served {when} the case: {answered:?}"
-        );
+        if let Err(e) = self.observer.served().await {
+            panic!("{case}: {e} {when} the case");
+        }
     }
 
     /// Runs one case: the observer is served before, during and after, and the hostile

@@ -12,11 +12,9 @@
 
 mod support;
 
-use mock_broker::auth::{SignMethod, sign, sign_content};
 use mock_broker::connector::{self, DialOptions};
-use mock_broker::mqtt::Packet;
 use mock_broker::wire::PacketIo;
-use mock_broker::{Broker, CloseReason, EventKind, Policy, Transport};
+use mock_broker::{CloseReason, EventKind, Policy, Transport};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use std::collections::BTreeMap;
@@ -136,7 +134,7 @@ fn stream() -> impl Strategy<Value = (Target, Vec<u8>)> {
 /// The broker, its transcript and the well-behaved device.
 struct Fixture {
     tb: TestBroker,
-    observer: PacketIo,
+    observer: Observer,
     options: DialOptions,
     /// How many cases ended with each close reason.
     reasons: BTreeMap<&'static str, usize>,
@@ -145,33 +143,13 @@ struct Fixture {
 impl Fixture {
     async fn start() -> Fixture {
         let policy = Policy { connect_timeout: Duration::from_secs(2), ..Policy::default() };
-        let broker = Broker::builder()
-            .device(PK, DN, SECRET)
-            .device(PK, "observer", SECRET)
-            .policy(policy)
-            .mux("127.0.0.1:0".parse().unwrap())
-            .start()
-            .await
-            .expect("the broker starts");
-        let mut tb = TestBroker::wrap(broker);
-        let password = sign(SignMethod::HmacSha1, SECRET, &sign_content(Some("observer"), "observer", PK, None));
-        let connect = connect_bytes("observer|securemode=3,signmethod=hmacsha1|", "observer&pk", &password, 60);
-        let attempt = tb.attempt(Transport::Tcp, &connect).await;
-        attempt.assert_accepted();
+        let (tb, observer) = with_observer(policy).await;
         let options = DialOptions { ca_pem: tb.broker.ca_pem().map(str::to_string), ..DialOptions::default() };
-        Fixture { tb, observer: attempt.io.expect("online"), options, reasons: BTreeMap::new() }
+        Fixture { tb, observer, options, reasons: BTreeMap::new() }
     }
 
     async fn observer_served(&mut self) -> Result<(), String> {
-        let answer = tokio::time::timeout(PATIENCE, async {
-            self.observer.write(&Packet::Pingreq).await.map_err(|e| e.to_string())?;
-            self.observer.read().await.map_err(|e| e.to_string())
-        })
-        .await;
-        match answer {
-            Ok(Ok(Some(Packet::Pingresp))) => Ok(()),
-            other => Err(format!("the well-behaved device was not served: {other:?}")),
-        }
+        self.observer.served().await
     }
 
     /// Runs one case; `Err` says what went wrong.

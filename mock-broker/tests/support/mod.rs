@@ -321,3 +321,50 @@ pub fn signed_connect(client_id: &str, clean_session: bool) -> Vec<u8> {
     connect.write(&mut buf).unwrap();
     buf.to_vec()
 }
+
+/// A broker serving the test device and a well-behaved `observer` device of the same product
+/// (with `policy`, the mux on a free port too), and that observer online over tcp: the
+/// robustness tests check it is served before, during and after each hostile connection.
+pub async fn with_observer(policy: Policy) -> (TestBroker, Observer) {
+    let broker = Broker::builder()
+        .device(PK, DN, SECRET)
+        .device(PK, OBSERVER, SECRET)
+        .policy(policy)
+        .mux("127.0.0.1:0".parse().unwrap())
+        .start()
+        .await
+        .expect("the broker starts");
+    let mut tb = TestBroker::wrap(broker);
+    let password = mock_broker::auth::sign(
+        mock_broker::auth::SignMethod::HmacSha1,
+        SECRET,
+        &mock_broker::auth::sign_content(Some(OBSERVER), OBSERVER, PK, None),
+    );
+    let connect = connect_bytes("observer|securemode=3,signmethod=hmacsha1|", "observer&pk", &password, 60);
+    let attempt = tb.attempt(Transport::Tcp, &connect).await;
+    attempt.assert_accepted();
+    (tb, Observer { io: attempt.io.expect("the observer is online") })
+}
+
+/// The well-behaved device's name.
+pub const OBSERVER: &str = "observer";
+
+/// A well-behaved device online on its own connection.
+pub struct Observer {
+    io: PacketIo,
+}
+
+impl Observer {
+    /// Pings; `Err` says how it was not answered within [`PATIENCE`].
+    pub async fn served(&mut self) -> Result<(), String> {
+        let answer = tokio::time::timeout(PATIENCE, async {
+            self.io.write(&Packet::Pingreq).await.map_err(|e| e.to_string())?;
+            self.io.read().await.map_err(|e| e.to_string())
+        })
+        .await;
+        match answer {
+            Ok(Ok(Some(Packet::Pingresp))) => Ok(()),
+            other => Err(format!("the well-behaved device was not served: {other:?}")),
+        }
+    }
+}
