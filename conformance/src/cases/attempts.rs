@@ -53,11 +53,6 @@ pub fn attempts(transcript: &[Arc<Event>]) -> Vec<Attempt> {
     attempts
 }
 
-/// Seconds with millisecond precision, for reports.
-pub fn secs(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1000.0).round() / 1000.0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,8 +14,8 @@
 //!   Warn: intervals that never grow. Pass: they grow (backing off).
 
 use super::CaseContext;
-use super::attempts::secs;
 use super::harness::{Conclusion, Harness, Setup, explain};
+use super::secs;
 use crate::outcome::{CaseResult, CaseVerdict};
 use mock_broker::{CloseReason, Event, EventKind, Rule, Verdict};
 use serde_json::json;

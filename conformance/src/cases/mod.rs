@@ -60,6 +60,11 @@ use mock_broker::Transport;
 use mock_broker::auth::SignMethod;
 use std::time::Duration;
 
+/// Seconds with millisecond precision, as the cases report durations.
+pub(crate) fn secs(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0).round() / 1000.0
+}
+
 /// The keepalive hint of the cases that do not measure timers: the platform doc's
 /// recommended minimum.
 pub const KEEPALIVE_HINT: u16 = 300;

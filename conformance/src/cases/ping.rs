@@ -18,8 +18,8 @@
 //!   far, is not run (inconclusive); the contract asked it to stay (`IOT_STAY_SECONDS` is the
 //!   budget plus the settle time).
 
-use super::CaseContext;
 use super::harness::{Conclusion, Finished, FirstConnect, Harness, Setup, explain};
+use super::{CaseContext, secs};
 use crate::catalogue::TIMER_KEEPALIVE;
 use crate::outcome::{CaseResult, CaseVerdict};
 use mock_broker::policy::KeepaliveCheck;
@@ -44,10 +44,6 @@ pub fn window(keep_alive: u16) -> Duration {
 /// How far over the keepalive a gap may go before it counts as a miss.
 fn tolerance(keep_alive: u16) -> Duration {
     (Duration::from_secs(u64::from(keep_alive)) / 10).min(MAX_TOLERANCE)
-}
-
-fn secs(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1000.0).round() / 1000.0
 }
 
 /// Runs `ping`.

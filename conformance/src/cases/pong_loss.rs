@@ -17,9 +17,9 @@
 //!   why), nor is a reconnect after the drop (C-RECONNECT's): both are reported.
 
 use super::CaseContext;
-use super::attempts::secs;
 use super::harness::{Conclusion, Finished, Harness, Setup, explain};
 use super::ping::window;
+use super::secs;
 use crate::catalogue::TIMER_KEEPALIVE;
 use crate::outcome::{CaseResult, CaseVerdict};
 use mock_broker::fault::{Fault, FaultSpec, Reply};

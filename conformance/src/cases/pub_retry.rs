@@ -16,9 +16,9 @@
 //!   (C-RECONNECT's case says why), is not judged here.
 
 use super::CaseContext;
-use super::attempts::secs;
 use super::harness::{Conclusion, Finished, Harness, Setup, explain};
 use super::reconnect::PATIENCE;
+use super::secs;
 use crate::outcome::{CaseResult, CaseVerdict};
 use mock_broker::events::PacketSummary;
 use mock_broker::fault::{Fault, FaultSpec, Inbound, Reply, Trigger};

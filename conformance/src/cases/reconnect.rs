@@ -20,9 +20,10 @@
 //!   platform does not check freshness, A-TIMESTAMP).
 
 use super::CaseContext;
-use super::attempts::{Attempt, attempts, secs};
+use super::attempts::{Attempt, attempts};
 use super::backoff;
 use super::harness::{Conclusion, Harness, Setup};
+use super::secs;
 use crate::outcome::{CaseResult, CaseVerdict};
 use mock_broker::fault::{Fault, FaultSpec, Trigger};
 use mock_broker::{CloseReason, EventKind, Rule, Verdict};

@@ -13,9 +13,10 @@
 //! - The attempts and their spacing are reported as measured values.
 
 use super::CaseContext;
-use super::attempts::{attempts, secs};
+use super::attempts::attempts;
 use super::backoff;
 use super::harness::{Conclusion, Harness, Setup, explain};
+use super::secs;
 use crate::outcome::{CaseResult, CaseVerdict};
 use mock_broker::fault::{Fault, FaultSpec};
 use mock_broker::{EventKind, Rule, Verdict};

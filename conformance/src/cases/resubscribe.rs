@@ -14,9 +14,9 @@
 //!   why), is not judged here.
 
 use super::CaseContext;
-use super::attempts::secs;
 use super::harness::{Conclusion, Finished, Harness, Setup, explain};
 use super::reconnect::PATIENCE;
+use super::secs;
 use crate::outcome::{CaseResult, CaseVerdict};
 use mock_broker::fault::{Fault, FaultSpec, Inbound, Trigger};
 use mock_broker::{ConnId, EventKind, Rule, Verdict};

@@ -15,8 +15,8 @@
 //!   reason: nothing could be judged.
 
 use super::CaseContext;
-use super::attempts::secs;
 use super::harness::{Conclusion, Finished, Harness, Setup, explain};
+use super::secs;
 use crate::outcome::{CaseResult, CaseVerdict};
 use mock_broker::policy::Qos2PublishReaction;
 use mock_broker::{EventKind, Outcome, Rule, Verdict};
