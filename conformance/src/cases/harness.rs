@@ -81,6 +81,16 @@ pub fn policy_judging(rules: &[Rule]) -> Policy {
     policy
 }
 
+/// Arms `spec` on `broker`, a fault for every connection narrowed to the device of
+/// `identity` (the case's client); an error is the kit's failure, as a sentence.
+async fn arm_on(broker: &Broker, identity: &Identity, spec: FaultSpec) -> Result<(), String> {
+    let spec = match spec.scope {
+        Scope::All => spec.device(&identity.product_key, &identity.device_name),
+        _ => spec,
+    };
+    broker.arm(spec).await.map(drop).map_err(|e| format!("arming a fault: {e}"))
+}
+
 /// What one step of watching produced.
 pub enum Step {
     Event(Arc<Event>),
@@ -162,8 +172,7 @@ impl Harness {
         };
         let events = broker.events();
         for spec in faults {
-            let spec = spec.device(&env.identity.product_key, &env.identity.device_name);
-            broker.arm(spec).await.map_err(|e| format!("arming a fault: {e}"))?;
+            arm_on(&broker, &env.identity, spec).await?;
         }
         let client = child::spawn(&ctx.client, &env).map_err(|e| e.to_string())?;
         Ok(Harness {
@@ -241,12 +250,7 @@ impl Harness {
 
     /// Arms `spec` on the client's device; an error is the kit's failure, as a sentence.
     pub async fn arm(&self, spec: FaultSpec) -> Result<(), String> {
-        let id = &self.env.identity;
-        let spec = match spec.scope {
-            Scope::All => spec.device(&id.product_key, &id.device_name),
-            _ => spec,
-        };
-        self.broker.arm(spec).await.map(drop).map_err(|e| format!("arming a fault: {e}"))
+        arm_on(&self.broker, &self.env.identity, spec).await
     }
 
     /// When the client was started.
