@@ -320,9 +320,7 @@ async fn on_accept_faults_hit_before_any_handshake() {
 
 #[tokio::test(start_paused = true)]
 async fn a_half_open_link_is_held_then_let_go() {
-    let policy = Policy { connect_timeout: Duration::from_secs(24 * 3600), ..Policy::default() };
-    let mut tb = TestBroker::with_policy(policy).await;
-    tb.patience = Duration::from_secs(24 * 3600);
+    let mut tb = TestBroker::paused(Policy::default()).await;
     let (mut io, conn) = online(&mut tb, Transport::Tcp).await;
     let mut events = tb.broker.events();
     tb.broker.arm(FaultSpec::new(Fault::HalfOpen).device(PK, DN)).await.unwrap();

@@ -10,14 +10,9 @@ use std::time::Duration;
 use support::*;
 use tokio::time::{Instant, sleep};
 
-/// A broker whose waits suit a paused clock: timers minutes ahead are reached at once, so
-/// both the connect timeout and the test's patience must lie beyond them.
+/// A paused-clock broker ([`TestBroker::paused`]) with this keepalive check.
 async fn paused_broker(check: KeepaliveCheck) -> TestBroker {
-    let policy =
-        Policy { keepalive_check: check, connect_timeout: Duration::from_secs(24 * 3600), ..Policy::default() };
-    let mut tb = TestBroker::with_policy(policy).await;
-    tb.patience = Duration::from_secs(3600);
-    tb
+    TestBroker::paused(Policy { keepalive_check: check, ..Policy::default() }).await
 }
 
 const PERIODIC_30S: KeepaliveCheck =

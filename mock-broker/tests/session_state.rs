@@ -265,13 +265,8 @@ async fn a_stored_session_drops_its_oldest_message_at_a_limit() {
 /// expiry, no longer; the check is lazy, on the next publish or login.
 #[tokio::test(start_paused = true)]
 async fn a_stored_session_expires() {
-    let policy = Policy {
-        stored_session_expiry: Duration::from_secs(600),
-        connect_timeout: Duration::from_secs(24 * 3600),
-        ..Policy::default()
-    };
-    let mut tb = TestBroker::with_policy(policy).await;
-    tb.patience = Duration::from_secs(3600);
+    let mut tb =
+        TestBroker::paused(Policy { stored_session_expiry: Duration::from_secs(600), ..Policy::default() }).await;
     let mut watch = tb.broker.events();
     let (mut io, conn, _) = login(&mut tb, CID, false).await;
     subscribe(&mut io, GET, QoS::AtLeastOnce).await;
@@ -319,9 +314,7 @@ async fn uplinks(io: &mut PacketIo, ids: std::ops::RangeInclusive<u16>) {
 /// S-RATE counts per device across reconnects, in a sliding one-second window (paused clock).
 #[tokio::test(start_paused = true)]
 async fn the_rate_counts_per_device_across_reconnects_in_a_sliding_window() {
-    let policy = Policy { connect_timeout: Duration::from_secs(24 * 3600), ..Policy::default() };
-    let mut tb = TestBroker::with_policy(policy).await;
-    tb.patience = Duration::from_secs(3600);
+    let mut tb = TestBroker::paused(Policy::default()).await;
     let mut watch = tb.broker.events();
     let (mut io, conn, _) = login(&mut tb, CID, true).await;
     uplinks(&mut io, 1..=20).await;
@@ -368,13 +361,7 @@ async fn a_rate_limit_of_u32_max_does_not_overflow() {
 #[tokio::test(start_paused = true)]
 async fn nothing_queued_on_a_kicked_persistent_connection_is_lost() {
     const COUNT: usize = 60;
-    let policy = Policy {
-        connect_timeout: Duration::from_secs(24 * 3600),
-        stored_session_max_bytes: 64 << 20,
-        ..Policy::default()
-    };
-    let mut tb = TestBroker::with_policy(policy).await;
-    tb.patience = Duration::from_secs(3600);
+    let mut tb = TestBroker::paused(Policy { stored_session_max_bytes: 64 << 20, ..Policy::default() }).await;
     let mut watch = tb.broker.events();
     let (mut old, old_conn, _) = login(&mut tb, CID, false).await;
     subscribe(&mut old, GET, QoS::AtLeastOnce).await;

@@ -7,7 +7,6 @@ mod support;
 use mock_broker::auth::vectors::{N1, V1};
 use mock_broker::policy::KeepaliveCheck;
 use mock_broker::{EventKind, Policy, Transport, render};
-use std::time::Duration;
 use support::*;
 
 /// Readable lines with ports (and, unless `keep_times`, times) redacted.
@@ -84,13 +83,7 @@ async fn refused_keepalive_zero_over_tcp() {
 
 #[tokio::test(start_paused = true)]
 async fn keepalive_cut_with_exact_times() {
-    let policy = Policy {
-        keepalive_check: KeepaliveCheck::Exact,
-        connect_timeout: Duration::from_secs(24 * 3600),
-        ..Policy::default()
-    };
-    let mut tb = TestBroker::with_policy(policy).await;
-    tb.patience = Duration::from_secs(3600);
+    let mut tb = TestBroker::paused(Policy { keepalive_check: KeepaliveCheck::Exact, ..Policy::default() }).await;
     let attempt = tb.attempt(Transport::Ws, &doc_example(Transport::Ws)).await;
     let conn = attempt.transcript[0].conn;
     let rest = tb.until(conn, |k| matches!(k, EventKind::Closed { .. })).await;

@@ -40,6 +40,14 @@ impl TestBroker {
         Self::wrap(broker)
     }
 
+    /// A broker for a paused clock, `policy` otherwise: timers minutes ahead are reached at
+    /// once, so the connect timeout (24 h) and the test's patience (1 h) lie beyond them.
+    pub async fn paused(policy: Policy) -> TestBroker {
+        let mut tb = Self::with_policy(Policy { connect_timeout: Duration::from_secs(24 * 3600), ..policy }).await;
+        tb.patience = Duration::from_secs(3600);
+        tb
+    }
+
     /// Wraps a broker built by the test itself.
     pub fn wrap(broker: Broker) -> TestBroker {
         TestBroker { events: broker.events(), broker: Arc::new(broker), patience: PATIENCE }
