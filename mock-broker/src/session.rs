@@ -67,7 +67,7 @@ pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, listener: Listener, 
         reason = link.run(tcp) => reason,
         _ = server::stopped(&mut shutdown) => CloseReason::Shutdown,
     };
-    link.finish(reason).await;
+    Box::pin(link.finish(reason)).await;
 }
 
 /// The connection before and after its session: owns the packet stream once it exists.
@@ -134,10 +134,12 @@ impl VerdictBudget {
 impl Link {
     async fn run(&mut self, mut tcp: ShapedStream) -> CloseReason {
         if let Some(fault) = self.shared.faults.at_accept(&mut self.faults) {
-            return self.on_accept(fault, &mut tcp).await;
+            return Box::pin(self.on_accept(fault, &mut tcp)).await;
         }
         let limit = self.shared.policy.connect_timeout;
-        let (transport, connect) = match timeout(limit, self.open(tcp)).await {
+        // Boxed: the handshakes' state lives on the heap only while they run, not in every
+        // idle connection's task.
+        let (transport, connect) = match timeout(limit, Box::pin(self.open(tcp))).await {
             Err(_) => return CloseReason::ConnectTimeout { timeout_ms: millis(limit) },
             Ok(Err(reason)) => return reason,
             Ok(Ok(opened)) => opened,
@@ -175,6 +177,9 @@ impl Link {
                 }
                 let (tx, rx) = mpsc::channel(self.shared.policy.outbound_queue.max(1));
                 let mut session = Session::new(self, identity, &connect, rx);
+                // The CONNECT's bytes share the read buffer they were decoded from: dropped
+                // here, they do not pin it for the whole session.
+                drop(connect);
                 session.session_present = fate.session_present;
                 let reason = session.run(tx).await;
                 session.leave();
@@ -557,7 +562,7 @@ impl<'a> Session<'a> {
             session_present,
         });
         if let Some(stored) = resumed
-            && let Err(reason) = self.resume(stored).await
+            && let Err(reason) = Box::pin(self.resume(stored)).await
         {
             return reason;
         }
@@ -630,7 +635,7 @@ impl<'a> Session<'a> {
                     }
                 }
                 command = self.commands.recv() => {
-                    if let Err(reason) = self.obey(command).await {
+                    if let Err(reason) = Box::pin(self.obey(command)).await {
                         return reason;
                     }
                 }
@@ -806,8 +811,16 @@ impl<'a> Session<'a> {
         self.link.send(&Packet::Suback(Suback { packet_id: subscribe.packet_id, codes })).await
     }
 
-    /// Carries out the faults due now, in order.
+    /// Carries out the faults due now, in order. (Rare work, on the heap: its state is not
+    /// part of every connection's task.)
     async fn faults(&mut self, due: Vec<Fault>) -> Result<(), CloseReason> {
+        if due.is_empty() {
+            return Ok(());
+        }
+        Box::pin(self.perform_faults(due)).await
+    }
+
+    async fn perform_faults(&mut self, due: Vec<Fault>) -> Result<(), CloseReason> {
         for fault in due {
             if fault == Fault::Kick {
                 self.kicked(0).await?;
@@ -825,7 +838,7 @@ impl<'a> Session<'a> {
                 let due = self.link.shared.faults.now(&mut self.link.faults);
                 self.faults(due).await
             }
-            Some(Command::Deliver(publish)) => self.deliver(publish).await,
+            Some(Command::Deliver(publish)) => self.deliver(*publish).await,
             Some(Command::Kick { by }) => self.kicked(by).await,
             Some(Command::Close) | None => Err(CloseReason::ClosedByCloud),
         }
@@ -902,7 +915,7 @@ impl<'a> Session<'a> {
         let mut late = Vec::new();
         while let Ok(command) = self.commands.try_recv() {
             if let Command::Deliver(publish) = command {
-                late.push(publish);
+                late.push(*publish);
             }
         }
         let mut session = None;
