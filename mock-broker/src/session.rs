@@ -594,12 +594,18 @@ impl<'a> Session<'a> {
     }
 
     /// The session loop: K-TIMER starts at CONNACK and each inbound packet resets it.
+    ///
+    /// One timer serves the keepalive: a packet only moves `last`; when the timer fires at
+    /// the cut an older `last` gave, the cut is worked out again from the newest `last` and
+    /// the timer re-armed if that lies ahead. A busy connection thus touches the timer wheel
+    /// about once per keepalive period, not once per packet.
     async fn serve(&mut self) -> CloseReason {
         let epoch = self.shared().epoch;
         let check = self.shared().policy.keepalive_check;
         let mut last = Instant::now();
+        let keepalive = sleep_until(keepalive::cut_at(check, epoch, last, self.keep_alive));
+        tokio::pin!(keepalive);
         loop {
-            let cut = keepalive::cut_at(check, epoch, last, self.keep_alive);
             let fault_due = self.shared().faults.next_due(&self.link.faults);
             let io = self.link.io.as_mut().expect("a session has a stream");
             tokio::select! {
@@ -639,7 +645,12 @@ impl<'a> Session<'a> {
                         return reason;
                     }
                 }
-                _ = sleep_until(cut) => {
+                () = &mut keepalive => {
+                    let cut = keepalive::cut_at(check, epoch, last, self.keep_alive);
+                    if cut > Instant::now() {
+                        keepalive.as_mut().reset(cut);
+                        continue;
+                    }
                     let silent_ms = (Instant::now() - last).as_millis() as u64;
                     self.verdict(Verdict::fail(
                         Rule::KTimeout,
@@ -689,7 +700,7 @@ impl<'a> Session<'a> {
     /// A device's PUBLISH: S-QOS, A-WILL-RETAIN, S-PAYLOAD, S-RATE, S-TOPIC-OWN, in that order.
     async fn uplink(&mut self, publish: Publish) -> Result<(), CloseReason> {
         let policy = &self.link.shared.policy;
-        let topic = publish.topic.clone();
+        let topic = publish.topic.as_str();
         if publish.qos == QoS::ExactlyOnce {
             self.verdict(Verdict::fail(Rule::SQos, "QoS 0 or 1", format!("QoS 2 PUBLISH on {topic}")));
             return match policy.qos2_publish {
