@@ -734,7 +734,7 @@ impl<'a> Session<'a> {
             return self.ack(&publish).await;
         }
         if let Err(reason) =
-            topics::check_publish(&self.link.shared.registry(), &self.key.product_key, &self.key.device_name, &topic)
+            topics::check_publish(&self.link.shared.registry(), &self.key.product_key, &self.key.device_name, topic)
         {
             self.verdict(Verdict::fail(Rule::SPubDeny, "a topic the device may publish to", topic).with_detail(reason));
             if !self.link.shared.policy.puback_denied_publish {
