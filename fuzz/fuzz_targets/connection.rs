@@ -122,7 +122,7 @@ async fn well_behaved(fixture: &Fixture) {
         io.write_bytes(&bytes).await.expect("CONNECT is written");
         let accepted = Packet::Connack(Connack { session_present: false, code: ConnackCode::Accepted });
         assert_eq!(io.read().await.expect("CONNACK is read"), Some(accepted));
-        io.write(&Packet::Pingreq).await.expect("PINGREQ is written");
+        io.send(&Packet::Pingreq).await.expect("PINGREQ is written");
         assert_eq!(io.read().await.expect("PINGRESP is read"), Some(Packet::Pingresp));
     };
     tokio::time::timeout(DEADLINE, served).await.expect("the well-behaved device is served in time");

@@ -156,14 +156,14 @@ impl Link {
             Ok((_, fate)) if fate.refuse.is_some() => {
                 let code = fate.refuse.and_then(ConnackCode::from_u8).unwrap_or(ConnackCode::ServerUnavailable);
                 let connack = Packet::Connack(Connack { session_present: false, code });
-                if let Err(reason) = self.send(&connack).await {
+                if let Err(reason) = self.send_now(&connack).await {
                     return reason;
                 }
                 CloseReason::Refused { code, rule: "fault refuse_connect".into() }
             }
             Err(refusal) => {
                 let connack = Packet::Connack(Connack { session_present: false, code: refusal.code });
-                if let Err(reason) = self.send(&connack).await {
+                if let Err(reason) = self.send_now(&connack).await {
                     return reason;
                 }
                 CloseReason::Refused { code: refusal.code, rule: refusal.rule.id().to_string() }
@@ -248,7 +248,7 @@ impl Link {
                     Verdict::fail(Rule::AProtocol, "MQTT 3.1 (MQIsdp/3) or 3.1.1 (MQTT/4)", v.message.clone())
                         .with_detail(format!("[{}]", v.statement)),
                 ));
-                self.send(&Packet::Connack(Connack { session_present: false, code })).await?;
+                self.send_now(&Packet::Connack(Connack { session_present: false, code })).await?;
                 Err(CloseReason::Refused { code, rule: Rule::AProtocol.id().to_string() })
             }
             Err(e) => Err(self.read_failed(e)),
@@ -309,13 +309,17 @@ impl Link {
         read_failure(e)
     }
 
-    /// Writes a packet, with a deadline, and records it; a reply goes through the reply
+    /// Writes a packet into the outbound buffer and records it; it goes out at the next
+    /// [`Link::flush`], or at once when the buffer is full. A reply goes through the reply
     /// faults first (withheld, delayed).
     async fn send(&mut self, packet: &Packet) -> Result<(), CloseReason> {
         if let Some(reply) = Reply::of_packet(packet.name()) {
             match self.shared.faults.reply(&mut self.faults, reply) {
                 ReplyFate::Send => {}
-                ReplyFate::Delay(by) => sleep(by).await,
+                ReplyFate::Delay(by) => {
+                    self.flush().await?;
+                    sleep(by).await;
+                }
                 // A withheld CONNACK leaves the client waiting on a link that answers nothing.
                 ReplyFate::Withhold if reply == Reply::Connack => return Err(self.blackhole().await),
                 ReplyFate::Withhold => return Ok(()),
@@ -325,24 +329,62 @@ impl Link {
             return Err(CloseReason::TransportError { message: "no stream to write to".into() });
         };
         self.shared.bus.emit_with(self.conn, || EventKind::PacketOut(PacketSummary::of(packet)));
+        if let Err(e) = io.write(packet) {
+            return Err(CloseReason::TransportError { message: format!("writing {}: {e}", packet.name()) });
+        }
+        if io.wants_flush() {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Writes a packet and everything before it out at once: for a packet after which the
+    /// connection ends or waits.
+    async fn send_now(&mut self, packet: &Packet) -> Result<(), CloseReason> {
+        self.send(packet).await?;
+        self.flush().await
+    }
+
+    /// Writes out what the outbound buffer holds, with the write deadline: done before the
+    /// connection waits for anything.
+    async fn flush(&mut self) -> Result<(), CloseReason> {
+        self.write_with("the packets buffered", PacketIo::flush).await
+    }
+
+    /// Runs `write` on the stream, if there is one, within the write deadline: a client that
+    /// does not read is closed naming `write_timeout`. A write that failed or was cut short
+    /// may have left a frame half written, so the stream is dropped: nothing more is written
+    /// to it, not even a close frame.
+    async fn write_with(
+        &mut self,
+        what: &str,
+        write: impl AsyncFnOnce(&mut PacketIo) -> std::io::Result<()>,
+    ) -> Result<(), CloseReason> {
+        let Some(io) = self.io.as_mut() else { return Ok(()) };
         let limit = self.shared.policy.write_timeout;
-        match timeout(limit, io.write(packet)).await {
+        let written = match timeout(limit, write(io)).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(CloseReason::TransportError { message: format!("writing {}: {e}", packet.name()) }),
+            Ok(Err(e)) => Err(CloseReason::TransportError { message: format!("writing {what}: {e}") }),
             Err(_) => Err(CloseReason::Limit {
                 limit: "write_timeout".into(),
                 message: format!(
-                    "writing {} took over {} ms: the client does not read (--write-timeout)",
-                    packet.name(),
+                    "writing {what} took over {} ms: the client does not read (--write-timeout)",
                     limit.as_millis()
                 ),
             }),
+        };
+        if written.is_err() {
+            self.io = None;
         }
+        written
     }
 
     /// The blackhole fault: reads whatever arrives (recording each packet), answers nothing,
     /// until the client gives up or [`FAULT_HOLD`] passes.
     async fn blackhole(&mut self) -> CloseReason {
+        if let Err(reason) = self.flush().await {
+            return reason;
+        }
         let (bus, conn) = (&self.shared.bus, self.conn);
         if let Some(io) = self.io.as_mut() {
             let swallow = async {
@@ -367,6 +409,7 @@ impl Link {
             }
             Fault::Blackhole => return Err(self.blackhole().await),
             Fault::HalfOpen => {
+                self.flush().await?;
                 sleep(FAULT_HOLD).await;
                 return faulted(&fault);
             }
@@ -378,18 +421,15 @@ impl Link {
                 }
             }
             Fault::WsPing | Fault::WsClose { .. } => {
-                let Some(io) = self.io.as_mut() else { return Ok(None) };
-                let sent = match fault {
-                    Fault::WsClose { code } => io.close_frame(code).await,
-                    _ => io.ping_frame().await,
-                };
-                match (sent, &fault) {
-                    // On tcp and tls there are no frames: nothing to send.
-                    (Err(e), _) if e.kind() == std::io::ErrorKind::Unsupported => {}
-                    (Err(e), _) => return Err(CloseReason::TransportError { message: e.to_string() }),
-                    (Ok(()), Fault::WsClose { .. }) => return faulted(&fault),
-                    (Ok(()), _) => {}
+                // On tcp and tls there are no frames: nothing to send.
+                if !self.io.as_ref().is_some_and(PacketIo::is_websocket) {
+                    return Ok(None);
                 }
+                if let Fault::WsClose { code } = fault {
+                    self.write_with("a close frame", async |io| io.close_frame(code).await).await?;
+                    return faulted(&fault);
+                }
+                self.write_with("a ping frame", PacketIo::ping_frame).await?;
             }
             Fault::Downlink { topic, payload, qos } => {
                 return Ok(Some(Publish {
@@ -596,6 +636,12 @@ impl<'a> Session<'a> {
         loop {
             let cut = keepalive::cut_at(check, epoch, last, self.keep_alive);
             let fault_due = self.shared().faults.next_due(&self.link.faults);
+            // The replies to packets that arrived together leave together, once all are read.
+            if !self.link.io.as_ref().is_some_and(PacketIo::has_buffered_packet)
+                && let Err(reason) = self.link.flush().await
+            {
+                return reason;
+            }
             let io = self.link.io.as_mut().expect("a session has a stream");
             tokio::select! {
                 read = io.read() => {
@@ -844,7 +890,7 @@ impl<'a> Session<'a> {
                 packet_id: None,
                 payload: Bytes::from_static(KICK_NOTICE.as_bytes()),
             };
-            self.link.send(&Packet::Publish(notice)).await?;
+            self.link.send_now(&Packet::Publish(notice)).await?;
         }
         Err(CloseReason::Kicked { by })
     }

@@ -85,10 +85,10 @@ async fn churn(urls: [String; 2], addr: String, device: usize, count: usize, sta
             packet_id: Some(1),
             payload: bytes::Bytes::from(vec![b'x'; 512]),
         };
-        io.write(&Packet::Publish(publish)).await.expect("PUBLISH");
+        io.send(&Packet::Publish(publish)).await.expect("PUBLISH");
         assert_eq!(io.read().await.expect("PUBACK"), Some(Packet::Puback(1)), "{name}");
         if n % 3 == 0 {
-            io.write(&Packet::Disconnect).await.expect("DISCONNECT");
+            io.send(&Packet::Disconnect).await.expect("DISCONNECT");
         }
         drop(io);
     }

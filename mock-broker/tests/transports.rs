@@ -204,7 +204,7 @@ async fn garbage_closes_only_its_own_connection() {
         let read = tokio::time::timeout(PATIENCE, tcp.read_to_end(&mut rest)).await.expect("closed in time");
         assert!(read.is_err() || rest.is_empty(), "no CONNACK for garbage: {rest:?}");
     }
-    good.write(&Packet::Pingreq).await.unwrap();
+    good.send(&Packet::Pingreq).await.unwrap();
     assert_eq!(good.read().await.unwrap(), Some(Packet::Pingresp), "the good connection never noticed");
 }
 
@@ -226,7 +226,7 @@ async fn a_first_packet_other_than_connect_is_a_violation() {
     let mut tb = TestBroker::start().await;
     let mut io = tb.dial(Transport::Wss).await;
     let conn = tb.next_conn().await;
-    io.write(&Packet::Pingreq).await.unwrap();
+    io.send(&Packet::Pingreq).await.unwrap();
     assert_eq!(read_connack(&mut io).await, None);
     let (reason, _) = tb.closed(conn).await;
     assert!(matches!(&reason, CloseReason::Violation { rule, .. } if rule == "MQTT-3.1.0-1"), "{reason:?}");
