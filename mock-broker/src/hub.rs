@@ -43,8 +43,10 @@ impl DeviceKey {
 /// What the cloud side (or a newer login) asks of a live connection.
 #[derive(Debug)]
 pub enum Command {
-    /// Deliver a downlink PUBLISH if the device subscribed to its topic.
-    Deliver(Publish),
+    /// Deliver a downlink PUBLISH if the device subscribed to its topic. Boxed: a
+    /// connection's command channel allocates its slots 32 at a time as soon as it exists,
+    /// so the size of a command is memory every idle connection holds.
+    Deliver(Box<Publish>),
     /// S-KICK: the same device logged in on connection `by`.
     Kick { by: ConnId },
     /// Close the connection (cloud side).

@@ -67,7 +67,8 @@ pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, listener: Listener, 
         reason = link.run(tcp) => reason,
         _ = server::stopped(&mut shutdown) => CloseReason::Shutdown,
     };
-    link.finish(reason).await;
+    // Boxed: the future of a live connection should not carry the close's.
+    Box::pin(link.finish(reason)).await;
 }
 
 /// The connection before and after its session: owns the packet stream once it exists.
@@ -131,16 +132,40 @@ impl VerdictBudget {
     }
 }
 
+/// An authenticated CONNECT: what the session needs of it.
+struct Login {
+    identity: Identity,
+    keep_alive: u16,
+    clean_session: bool,
+    /// The session-present flag a fault imposes on CONNACK.
+    session_present: Option<bool>,
+}
+
 impl Link {
-    async fn run(&mut self, mut tcp: ShapedStream) -> CloseReason {
+    async fn run(&mut self, tcp: ShapedStream) -> CloseReason {
+        // Boxed: what the handshakes and the CONNECT took is freed once the device is in, so
+        // that an idle session's future carries none of it.
+        let login = match Box::pin(self.login(tcp)).await {
+            Ok(login) => login,
+            Err(reason) => return reason,
+        };
+        let (tx, rx) = mpsc::channel(self.shared.policy.outbound_queue.max(1));
+        let mut session = Session::new(self, login, rx);
+        let reason = session.run(tx).await;
+        session.leave();
+        reason
+    }
+
+    /// Everything before the session: the accept faults, the handshakes and the CONNECT
+    /// within the connect deadline, authentication, and the CONNACK of a refusal.
+    async fn login(&mut self, mut tcp: ShapedStream) -> Result<Login, CloseReason> {
         if let Some(fault) = self.shared.faults.at_accept(&mut self.faults) {
-            return self.on_accept(fault, &mut tcp).await;
+            return Err(self.on_accept(fault, &mut tcp).await);
         }
         let limit = self.shared.policy.connect_timeout;
         let (transport, connect) = match timeout(limit, self.open(tcp)).await {
-            Err(_) => return CloseReason::ConnectTimeout { timeout_ms: millis(limit) },
-            Ok(Err(reason)) => return reason,
-            Ok(Ok(opened)) => opened,
+            Err(_) => return Err(CloseReason::ConnectTimeout { timeout_ms: millis(limit) }),
+            Ok(opened) => opened?,
         };
         self.emit(EventKind::Connect(summarize(&connect)));
         let report = auth::authenticate(&connect, transport, &self.shared.registry(), &self.shared.policy);
@@ -152,35 +177,27 @@ impl Link {
             let fate = self.shared.faults.connect(&mut self.faults);
             (identity, fate)
         });
-        match outcome {
+        let (code, rule) = match outcome {
             Ok((_, fate)) if fate.refuse.is_some() => {
                 let code = fate.refuse.and_then(ConnackCode::from_u8).unwrap_or(ConnackCode::ServerUnavailable);
-                let connack = Packet::Connack(Connack { session_present: false, code });
-                if let Err(reason) = self.send_now(&connack).await {
-                    return reason;
-                }
-                CloseReason::Refused { code, rule: "fault refuse_connect".into() }
+                (code, "fault refuse_connect".to_string())
             }
-            Err(refusal) => {
-                let connack = Packet::Connack(Connack { session_present: false, code: refusal.code });
-                if let Err(reason) = self.send_now(&connack).await {
-                    return reason;
-                }
-                CloseReason::Refused { code: refusal.code, rule: refusal.rule.id().to_string() }
-            }
+            Err(refusal) => (refusal.code, refusal.rule.id().to_string()),
             Ok((identity, fate)) => {
                 // Authenticated: from now on packets may be as large as the packet limit.
                 if let Some(io) = self.io.as_mut() {
                     io.set_max_packet_len(self.shared.policy.max_packet_len());
                 }
-                let (tx, rx) = mpsc::channel(self.shared.policy.outbound_queue.max(1));
-                let mut session = Session::new(self, identity, &connect, rx);
-                session.session_present = fate.session_present;
-                let reason = session.run(tx).await;
-                session.leave();
-                reason
+                return Ok(Login {
+                    identity,
+                    keep_alive: connect.keep_alive,
+                    clean_session: connect.clean_session,
+                    session_present: fate.session_present,
+                });
             }
-        }
+        };
+        self.send_now(&Packet::Connack(Connack { session_present: false, code })).await?;
+        Err(CloseReason::Refused { code, rule })
     }
 
     /// Handshakes (after sniffing the transport on the mux), then the first packet, which
@@ -311,17 +328,15 @@ impl Link {
 
     /// Writes a packet into the outbound buffer and records it; it goes out at the next
     /// [`Link::flush`], or at once when the buffer is full. A reply goes through the reply
-    /// faults first (withheld, delayed).
+    /// faults first (withheld, delayed). The rare paths are boxed, so that the futures of a
+    /// connection's session stay small.
     async fn send(&mut self, packet: &Packet) -> Result<(), CloseReason> {
         if let Some(reply) = Reply::of_packet(packet.name()) {
             match self.shared.faults.reply(&mut self.faults, reply) {
                 ReplyFate::Send => {}
-                ReplyFate::Delay(by) => {
-                    self.flush().await?;
-                    sleep(by).await;
-                }
+                ReplyFate::Delay(by) => Box::pin(self.delay(by)).await?,
                 // A withheld CONNACK leaves the client waiting on a link that answers nothing.
-                ReplyFate::Withhold if reply == Reply::Connack => return Err(self.blackhole().await),
+                ReplyFate::Withhold if reply == Reply::Connack => return Err(Box::pin(self.blackhole()).await),
                 ReplyFate::Withhold => return Ok(()),
             }
         }
@@ -333,8 +348,15 @@ impl Link {
             return Err(CloseReason::TransportError { message: format!("writing {}: {e}", packet.name()) });
         }
         if io.wants_flush() {
-            self.flush().await?;
+            Box::pin(self.flush()).await?;
         }
+        Ok(())
+    }
+
+    /// The delay fault: what is buffered goes out, then the reply waits `by`.
+    async fn delay(&mut self, by: Duration) -> Result<(), CloseReason> {
+        self.flush().await?;
+        sleep(by).await;
         Ok(())
     }
 
@@ -530,25 +552,21 @@ struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    fn new(
-        link: &'a mut Link,
-        identity: Identity,
-        connect: &Connect,
-        commands: mpsc::Receiver<Command>,
-    ) -> Session<'a> {
+    fn new(link: &'a mut Link, login: Login, commands: mpsc::Receiver<Command>) -> Session<'a> {
+        let Login { identity, keep_alive, clean_session, session_present } = login;
         let key = DeviceKey::new(identity.product_key.clone(), identity.device_name.clone());
         Session {
             link,
             identity,
             key,
-            keep_alive: connect.keep_alive,
-            persistent: !connect.clean_session,
+            keep_alive,
+            persistent: !clean_session,
             subscriptions: Subscriptions::default(),
             inflight: VecDeque::new(),
             commands,
             last_packet_id: 0,
             left: false,
-            session_present: None,
+            session_present,
         }
     }
 
@@ -676,7 +694,8 @@ impl<'a> Session<'a> {
                     }
                 }
                 command = self.commands.recv() => {
-                    if let Err(reason) = self.obey(command).await {
+                    // Boxed, like the faults: commands are rare next to packets.
+                    if let Err(reason) = Box::pin(self.obey(command)).await {
                         return reason;
                     }
                 }
@@ -852,8 +871,16 @@ impl<'a> Session<'a> {
         self.link.send(&Packet::Suback(Suback { packet_id: subscribe.packet_id, codes })).await
     }
 
-    /// Carries out the faults due now, in order.
+    /// Carries out the faults due now, in order; none is the common case, and costs nothing.
     async fn faults(&mut self, due: Vec<Fault>) -> Result<(), CloseReason> {
+        if due.is_empty() {
+            return Ok(());
+        }
+        // Boxed: the faults' futures are large, and an idle session should not carry them.
+        Box::pin(self.perform_all(due)).await
+    }
+
+    async fn perform_all(&mut self, due: Vec<Fault>) -> Result<(), CloseReason> {
         for fault in due {
             if fault == Fault::Kick {
                 self.kicked(0).await?;
@@ -871,7 +898,7 @@ impl<'a> Session<'a> {
                 let due = self.link.shared.faults.now(&mut self.link.faults);
                 self.faults(due).await
             }
-            Some(Command::Deliver(publish)) => self.deliver(publish).await,
+            Some(Command::Deliver(publish)) => self.deliver(*publish).await,
             Some(Command::Kick { by }) => self.kicked(by).await,
             Some(Command::Close) | None => Err(CloseReason::ClosedByCloud),
         }
@@ -948,7 +975,7 @@ impl<'a> Session<'a> {
         let mut late = Vec::new();
         while let Ok(command) = self.commands.try_recv() {
             if let Command::Deliver(publish) = command {
-                late.push(publish);
+                late.push(*publish);
             }
         }
         let mut session = None;
