@@ -222,11 +222,7 @@ async fn a_refused_upgrade_gets_its_http_status() {
 
 /// A raw WebSocket client offering `mqtt`, to see the frames themselves.
 async fn raw_websocket(tb: &TestBroker) -> tokio_tungstenite::WebSocketStream<TcpStream> {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let mut request = tb.broker.url(Transport::Ws).unwrap().into_client_request().unwrap();
-    request.headers_mut().insert("sec-websocket-protocol", "mqtt".parse().unwrap());
-    let tcp = TcpStream::connect(tb.broker.addr(Transport::Ws).unwrap()).await.unwrap();
-    let (mut ws, _) = tokio_tungstenite::client_async(request, tcp).await.unwrap();
+    let mut ws = tungstenite_client(tb, "/mqtt", Some("mqtt")).await.unwrap();
     ws.send(Message::Binary(doc_example(Transport::Ws).into())).await.unwrap();
     ws
 }

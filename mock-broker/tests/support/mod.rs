@@ -283,6 +283,24 @@ pub fn session_bytes(transport: Transport) -> Vec<u8> {
     [doc_example(transport), encoded(&session_packets())].concat()
 }
 
+/// A WebSocket client that is not ours (tokio-tungstenite) on `tb`'s ws listener at `path`,
+/// offering `subprotocols` (`None`: no header): an independent check of the broker's upgrade
+/// and frames, and a way to send what `PacketIo` never sends.
+pub async fn tungstenite_client(
+    tb: &TestBroker,
+    path: &str,
+    subprotocols: Option<&str>,
+) -> Result<tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>, String> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let addr = tb.broker.addr(Transport::Ws).expect("a ws listener");
+    let mut request = format!("ws://{addr}{path}").into_client_request().expect("a valid request");
+    if let Some(offered) = subprotocols {
+        request.headers_mut().insert("sec-websocket-protocol", offered.parse().expect("a header value"));
+    }
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("the broker accepts");
+    tokio_tungstenite::client_async(request, tcp).await.map(|(ws, _)| ws).map_err(|e| e.to_string())
+}
+
 /// Waits for a `mock-broker` child's ready file, failing with the broker's stderr if it never comes.
 pub fn wait_ready(child: &mut std::process::Child, path: &std::path::Path) -> serde_json::Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
