@@ -83,8 +83,8 @@ fuzz_target!(|data: &[u8]| {
     });
 });
 
-/// Writes `stream` on a fresh TCP connection as a client would (an HTTP head first, see
-/// `write_as_client`), closes the write side, reads until the end.
+/// Writes `stream` on a fresh TCP connection (`write_as_client`), closes the write side,
+/// reads until the end.
 async fn raw_connection(addr: SocketAddr, stream: &[u8]) {
     let mut tcp = TcpStream::connect(addr).await.expect("the broker accepts");
     write_as_client(&mut tcp, stream).await;
