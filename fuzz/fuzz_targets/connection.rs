@@ -41,6 +41,12 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
+        // A Rust program ignores SIGPIPE before its main runs, so that writing to a socket
+        // the peer closed is an error (EPIPE), as the broker expects; libFuzzer's main does
+        // not, and a TLS write (writev, which cannot ask for no signal) to a client that has
+        // gone would end the whole fuzzer.
+        // SAFETY: called once, before any thread of this target starts.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
         let runtime =
             tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
         // A short connect deadline bounds inputs that stall inside a handshake.
