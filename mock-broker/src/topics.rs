@@ -2,7 +2,10 @@
 //!
 //! A device's rights are the default topic classes every product has (S-TOPIC-OWN,
 //! see `RULES.md`) plus its product's custom classes from the registry, each with
-//! `${productKey}` and `${deviceName}` replaced by the device's identity.
+//! `${productKey}` and `${deviceName}` replaced by the device's identity. The replacement
+//! is made level by level as a class is compared, never by building the device's classes:
+//! the check runs on every PUBLISH. An identity never holds `/`, `+` or `#` (ID-PK, ID-DN),
+//! so replacing within levels matches what replacing in the whole pattern would.
 //!
 //! - PUBLISH: the topic must match a class with publish right.
 //! - SUBSCRIBE: the filter must be covered by a single class with subscribe right, that is,
@@ -79,11 +82,40 @@ impl Action {
         }
     }
 
-    /// True if the class (a filter) grants the action on `topic` (a topic name or a filter).
-    fn reaches(self, class: &str, topic: &str) -> bool {
+    /// True if the class (a filter, its placeholders replaced for `device`) grants the
+    /// action on `topic` (a topic name or a filter).
+    fn reaches(self, class: &str, topic: &str, device: Device) -> bool {
+        let same = |class: &str, level: &str| device.level_eq(class, level);
         match self {
-            Action::Publish => filter_matches(class, topic),
-            Action::Subscribe => covers_filter(class, topic),
+            Action::Publish => matches_with(class, topic, same),
+            Action::Subscribe => covers_with(class, topic, same),
+        }
+    }
+}
+
+/// The identity a class's placeholders stand for.
+#[derive(Clone, Copy)]
+struct Device<'a> {
+    product_key: &'a str,
+    device_name: &'a str,
+}
+
+impl Device<'_> {
+    /// Whether the class level `pattern`, its `${productKey}` and `${deviceName}` replaced,
+    /// is `level`.
+    fn level_eq(self, mut pattern: &str, mut level: &str) -> bool {
+        loop {
+            let Some(at) = pattern.find("${") else { return pattern == level };
+            let Some(after_literal) = level.strip_prefix(&pattern[..at]) else { return false };
+            let (value, rest) = if let Some(rest) = pattern[at..].strip_prefix("${productKey}") {
+                (self.product_key, rest)
+            } else if let Some(rest) = pattern[at..].strip_prefix("${deviceName}") {
+                (self.device_name, rest)
+            } else {
+                ("${", &pattern[at + 2..])
+            };
+            let Some(after_value) = after_literal.strip_prefix(value) else { return false };
+            (pattern, level) = (rest, after_value);
         }
     }
 }
@@ -112,51 +144,53 @@ pub fn check_subscribe(registry: &Registry, product_key: &str, device_name: &str
 }
 
 fn check(registry: &Registry, product_key: &str, device_name: &str, topic: &str, action: Action) -> Result<(), String> {
-    let classes = device_classes(registry, product_key, device_name);
-    let reaching: Vec<&(String, Rights)> = classes.iter().filter(|(class, _)| action.reaches(class, topic)).collect();
-    if reaching.iter().any(|(_, rights)| action.allowed_by(*rights)) {
-        return Ok(());
-    }
-    let mut reason =
-        format!("no topic class of product {product_key} grants device {device_name} {} on {topic:?}", action.verb());
-    if let Some((class, rights)) = reaching.first() {
-        let only = if rights.publish() { "publish" } else { "subscribe" };
-        reason.push_str(&format!(" ({class} grants {only} only)"));
-    }
-    Err(reason)
-}
-
-/// The default and custom classes of the device, placeholders replaced.
-fn device_classes(registry: &Registry, product_key: &str, device_name: &str) -> Vec<(String, Rights)> {
+    let device = Device { product_key, device_name };
     let custom = registry
         .product(product_key)
         .into_iter()
         .flat_map(|product| product.topic_classes.iter().map(|c| (c.pattern.as_str(), c.rights)));
-    DEFAULT_CLASSES
-        .iter()
-        .copied()
-        .chain(custom)
-        .map(|(pattern, rights)| (for_device(pattern, product_key, device_name), rights))
-        .collect()
+    let mut first_reaching = None;
+    for (class, rights) in DEFAULT_CLASSES.iter().copied().chain(custom) {
+        if action.reaches(class, topic, device) {
+            if action.allowed_by(rights) {
+                return Ok(());
+            }
+            first_reaching.get_or_insert((class, rights));
+        }
+    }
+    let mut reason =
+        format!("no topic class of product {product_key} grants device {device_name} {} on {topic:?}", action.verb());
+    if let Some((class, rights)) = first_reaching {
+        let only = if rights.publish() { "publish" } else { "subscribe" };
+        reason.push_str(&format!(" ({} grants {only} only)", for_device(class, product_key, device_name)));
+    }
+    Err(reason)
 }
 
 /// MQTT topic matching: does `filter` match the topic name `topic`? (`#` matches the parent
 /// level too: `a/#` matches `a`.) Used for class rights here and for routing by the broker.
 pub fn filter_matches(filter: &str, topic: &str) -> bool {
+    matches_with(filter, topic, |a, b| a == b)
+}
+
+/// [`filter_matches`], with `same` saying whether a literal level of the filter is a level
+/// of the topic.
+fn matches_with(filter: &str, topic: &str, same: impl Fn(&str, &str) -> bool) -> bool {
     let (mut filter, mut topic) = (filter.split('/'), topic.split('/'));
     loop {
         match (filter.next(), topic.next()) {
             (Some("#"), _) => return true,
             (Some("+"), Some(_)) => {}
-            (Some(a), Some(b)) if a == b => {}
+            (Some(a), Some(b)) if same(a, b) => {}
             (None, None) => return true,
             _ => return false,
         }
     }
 }
 
-/// Does the filter `class` match every topic the filter `filter` matches?
-fn covers_filter(class: &str, filter: &str) -> bool {
+/// Does the filter `class` match every topic the filter `filter` matches? `same` says
+/// whether a literal level of the class is a level of the filter.
+fn covers_with(class: &str, filter: &str, same: impl Fn(&str, &str) -> bool) -> bool {
     let (mut class, mut filter) = (class.split('/'), filter.split('/'));
     loop {
         match (class.next(), filter.next()) {
@@ -164,7 +198,7 @@ fn covers_filter(class: &str, filter: &str) -> bool {
             (_, Some("#")) => return false,
             (Some("+"), Some(_)) => {}
             (Some(_), Some("+")) => return false,
-            (Some(a), Some(b)) if a == b => {}
+            (Some(a), Some(b)) if same(a, b) => {}
             (None, None) => return true,
             _ => return false,
         }
@@ -306,6 +340,25 @@ mod tests {
         assert!(!may_subscribe(&registry, "pk", "device", "/pk/device/user/#"));
         assert!(!may_subscribe(&registry, "pk", "device", "/pk/device/user/lamp/state/x"));
         assert!(!may_publish(&registry, "pk", "device", "/pk/device/user/lamp/state"));
+    }
+
+    #[test]
+    fn placeholders_are_replaced_within_a_level() {
+        let device = Device { product_key: "pk", device_name: "dev" };
+        for (pattern, level, same) in [
+            ("${productKey}", "pk", true),
+            ("${productKey}", "pk2", false),
+            ("${productKey}", "p", false),
+            ("x-${deviceName}-${productKey}", "x-dev-pk", true),
+            ("x-${deviceName}-${productKey}", "x-dev-pk-", false),
+            ("${deviceName}${deviceName}", "devdev", true),
+            ("${other}", "${other}", true),
+            ("${other}", "pk", false),
+            ("literal", "literal", true),
+        ] {
+            assert_eq!(device.level_eq(pattern, level), same, "{pattern} against {level}");
+        }
+        assert!(!publish("/a1DemoPrdct/demo-device2/user/update"), "a name is not a prefix");
     }
 
     #[test]
