@@ -41,6 +41,12 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
+        // A Rust program ignores SIGPIPE before its main runs, so that writing to a socket
+        // the peer closed is an error (EPIPE), as the broker expects; libFuzzer's main does
+        // not, and a TLS write (writev, which cannot ask for no signal) to a client that has
+        // gone would end the whole fuzzer.
+        // SAFETY: called once, before any thread of this target starts.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
         let runtime =
             tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
         // A short connect deadline bounds inputs that stall inside a handshake.
@@ -83,8 +89,8 @@ fuzz_target!(|data: &[u8]| {
     });
 });
 
-/// Writes `stream` on a fresh TCP connection as a client would (an HTTP head first, see
-/// `write_as_client`), closes the write side, reads until the end.
+/// Writes `stream` on a fresh TCP connection (`write_as_client`), closes the write side,
+/// reads until the end.
 async fn raw_connection(addr: SocketAddr, stream: &[u8]) {
     let mut tcp = TcpStream::connect(addr).await.expect("the broker accepts");
     write_as_client(&mut tcp, stream).await;
@@ -122,7 +128,7 @@ async fn well_behaved(fixture: &Fixture) {
         io.write_bytes(&bytes).await.expect("CONNECT is written");
         let accepted = Packet::Connack(Connack { session_present: false, code: ConnackCode::Accepted });
         assert_eq!(io.read().await.expect("CONNACK is read"), Some(accepted));
-        io.write(&Packet::Pingreq).await.expect("PINGREQ is written");
+        io.send(&Packet::Pingreq).await.expect("PINGREQ is written");
         assert_eq!(io.read().await.expect("PINGRESP is read"), Some(Packet::Pingresp));
     };
     tokio::time::timeout(DEADLINE, served).await.expect("the well-behaved device is served in time");

@@ -4,8 +4,8 @@
 //!
 //! The first byte picks the WebSocket message limit (the default, or a small one so that
 //! oversize frames and messages are reached); the rest is what the client sends (its HTTP
-//! head first, the frames once the broker answered: `write_as_client`), after which it
-//! closes its side. The broker's answers are drained as they come. The run must end: the
+//! head and the frames behind it, in one write: `write_as_client`), after which it closes
+//! its side. The broker's answers are drained as they come. The run must end: the
 //! stream is finite, and every read is bounded.
 #![no_main]
 

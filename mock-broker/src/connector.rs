@@ -2,11 +2,12 @@
 //!
 //! Tests, the conformance suite and the reference client use it to reach a broker as a device
 //! would: real TCP, real TLS verified against a CA PEM, a real WebSocket upgrade offering the
-//! subprotocols asked for.
+//! subprotocols asked for (`ws_upgrade`), then masked frames as a client sends them.
 
 use crate::mqtt::Direction;
 use crate::transport::Transport;
 use crate::wire::{BoxIo, PacketIo};
+use crate::ws_upgrade;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
@@ -15,8 +16,6 @@ use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use std::sync::Arc;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 /// A URL the broker serves: `ws://host:port/path`, `wss://...`, `tcp://host:port`, `tls://...`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,7 +94,7 @@ pub async fn dial(url: &str, options: &DialOptions) -> Result<PacketIo, DialErro
     let addr = format!("{}:{}", bracket_ipv6(&url.host), url.port);
     let tcp = TcpStream::connect(&addr).await.map_err(|source| DialError::Connect { addr: addr.clone(), source })?;
     let _ = tcp.set_nodelay(true);
-    let io: BoxIo = if url.transport.is_tls() {
+    let mut io: BoxIo = if url.transport.is_tls() {
         let name = options.server_name.clone().unwrap_or_else(|| url.host.clone());
         Box::new(tls_connect(tcp, &name, options).await?)
     } else {
@@ -104,17 +103,10 @@ pub async fn dial(url: &str, options: &DialOptions) -> Result<PacketIo, DialErro
     if !url.transport.is_websocket() {
         return Ok(PacketIo::stream(io, Direction::FromServer, options.max_packet_len));
     }
-    let target = format!("ws://{addr}{}", url.path);
-    let mut request = target.into_client_request().map_err(|e| DialError::WebSocket(e.to_string()))?;
-    if !options.subprotocols.is_empty() {
-        let offered =
-            HeaderValue::from_str(&options.subprotocols.join(", ")).map_err(|e| DialError::WebSocket(e.to_string()))?;
-        request.headers_mut().insert("sec-websocket-protocol", offered);
-    }
-    let (ws, _) = tokio_tungstenite::client_async_with_config(request, io, None)
-        .await
-        .map_err(|e| DialError::WebSocket(e.to_string()))?;
-    Ok(PacketIo::websocket(ws, Direction::FromServer, options.max_packet_len))
+    let early =
+        ws_upgrade::request(&mut io, &addr, &url.path, &options.subprotocols).await.map_err(DialError::WebSocket)?;
+    let max_message_len = options.max_packet_len.saturating_add(crate::policy::WS_MESSAGE_MARGIN);
+    Ok(PacketIo::websocket(io, early, Direction::FromServer, options.max_packet_len, max_message_len))
 }
 
 fn bracket_ipv6(host: &str) -> String {

@@ -16,22 +16,16 @@ use crate::rules::Rule;
 use crate::transport::Transport;
 use crate::verdict::Verdict;
 use crate::wire::{BoxIo, PacketIo};
+use crate::ws_upgrade::{self, UpgradeRequest};
 use rustls::ServerConfig;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
-use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// The subprotocols an MQTT client may offer, in the order the broker prefers them.
 const MQTT_SUBPROTOCOLS: [&str; 2] = ["mqtt", "mqttv3.1"];
-
-/// The WebSocket read buffer: tungstenite's default (128 KiB) costs that much per idle
-/// connection; MQTT packets are small, and larger ones simply take several reads.
-const WS_READ_BUFFER: usize = 4096;
 
 /// What the handshakes produced: the packet stream, what was learnt, and the verdicts.
 pub struct Established {
@@ -166,8 +160,11 @@ impl Handshaker<'_> {
     }
 }
 
+/// The WebSocket upgrade of a connection: the request read and checked
+/// ([`crate::ws_upgrade`]), the path allow-list and the subprotocol ([`inspect_upgrade`]),
+/// the `refuse_upgrade` fault, then 101.
 pub(crate) async fn upgrade(
-    io: BoxIo,
+    mut io: BoxIo,
     mut handshake: Handshake,
     ws_paths: &[String],
     max_packet_len: usize,
@@ -175,66 +172,60 @@ pub(crate) async fn upgrade(
     refuse: Option<u16>,
 ) -> Result<(PacketIo, Handshake, Vec<Verdict>), Failed> {
     let mut verdicts = Vec::new();
-    let config = WebSocketConfig::default()
-        .read_buffer_size(WS_READ_BUFFER)
-        .write_buffer_size(0)
-        .max_message_size(Some(max_ws_message_len))
-        .max_frame_size(Some(max_ws_message_len));
-    #[allow(clippy::result_large_err)]
-    let callback = |request: &Request, response: Response| {
-        let response = inspect_upgrade(request, response, ws_paths, &mut handshake, &mut verdicts)?;
-        match refuse {
-            Some(status) => {
-                let mut refusal = ErrorResponse::new(Some("refused by the fault refuse_upgrade".into()));
-                *refusal.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-                Err(refusal)
-            }
-            None => Ok(response),
+    let (request, early) = match ws_upgrade::read_request(&mut io).await {
+        Ok(read) => read,
+        Err(bad) => {
+            ws_upgrade::refuse(&mut io, 400, &bad).await;
+            return Err(Failed::new(format!("WebSocket upgrade: {bad}; answered 400")));
         }
     };
-    let upgraded = tokio_tungstenite::accept_hdr_async_with_config(io, callback, Some(config)).await;
-    match upgraded {
-        Ok(ws) => Ok((PacketIo::websocket(ws, Direction::FromClient, max_packet_len), handshake, verdicts)),
-        Err(e) => match refuse {
-            Some(status) => Err(Failed {
-                message: format!("the fault refuse_upgrade refused the WebSocket upgrade with HTTP {status}"),
+    let subprotocol = match inspect_upgrade(&request, ws_paths, &mut handshake, &mut verdicts) {
+        Ok(subprotocol) => subprotocol,
+        Err(refusal) => {
+            ws_upgrade::refuse(&mut io, 404, &refusal).await;
+            return Err(Failed {
+                message: format!("WebSocket upgrade: {refusal}; answered 404"),
                 verdicts,
-                cause: Cause::Fault,
-            }),
-            None => Err(Failed { message: format!("WebSocket upgrade: {e}"), verdicts, cause: Cause::Handshake }),
-        },
+                cause: Cause::Handshake,
+            });
+        }
+    };
+    if let Some(status) = refuse {
+        ws_upgrade::refuse(&mut io, status, "refused by the fault refuse_upgrade").await;
+        return Err(Failed {
+            message: format!("the fault refuse_upgrade refused the WebSocket upgrade with HTTP {status}"),
+            verdicts,
+            cause: Cause::Fault,
+        });
     }
+    if let Err(e) = ws_upgrade::accept(&mut io, &request.key, subprotocol).await {
+        return Err(Failed {
+            message: format!("WebSocket upgrade: writing the answer: {e}"),
+            verdicts,
+            cause: Cause::Handshake,
+        });
+    }
+    let io = PacketIo::websocket(io, early, Direction::FromClient, max_packet_len, max_ws_message_len);
+    Ok((io, handshake, verdicts))
 }
 
-/// Records the request, applies the path allow-list and picks the subprotocol to echo.
-/// (The error type is tungstenite's callback contract; it is built once per refused upgrade.)
-#[allow(clippy::result_large_err)]
+/// Records the request, applies the path allow-list and picks the subprotocol to echo;
+/// `Err` says why the path is not served (a 404).
 fn inspect_upgrade(
-    request: &Request,
-    mut response: Response,
+    request: &UpgradeRequest,
     ws_paths: &[String],
     handshake: &mut Handshake,
     verdicts: &mut Vec<Verdict>,
-) -> Result<Response, ErrorResponse> {
-    let path = request.uri().path().to_string();
+) -> Result<Option<&'static str>, String> {
+    let path = request.path.clone();
     handshake.ws_path = Some(path.clone());
-    handshake.host = request.headers().get("host").and_then(|h| h.to_str().ok()).map(str::to_string);
-    handshake.subprotocols = request
-        .headers()
-        .get_all("sec-websocket-protocol")
-        .iter()
-        .filter_map(|h| h.to_str().ok())
-        .flat_map(|h| h.split(','))
-        .map(|p| p.trim().to_string())
-        .filter(|p| !p.is_empty())
-        .collect();
+    handshake.host = request.host.clone();
+    handshake.subprotocols = request.subprotocols.clone();
 
     let allowed = if ws_paths.is_empty() { "any path".to_string() } else { ws_paths.join(" or ") };
     if !ws_paths.is_empty() && !ws_paths.contains(&path) {
-        verdicts.push(Verdict::fail(Rule::TWsPath, allowed, path));
-        let mut refusal = ErrorResponse::new(Some("path not served".into()));
-        *refusal.status_mut() = StatusCode::NOT_FOUND;
-        return Err(refusal);
+        verdicts.push(Verdict::fail(Rule::TWsPath, &allowed, &path));
+        return Err(format!("the path {path} is not served (served: {allowed})"));
     }
     verdicts.push(Verdict::pass(Rule::TWsPath, allowed, path));
 
@@ -243,7 +234,6 @@ fn inspect_upgrade(
         if handshake.subprotocols.is_empty() { "none".to_string() } else { handshake.subprotocols.join(", ") };
     match chosen {
         Some(protocol) => {
-            response.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static(protocol));
             handshake.subprotocol = Some(protocol.to_string());
             verdicts.push(Verdict::pass(Rule::TWsSubproto, "mqtt or mqttv3.1 offered", offered));
         }
@@ -252,5 +242,5 @@ fn inspect_upgrade(
                 .with_detail("accepted without a subprotocol; several real servers and clients require mqtt"),
         ),
     }
-    Ok(response)
+    Ok(chosen)
 }

@@ -7,7 +7,8 @@
 //! Layout:
 //! - [`broker`]: the library API ([`Broker`], [`BrokerBuilder`]), in the spirit of wiremock.
 //! - [`server`], [`handshake`], [`wire`], [`session`]: a connection from accept to close;
-//!   [`mux`]: the optional listener that serves all four transports on one port (T-MUX).
+//!   [`mux`]: the optional listener that serves all four transports on one port (T-MUX);
+//!   `ws_upgrade`: the HTTP upgrade to WebSocket, at both ends.
 //! - [`mqtt`]: the strict MQTT 3.1/3.1.1 codec; [`auth`]: CONNECT authentication;
 //!   [`keepalive`], [`topics`], [`subscriptions`], [`hub`]: the session rules.
 //! - [`events`], [`verdict`], [`rules`], [`render`]: the transcript and its wording.
@@ -48,6 +49,7 @@ pub mod topics;
 pub mod transport;
 pub mod verdict;
 pub mod wire;
+mod ws_upgrade;
 
 pub use broker::{Broker, BrokerBuilder, CloudError, StartError};
 pub use events::{CloseReason, ConnId, Event, EventKind, EventStream};

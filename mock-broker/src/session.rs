@@ -67,6 +67,7 @@ pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, listener: Listener, 
         reason = link.run(tcp) => reason,
         _ = server::stopped(&mut shutdown) => CloseReason::Shutdown,
     };
+    // Boxed: the future of a live connection should not carry the close's.
     Box::pin(link.finish(reason)).await;
 }
 
@@ -131,18 +132,40 @@ impl VerdictBudget {
     }
 }
 
+/// An authenticated CONNECT: what the session needs of it.
+struct Login {
+    identity: Identity,
+    keep_alive: u16,
+    clean_session: bool,
+    /// The session-present flag a fault imposes on CONNACK.
+    session_present: Option<bool>,
+}
+
 impl Link {
-    async fn run(&mut self, mut tcp: ShapedStream) -> CloseReason {
+    async fn run(&mut self, tcp: ShapedStream) -> CloseReason {
+        // Boxed: what the handshakes and the CONNECT took is freed once the device is in, so
+        // that an idle session's future carries none of it.
+        let login = match Box::pin(self.login(tcp)).await {
+            Ok(login) => login,
+            Err(reason) => return reason,
+        };
+        let (tx, rx) = mpsc::channel(self.shared.policy.outbound_queue.max(1));
+        let mut session = Session::new(self, login, rx);
+        let reason = session.run(tx).await;
+        session.leave();
+        reason
+    }
+
+    /// Everything before the session: the accept faults, the handshakes and the CONNECT
+    /// within the connect deadline, authentication, and the CONNACK of a refusal.
+    async fn login(&mut self, mut tcp: ShapedStream) -> Result<Login, CloseReason> {
         if let Some(fault) = self.shared.faults.at_accept(&mut self.faults) {
-            return Box::pin(self.on_accept(fault, &mut tcp)).await;
+            return Err(self.on_accept(fault, &mut tcp).await);
         }
         let limit = self.shared.policy.connect_timeout;
-        // Boxed: the handshakes' state lives on the heap only while they run, not in every
-        // idle connection's task.
-        let (transport, connect) = match timeout(limit, Box::pin(self.open(tcp))).await {
-            Err(_) => return CloseReason::ConnectTimeout { timeout_ms: millis(limit) },
-            Ok(Err(reason)) => return reason,
-            Ok(Ok(opened)) => opened,
+        let (transport, connect) = match timeout(limit, self.open(tcp)).await {
+            Err(_) => return Err(CloseReason::ConnectTimeout { timeout_ms: millis(limit) }),
+            Ok(opened) => opened?,
         };
         self.emit(EventKind::Connect(summarize(&connect)));
         let report = auth::authenticate(&connect, transport, &self.shared.registry(), &self.shared.policy);
@@ -154,38 +177,27 @@ impl Link {
             let fate = self.shared.faults.connect(&mut self.faults);
             (identity, fate)
         });
-        match outcome {
+        let (code, rule) = match outcome {
             Ok((_, fate)) if fate.refuse.is_some() => {
                 let code = fate.refuse.and_then(ConnackCode::from_u8).unwrap_or(ConnackCode::ServerUnavailable);
-                let connack = Packet::Connack(Connack { session_present: false, code });
-                if let Err(reason) = self.send(&connack).await {
-                    return reason;
-                }
-                CloseReason::Refused { code, rule: "fault refuse_connect".into() }
+                (code, "fault refuse_connect".to_string())
             }
-            Err(refusal) => {
-                let connack = Packet::Connack(Connack { session_present: false, code: refusal.code });
-                if let Err(reason) = self.send(&connack).await {
-                    return reason;
-                }
-                CloseReason::Refused { code: refusal.code, rule: refusal.rule.id().to_string() }
-            }
+            Err(refusal) => (refusal.code, refusal.rule.id().to_string()),
             Ok((identity, fate)) => {
                 // Authenticated: from now on packets may be as large as the packet limit.
                 if let Some(io) = self.io.as_mut() {
                     io.set_max_packet_len(self.shared.policy.max_packet_len());
                 }
-                let (tx, rx) = mpsc::channel(self.shared.policy.outbound_queue.max(1));
-                let mut session = Session::new(self, identity, &connect, rx);
-                // The CONNECT's bytes share the read buffer they were decoded from: dropped
-                // here, they do not pin it for the whole session.
-                drop(connect);
-                session.session_present = fate.session_present;
-                let reason = session.run(tx).await;
-                session.leave();
-                reason
+                return Ok(Login {
+                    identity,
+                    keep_alive: connect.keep_alive,
+                    clean_session: connect.clean_session,
+                    session_present: fate.session_present,
+                });
             }
-        }
+        };
+        self.send_now(&Packet::Connack(Connack { session_present: false, code })).await?;
+        Err(CloseReason::Refused { code, rule })
     }
 
     /// Handshakes (after sniffing the transport on the mux), then the first packet, which
@@ -253,7 +265,7 @@ impl Link {
                     Verdict::fail(Rule::AProtocol, "MQTT 3.1 (MQIsdp/3) or 3.1.1 (MQTT/4)", v.message.clone())
                         .with_detail(format!("[{}]", v.statement)),
                 ));
-                self.send(&Packet::Connack(Connack { session_present: false, code })).await?;
+                self.send_now(&Packet::Connack(Connack { session_present: false, code })).await?;
                 Err(CloseReason::Refused { code, rule: Rule::AProtocol.id().to_string() })
             }
             Err(e) => Err(self.read_failed(e)),
@@ -314,15 +326,17 @@ impl Link {
         read_failure(e)
     }
 
-    /// Writes a packet, with a deadline, and records it; a reply goes through the reply
-    /// faults first (withheld, delayed).
+    /// Writes a packet into the outbound buffer and records it; it goes out at the next
+    /// [`Link::flush`], or at once when the buffer is full. A reply goes through the reply
+    /// faults first (withheld, delayed). The rare paths are boxed, so that the futures of a
+    /// connection's session stay small.
     async fn send(&mut self, packet: &Packet) -> Result<(), CloseReason> {
         if let Some(reply) = Reply::of_packet(packet.name()) {
             match self.shared.faults.reply(&mut self.faults, reply) {
                 ReplyFate::Send => {}
-                ReplyFate::Delay(by) => sleep(by).await,
+                ReplyFate::Delay(by) => Box::pin(self.delay(by)).await?,
                 // A withheld CONNACK leaves the client waiting on a link that answers nothing.
-                ReplyFate::Withhold if reply == Reply::Connack => return Err(self.blackhole().await),
+                ReplyFate::Withhold if reply == Reply::Connack => return Err(Box::pin(self.blackhole()).await),
                 ReplyFate::Withhold => return Ok(()),
             }
         }
@@ -330,24 +344,69 @@ impl Link {
             return Err(CloseReason::TransportError { message: "no stream to write to".into() });
         };
         self.shared.bus.emit(self.conn, EventKind::PacketOut(PacketSummary::of(packet)));
+        if let Err(e) = io.write(packet) {
+            return Err(CloseReason::TransportError { message: format!("writing {}: {e}", packet.name()) });
+        }
+        if io.wants_flush() {
+            Box::pin(self.flush()).await?;
+        }
+        Ok(())
+    }
+
+    /// The delay fault: what is buffered goes out, then the reply waits `by`.
+    async fn delay(&mut self, by: Duration) -> Result<(), CloseReason> {
+        self.flush().await?;
+        sleep(by).await;
+        Ok(())
+    }
+
+    /// Writes a packet and everything before it out at once: for a packet after which the
+    /// connection ends or waits.
+    async fn send_now(&mut self, packet: &Packet) -> Result<(), CloseReason> {
+        self.send(packet).await?;
+        self.flush().await
+    }
+
+    /// Writes out what the outbound buffer holds, with the write deadline: done before the
+    /// connection waits for anything.
+    async fn flush(&mut self) -> Result<(), CloseReason> {
+        self.write_with("the packets buffered", PacketIo::flush).await
+    }
+
+    /// Runs `write` on the stream, if there is one, within the write deadline: a client that
+    /// does not read is closed naming `write_timeout`. A write that failed or was cut short
+    /// may have left a frame half written, so the stream is dropped: nothing more is written
+    /// to it, not even a close frame.
+    async fn write_with(
+        &mut self,
+        what: &str,
+        write: impl AsyncFnOnce(&mut PacketIo) -> std::io::Result<()>,
+    ) -> Result<(), CloseReason> {
+        let Some(io) = self.io.as_mut() else { return Ok(()) };
         let limit = self.shared.policy.write_timeout;
-        match timeout(limit, io.write(packet)).await {
+        let written = match timeout(limit, write(io)).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(CloseReason::TransportError { message: format!("writing {}: {e}", packet.name()) }),
+            Ok(Err(e)) => Err(CloseReason::TransportError { message: format!("writing {what}: {e}") }),
             Err(_) => Err(CloseReason::Limit {
                 limit: "write_timeout".into(),
                 message: format!(
-                    "writing {} took over {} ms: the client does not read (--write-timeout)",
-                    packet.name(),
+                    "writing {what} took over {} ms: the client does not read (--write-timeout)",
                     limit.as_millis()
                 ),
             }),
+        };
+        if written.is_err() {
+            self.io = None;
         }
+        written
     }
 
     /// The blackhole fault: reads whatever arrives (recording each packet), answers nothing,
     /// until the client gives up or [`FAULT_HOLD`] passes.
     async fn blackhole(&mut self) -> CloseReason {
+        if let Err(reason) = self.flush().await {
+            return reason;
+        }
         let (bus, conn) = (&self.shared.bus, self.conn);
         if let Some(io) = self.io.as_mut() {
             let swallow = async {
@@ -372,6 +431,7 @@ impl Link {
             }
             Fault::Blackhole => return Err(self.blackhole().await),
             Fault::HalfOpen => {
+                self.flush().await?;
                 sleep(FAULT_HOLD).await;
                 return faulted(&fault);
             }
@@ -383,18 +443,15 @@ impl Link {
                 }
             }
             Fault::WsPing | Fault::WsClose { .. } => {
-                let Some(io) = self.io.as_mut() else { return Ok(None) };
-                let sent = match fault {
-                    Fault::WsClose { code } => io.close_frame(code).await,
-                    _ => io.ping_frame().await,
-                };
-                match (sent, &fault) {
-                    // On tcp and tls there are no frames: nothing to send.
-                    (Err(e), _) if e.kind() == std::io::ErrorKind::Unsupported => {}
-                    (Err(e), _) => return Err(CloseReason::TransportError { message: e.to_string() }),
-                    (Ok(()), Fault::WsClose { .. }) => return faulted(&fault),
-                    (Ok(()), _) => {}
+                // On tcp and tls there are no frames: nothing to send.
+                if !self.io.as_ref().is_some_and(PacketIo::is_websocket) {
+                    return Ok(None);
                 }
+                if let Fault::WsClose { code } = fault {
+                    self.write_with("a close frame", async |io| io.close_frame(code).await).await?;
+                    return faulted(&fault);
+                }
+                self.write_with("a ping frame", PacketIo::ping_frame).await?;
             }
             Fault::Downlink { topic, payload, qos } => {
                 return Ok(Some(Publish {
@@ -495,25 +552,21 @@ struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    fn new(
-        link: &'a mut Link,
-        identity: Identity,
-        connect: &Connect,
-        commands: mpsc::Receiver<Command>,
-    ) -> Session<'a> {
+    fn new(link: &'a mut Link, login: Login, commands: mpsc::Receiver<Command>) -> Session<'a> {
+        let Login { identity, keep_alive, clean_session, session_present } = login;
         let key = DeviceKey::new(identity.product_key.clone(), identity.device_name.clone());
         Session {
             link,
             identity,
             key,
-            keep_alive: connect.keep_alive,
-            persistent: !connect.clean_session,
+            keep_alive,
+            persistent: !clean_session,
             subscriptions: Subscriptions::default(),
             inflight: VecDeque::new(),
             commands,
             last_packet_id: 0,
             left: false,
-            session_present: None,
+            session_present,
         }
     }
 
@@ -562,7 +615,7 @@ impl<'a> Session<'a> {
             session_present,
         });
         if let Some(stored) = resumed
-            && let Err(reason) = Box::pin(self.resume(stored)).await
+            && let Err(reason) = self.resume(stored).await
         {
             return reason;
         }
@@ -607,6 +660,12 @@ impl<'a> Session<'a> {
         tokio::pin!(keepalive);
         loop {
             let fault_due = self.shared().faults.next_due(&self.link.faults);
+            // The replies to packets that arrived together leave together, once all are read.
+            if !self.link.io.as_ref().is_some_and(PacketIo::has_buffered_packet)
+                && let Err(reason) = self.link.flush().await
+            {
+                return reason;
+            }
             let io = self.link.io.as_mut().expect("a session has a stream");
             tokio::select! {
                 read = io.read() => {
@@ -641,6 +700,7 @@ impl<'a> Session<'a> {
                     }
                 }
                 command = self.commands.recv() => {
+                    // Boxed, like the faults: commands are rare next to packets.
                     if let Err(reason) = Box::pin(self.obey(command)).await {
                         return reason;
                     }
@@ -822,16 +882,16 @@ impl<'a> Session<'a> {
         self.link.send(&Packet::Suback(Suback { packet_id: subscribe.packet_id, codes })).await
     }
 
-    /// Carries out the faults due now, in order. (Rare work, on the heap: its state is not
-    /// part of every connection's task.)
+    /// Carries out the faults due now, in order; none is the common case, and costs nothing.
     async fn faults(&mut self, due: Vec<Fault>) -> Result<(), CloseReason> {
         if due.is_empty() {
             return Ok(());
         }
-        Box::pin(self.perform_faults(due)).await
+        // Boxed: the faults' futures are large, and an idle session should not carry them.
+        Box::pin(self.perform_all(due)).await
     }
 
-    async fn perform_faults(&mut self, due: Vec<Fault>) -> Result<(), CloseReason> {
+    async fn perform_all(&mut self, due: Vec<Fault>) -> Result<(), CloseReason> {
         for fault in due {
             if fault == Fault::Kick {
                 self.kicked(0).await?;
@@ -868,7 +928,7 @@ impl<'a> Session<'a> {
                 packet_id: None,
                 payload: Bytes::from_static(KICK_NOTICE.as_bytes()),
             };
-            self.link.send(&Packet::Publish(notice)).await?;
+            self.link.send_now(&Packet::Publish(notice)).await?;
         }
         Err(CloseReason::Kicked { by })
     }

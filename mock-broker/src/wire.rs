@@ -1,8 +1,16 @@
 //! MQTT packets over a byte stream (tcp, tls) or inside WebSocket binary frames (ws, wss).
 //!
 //! [`PacketIo`] hides the difference: a packet may span frames and a frame may hold several
-//! packets (T-WS), because frames only feed a buffer the strict decoder reads from. Every read
+//! packets (T-WS), because frames only feed a buffer the strict decoder reads from. The
+//! WebSocket framing is the kit's own ([`ws_frame`], [`ws_stream`]), in both roles. Every read
 //! is bounded by the decoder's packet size limit; deadlines are the caller's.
+//!
+//! Writes are batched: [`PacketIo::write`] appends a packet (one binary frame on WebSocket)
+//! to the outbound buffer, and [`PacketIo::flush`] writes the buffer out, so the replies to
+//! packets that arrived together leave in one write ([`PacketIo::send`] does both). A reader writes out what is buffered
+//! before it waits for input. An idle connection owns no buffer: the inbound one is released
+//! once drained, before the reader waits, and the outbound one once flushed; each read goes
+//! through a stack buffer held only while the read is polled.
 //!
 //! A PUBLISH longer than the packet limit is the one oversize packet that breaks no MQTT
 //! statement: the reader reports it from its fixed header ([`ReadError::OversizePublish`],
@@ -10,14 +18,19 @@
 //! without buffering them. A WebSocket message is bounded by a limit of its own (the
 //! handshake's, `Policy::max_ws_message_len`), since one message may carry several packets.
 
+pub(crate) mod ws_frame;
+pub(crate) mod ws_stream;
+
 use crate::mqtt::{self, Direction, Packet, Violation};
 use crate::rules::Rule;
-use bytes::{Buf, Bytes, BytesMut};
-use futures_util::{SinkExt, StreamExt};
+use bytes::{Buf, BytesMut};
 use std::io;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::{self, Message};
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::task::{Poll, ready};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use ws_frame::{OpCode, Role};
+use ws_stream::WsStream;
 
 /// Any byte stream the broker serves: TCP or TLS over TCP.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -33,8 +46,7 @@ pub enum ReadError {
     #[error("{0}")]
     Violation(Violation),
     /// A WebSocket text frame: MQTT travels in binary frames only (T-WS). `utf8` is false
-    /// when the WebSocket layer refused the frame's text as invalid UTF-8 (MQTT bytes sent
-    /// as text often are), which it does before the frame reaches the reader.
+    /// when the frame's text is not even valid UTF-8 (MQTT bytes sent as text often are).
     #[error("a WebSocket text frame arrived{}; MQTT travels in binary frames only", if *utf8 { "" } else { " (and not even valid UTF-8)" })]
     TextFrame { utf8: bool },
     /// A WebSocket frame that breaks RFC 6455 (unmasked, reserved bits or opcode, a
@@ -46,8 +58,8 @@ pub enum ReadError {
     /// limit whatever its topic. Reading on skips its bytes.
     #[error("a PUBLISH of {len} bytes is over the packet limit of {limit} bytes")]
     OversizePublish { len: usize, limit: usize },
-    /// A WebSocket message over the message limit, refused by the WebSocket layer before any
-    /// of its bytes reach the decoder. The connection cannot go on.
+    /// A WebSocket message over the message limit, refused as soon as a frame header makes it
+    /// so, before any more of its bytes are read. The connection cannot go on.
     #[error("a WebSocket message of {size} bytes is over the limit of {limit} bytes")]
     MessageTooLong { size: usize, limit: usize },
     /// The transport failed.
@@ -67,16 +79,18 @@ impl ReadError {
     }
 }
 
-enum Wire {
-    Stream(BoxIo),
-    Ws(Box<WebSocketStream<BoxIo>>),
-}
-
 /// Reads and writes whole MQTT packets on one connection.
 pub struct PacketIo {
-    wire: Wire,
+    io: BoxIo,
+    /// The WebSocket on ws and wss; none on a byte stream.
+    ws: Option<WsStream>,
+    /// MQTT bytes received and not yet decoded; released when drained.
     inbound: BytesMut,
+    /// Bytes to write (frames on WebSocket); released when flushed.
     outbound: BytesMut,
+    /// Bytes read with the WebSocket upgrade's head, before this stream existed: the first
+    /// frames, read before the socket.
+    early: BytesMut,
     direction: Direction,
     max_packet_len: usize,
     /// Byte offsets at which each outbound packet is split into WebSocket frames (a fault);
@@ -86,25 +100,41 @@ pub struct PacketIo {
     skipping: usize,
 }
 
-/// The read buffer grows in steps of this size; most MQTT packets fit in one step.
-const READ_CHUNK: usize = 4096;
+/// The most one read takes from the socket, into a buffer on the stack.
+const READ_CHUNK: usize = 8192;
+/// How much the outbound buffer holds before [`PacketIo::wants_flush`] says to write it out.
+pub const FLUSH_THRESHOLD: usize = 64 * 1024;
 
 impl PacketIo {
     /// Packets over a byte stream.
     pub fn stream(io: BoxIo, direction: Direction, max_packet_len: usize) -> PacketIo {
-        Self::new(Wire::Stream(io), direction, max_packet_len)
+        Self::new(io, None, BytesMut::new(), direction, max_packet_len)
     }
 
-    /// Packets inside WebSocket binary frames.
-    pub fn websocket(ws: WebSocketStream<BoxIo>, direction: Direction, max_packet_len: usize) -> PacketIo {
-        Self::new(Wire::Ws(Box::new(ws)), direction, max_packet_len)
+    /// Packets inside WebSocket binary frames, after the upgrade: `early` holds the bytes
+    /// that came behind the upgrade's head. Reading from a client (`direction`), this end is
+    /// the server; messages are read up to `max_message_len` bytes.
+    pub(crate) fn websocket(
+        io: BoxIo,
+        early: BytesMut,
+        direction: Direction,
+        max_packet_len: usize,
+        max_message_len: usize,
+    ) -> PacketIo {
+        let role = match direction {
+            Direction::FromClient => Role::Server,
+            Direction::FromServer => Role::Client,
+        };
+        Self::new(io, Some(WsStream::new(role, max_message_len)), early, direction, max_packet_len)
     }
 
-    fn new(wire: Wire, direction: Direction, max_packet_len: usize) -> PacketIo {
+    fn new(io: BoxIo, ws: Option<WsStream>, early: BytesMut, direction: Direction, max_packet_len: usize) -> PacketIo {
         PacketIo {
-            wire,
+            io,
+            ws,
             inbound: BytesMut::new(),
             outbound: BytesMut::new(),
+            early,
             direction,
             max_packet_len,
             splits: Vec::new(),
@@ -118,13 +148,18 @@ impl PacketIo {
         self.max_packet_len = max_packet_len;
     }
 
-    /// The next packet; `Ok(None)` when the peer closed cleanly between packets.
+    /// The next packet; `Ok(None)` when the peer closed cleanly between packets (on
+    /// WebSocket, by a close frame, which is answered).
     ///
-    /// Cancel-safe: bytes read before a cancellation stay buffered for the next call.
+    /// Before it waits for input, it writes out what is buffered (a pong it owes, packets
+    /// written and not flushed). Cancel-safe: bytes read or still to write before a
+    /// cancellation stay buffered for the next call.
     ///
     /// From a client, a PUBLISH over the packet limit is [`ReadError::OversizePublish`] as
     /// soon as its fixed header is in; the next call skips its bytes and reads on.
     pub async fn read(&mut self) -> Result<Option<Packet>, ReadError> {
+        // True once the stream has ended: what is buffered is all there will be.
+        let mut ended = false;
         loop {
             if self.skipping > 0 {
                 let n = self.skipping.min(self.inbound.len());
@@ -139,20 +174,17 @@ impl PacketIo {
                 return Err(ReadError::OversizePublish { len: oversize.len, limit: self.max_packet_len });
             }
             if self.skipping > 0 {
-                if !self.fill().await? {
+                if ended {
                     return Err(ReadError::Io(format!(
                         "connection closed inside an oversize PUBLISH ({} bytes short)",
                         self.skipping
                     )));
                 }
-                continue;
-            }
-            if let Some(packet) =
+            } else if let Some(packet) =
                 mqtt::decode(&mut self.inbound, self.direction, self.max_packet_len).map_err(ReadError::Violation)?
             {
                 return Ok(Some(packet));
-            }
-            if !self.fill().await? {
+            } else if ended {
                 return if self.inbound.is_empty() {
                     Ok(None)
                 } else {
@@ -162,66 +194,99 @@ impl PacketIo {
                     )))
                 };
             }
+            ended = !self.fill().await?;
         }
     }
 
-    /// Reads more bytes into the buffer; false at end of stream.
+    /// Whether the packets travel in WebSocket frames (ws, wss).
+    pub fn is_websocket(&self) -> bool {
+        self.ws.is_some()
+    }
+
+    /// Whether a whole packet is already buffered, so that [`PacketIo::read`] returns it
+    /// without waiting for input: a caller answering packets may hold its replies back
+    /// until it has answered all of those.
+    pub fn has_buffered_packet(&self) -> bool {
+        self.skipping == 0 && mqtt::whole_packet_buffered(&self.inbound)
+    }
+
+    /// Reads more bytes into the buffer; false at end of stream (on WebSocket, once a close
+    /// frame arrived: the answer goes out before it returns).
     async fn fill(&mut self) -> Result<bool, ReadError> {
-        match &mut self.wire {
-            Wire::Stream(io) => {
-                self.inbound.reserve(READ_CHUNK);
-                let n = io.read_buf(&mut self.inbound).await.map_err(|e| ReadError::Io(e.to_string()))?;
-                Ok(n > 0)
-            }
-            Wire::Ws(ws) => loop {
-                match ws.next().await {
-                    None | Some(Ok(Message::Close(_))) => return Ok(false),
-                    Some(Ok(Message::Binary(data))) => {
-                        self.inbound.extend_from_slice(&data);
-                        return Ok(true);
-                    }
-                    Some(Ok(Message::Text(_))) => return Err(ReadError::TextFrame { utf8: true }),
-                    Some(Err(tungstenite::Error::Utf8(_))) => return Err(ReadError::TextFrame { utf8: false }),
-                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
-                    Some(Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed)) => {
-                        return Ok(false);
-                    }
-                    Some(Err(tungstenite::Error::Capacity(tungstenite::error::CapacityError::MessageTooLong {
-                        size,
-                        max_size,
-                    }))) => return Err(ReadError::MessageTooLong { size, limit: max_size }),
-                    Some(Err(tungstenite::Error::Protocol(p))) if frame_violation(&p) => {
-                        return Err(ReadError::FrameViolation(p.to_string()));
-                    }
-                    Some(Err(e)) => return Err(ReadError::Io(e.to_string())),
-                }
-            },
+        if self.ws.as_ref().is_some_and(WsStream::ended) {
+            return Ok(false);
         }
+        let more = if self.early.is_empty() {
+            self.flush().await.map_err(|e| ReadError::Io(e.to_string()))?;
+            if self.inbound.is_empty() {
+                self.inbound = BytesMut::new();
+            }
+            self.read_chunk().await?
+        } else {
+            let mut early = std::mem::take(&mut self.early);
+            take_in(&mut early, self.ws.as_mut(), &mut self.inbound, &mut self.outbound)?
+        };
+        if !more && self.ws.is_some() {
+            // The close frame's answer; the stream has ended either way.
+            let _ = self.flush().await;
+        }
+        Ok(more)
     }
 
-    /// Writes one packet (one binary frame on WebSocket).
-    pub async fn write(&mut self, packet: &Packet) -> io::Result<()> {
-        self.outbound.clear();
+    /// One read from the socket, through a buffer on the stack that lives only while the
+    /// read is polled.
+    async fn read_chunk(&mut self) -> Result<bool, ReadError> {
+        let PacketIo { io, ws, inbound, outbound, .. } = self;
+        std::future::poll_fn(|cx| {
+            let mut buf = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+            let mut read = ReadBuf::uninit(&mut buf);
+            ready!(Pin::new(&mut *io).poll_read(cx, &mut read)).map_err(|e| ReadError::Io(e.to_string()))?;
+            Poll::Ready(take_in(read.filled_mut(), ws.as_mut(), inbound, outbound))
+        })
+        .await
+    }
+
+    /// Writes one packet (one binary frame on WebSocket) into the outbound buffer, where it
+    /// waits for the next [`PacketIo::flush`]; nothing is written to the stream. Once the
+    /// buffer holds [`FLUSH_THRESHOLD`] bytes, [`PacketIo::wants_flush`] says so.
+    pub fn write(&mut self, packet: &Packet) -> io::Result<()> {
+        let start = self.outbound.len();
         mqtt::encode(packet, &mut self.outbound).map_err(|v| io::Error::new(io::ErrorKind::InvalidInput, v))?;
-        match &mut self.wire {
-            // The buffer stays for the next packet.
-            Wire::Stream(io) => write_flushed(io, &self.outbound).await,
-            // A frame owns its bytes: they are split off the buffer, not copied.
-            Wire::Ws(ws) if self.splits.is_empty() => send_binary(ws, self.outbound.split().freeze()).await,
-            Wire::Ws(ws) => {
-                let mut packet = self.outbound.split().freeze();
-                let mut at = 0;
-                for &split in &self.splits {
-                    if split >= packet.len() + at {
-                        break;
-                    }
-                    let frame = packet.split_to(split - at);
-                    at = split;
-                    ws.feed(Message::Binary(frame)).await.map_err(io::Error::other)?;
-                }
-                send_binary(ws, packet).await
+        if let Some(ws) = self.ws.as_mut() {
+            // The pieces are framed from the last, so that each header moves only what follows.
+            let mut end = self.outbound.len();
+            let len = end - start;
+            for &at in self.splits.iter().rev().filter(|&&at| at > 0 && at < len) {
+                ws.frame(&mut self.outbound, start + at..end, OpCode::Binary);
+                end = start + at;
+            }
+            ws.frame(&mut self.outbound, start..end, OpCode::Binary);
+        }
+        Ok(())
+    }
+
+    /// Whether the outbound buffer is full enough to be written out before anything more is
+    /// added to it.
+    pub fn wants_flush(&self) -> bool {
+        self.outbound.len() >= FLUSH_THRESHOLD
+    }
+
+    /// Writes out everything buffered and flushes the stream; the outbound buffer is
+    /// released. Cancel-safe: what was not written stays buffered.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        while !self.outbound.is_empty() {
+            if self.io.write_buf(&mut self.outbound).await? == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
             }
         }
+        self.outbound = BytesMut::new();
+        self.io.flush().await
+    }
+
+    /// Writes one packet and flushes: for a caller that waits for the answer next.
+    pub async fn send(&mut self, packet: &Packet) -> io::Result<()> {
+        self.write(packet)?;
+        self.flush().await
     }
 
     /// Fault injection (T-WS): splits each packet written from now on into binary frames at
@@ -233,81 +298,65 @@ impl PacketIo {
     /// Fault injection: sends a WebSocket close frame with `code`; on a byte stream there are
     /// no frames: an error.
     pub async fn close_frame(&mut self, code: u16) -> io::Result<()> {
-        use tokio_tungstenite::tungstenite::protocol::{CloseFrame, frame::coding::CloseCode};
-        match &mut self.wire {
-            Wire::Stream(_) => Err(io::Error::new(io::ErrorKind::Unsupported, "close frames need a WebSocket")),
-            Wire::Ws(ws) => {
-                let frame = CloseFrame { code: CloseCode::from(code), reason: "fault injected".into() };
-                ws.close(Some(frame)).await.map_err(io::Error::other)
-            }
-        }
+        frames(&mut self.ws, "close frames")?.close(&mut self.outbound, Some(code), "fault injected");
+        self.flush().await
     }
 
     /// Fault injection: sends a WebSocket ping frame; on a byte stream, an error.
     pub async fn ping_frame(&mut self) -> io::Result<()> {
-        match &mut self.wire {
-            Wire::Stream(_) => Err(io::Error::new(io::ErrorKind::Unsupported, "ping frames need a WebSocket")),
-            Wire::Ws(ws) => ws.send(Message::Ping(Bytes::from_static(b"mock-broker"))).await.map_err(io::Error::other),
-        }
+        frames(&mut self.ws, "ping frames")?.put_frame(&mut self.outbound, OpCode::Ping, b"mock-broker");
+        self.flush().await
     }
 
-    /// Writes bytes as they are: on WebSocket, as one binary frame. Tests and fault
-    /// injection use it to send what no well-behaved encoder would.
+    /// Writes bytes as they are, after what is buffered, and flushes: on WebSocket, as one
+    /// binary frame. Tests and fault injection use it to send what no well-behaved encoder
+    /// would.
     pub async fn write_bytes(&mut self, bytes: &[u8]) -> io::Result<()> {
-        match &mut self.wire {
-            Wire::Stream(io) => write_flushed(io, bytes).await,
-            Wire::Ws(ws) => send_binary(ws, Bytes::copy_from_slice(bytes)).await,
+        match self.ws.as_mut() {
+            Some(ws) => ws.put_frame(&mut self.outbound, OpCode::Binary, bytes),
+            None => self.outbound.extend_from_slice(bytes),
         }
+        self.flush().await
     }
 
     /// Fault injection (T-WS, C-WS): sends `text` as one WebSocket *text* frame, which MQTT
     /// over WebSocket forbids. Only a mutant client uses it, to show how the broker and a
     /// conformance check treat such a client. On a byte stream there are no frames: an error.
     pub async fn write_text_frame(&mut self, text: &str) -> io::Result<()> {
-        match &mut self.wire {
-            Wire::Stream(_) => Err(io::Error::new(io::ErrorKind::Unsupported, "text frames need a WebSocket")),
-            Wire::Ws(ws) => ws.send(Message::Text(text.into())).await.map_err(io::Error::other),
-        }
+        frames(&mut self.ws, "text frames")?.put_frame(&mut self.outbound, OpCode::Text, text.as_bytes());
+        self.flush().await
     }
 
-    /// Closes the connection: a WebSocket close frame, or a TCP/TLS shutdown.
+    /// Closes the connection: writes out what is buffered, then a WebSocket close frame
+    /// (unless one was sent) and a TCP/TLS shutdown. Errors are ignored: it is closing.
     pub async fn close(&mut self) {
-        match &mut self.wire {
-            Wire::Stream(io) => {
-                let _ = io.shutdown().await;
-            }
-            Wire::Ws(ws) => {
-                let _ = ws.close(None).await;
-            }
+        if let Some(ws) = self.ws.as_mut() {
+            ws.close(&mut self.outbound, None, "");
         }
+        let _ = self.flush().await;
+        let _ = self.io.shutdown().await;
     }
 }
 
-/// Whether a WebSocket protocol error is a frame the client got wrong, rather than the link
-/// ending (a TCP close without a close frame stays a transport matter: many MQTT clients
-/// close that way after DISCONNECT).
-fn frame_violation(error: &tungstenite::error::ProtocolError) -> bool {
-    use tungstenite::error::ProtocolError as P;
-    matches!(
-        error,
-        P::NonZeroReservedBits
-            | P::UnmaskedFrameFromClient
-            | P::FragmentedControlFrame
-            | P::ControlFrameTooBig
-            | P::UnknownControlFrameType(_)
-            | P::UnknownDataFrameType(_)
-            | P::UnexpectedContinueFrame
-            | P::ExpectedFragment(_)
-            | P::InvalidOpcode(_)
-            | P::InvalidCloseSequence
-    )
+/// The WebSocket, to send `what`; on a byte stream, the error saying they need one.
+fn frames<'a>(ws: &'a mut Option<WsStream>, what: &str) -> io::Result<&'a mut WsStream> {
+    ws.as_mut().ok_or_else(|| io::Error::new(io::ErrorKind::Unsupported, format!("{what} need a WebSocket")))
 }
 
-async fn write_flushed(io: &mut BoxIo, bytes: &[u8]) -> io::Result<()> {
-    io.write_all(bytes).await?;
-    io.flush().await
-}
-
-async fn send_binary(ws: &mut WebSocketStream<BoxIo>, bytes: Bytes) -> io::Result<()> {
-    ws.send(Message::Binary(bytes)).await.map_err(io::Error::other)
+/// Bytes just read: MQTT bytes as they are on a byte stream, frames to take apart on
+/// WebSocket. False at the end of the stream.
+fn take_in(
+    bytes: &mut [u8],
+    ws: Option<&mut WsStream>,
+    inbound: &mut BytesMut,
+    outbound: &mut BytesMut,
+) -> Result<bool, ReadError> {
+    match ws {
+        _ if bytes.is_empty() => Ok(false),
+        None => {
+            inbound.extend_from_slice(bytes);
+            Ok(true)
+        }
+        Some(ws) => ws.feed(bytes, inbound, outbound),
+    }
 }

@@ -80,7 +80,7 @@ async fn serves_the_demo_device_on_defaults_and_exits_cleanly_on_sigterm() {
             Some(Packet::Connack(ack)) => assert_eq!(ack.code, ConnackCode::Accepted, "{key}"),
             other => panic!("{key}: expected CONNACK, got {other:?}"),
         }
-        io.write(&Packet::Disconnect).await.unwrap();
+        io.send(&Packet::Disconnect).await.unwrap();
     }
 
     let (status, stdout, stderr) = terminate(child);

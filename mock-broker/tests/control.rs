@@ -214,7 +214,7 @@ async fn devices_are_kicked_published_to_disabled_and_given_new_secrets() {
     );
 
     let topic = "/pk/device/user/get";
-    io.write(&Packet::Subscribe(Subscribe { packet_id: 1, filters: vec![(topic.into(), QoS::AtLeastOnce)] }))
+    io.send(&Packet::Subscribe(Subscribe { packet_id: 1, filters: vec![(topic.into(), QoS::AtLeastOnce)] }))
         .await
         .unwrap();
     assert!(matches!(timeout(PATIENCE, io.read()).await.unwrap().unwrap(), Some(Packet::Suback(_))));

@@ -102,10 +102,10 @@ async fn withheld_pingresp_after_the_first_ping() {
     let trigger = Trigger::AfterPackets { kind: Inbound::Pingreq, n: 1 };
     tb.broker.arm(FaultSpec::new(Fault::Withhold { reply: Reply::Pingresp }).trigger(trigger)).await.unwrap();
     let (mut io, _) = online(&mut tb, Transport::Tcp).await;
-    io.write(&Packet::Pingreq).await.unwrap();
+    io.send(&Packet::Pingreq).await.unwrap();
     assert_eq!(next_packet(&mut io).await, Some(Packet::Pingresp), "the first is answered");
-    io.write(&Packet::Pingreq).await.unwrap();
-    io.write(&Packet::Subscribe(Subscribe {
+    io.send(&Packet::Pingreq).await.unwrap();
+    io.send(&Packet::Subscribe(Subscribe {
         packet_id: 7,
         filters: vec![("/pk/device/user/get".into(), QoS::AtLeastOnce)],
     }))
@@ -129,7 +129,7 @@ async fn a_delayed_puback_arrives_exactly_that_late() {
         payload: "x".into(),
     };
     let sent = Instant::now();
-    io.write(&Packet::Publish(publish)).await.unwrap();
+    io.send(&Packet::Publish(publish)).await.unwrap();
     assert_eq!(next_packet(&mut io).await, Some(Packet::Puback(3)));
     assert_eq!(sent.elapsed(), Duration::from_secs(7));
 }
@@ -174,9 +174,9 @@ async fn close_after_n_packets() {
     let trigger = Trigger::AfterPackets { kind: Inbound::Any, n: 2 };
     tb.broker.arm(FaultSpec::new(Fault::Close).trigger(trigger)).await.unwrap();
     let (mut io, _) = online(&mut tb, Transport::Tls).await;
-    io.write(&Packet::Pingreq).await.unwrap();
+    io.send(&Packet::Pingreq).await.unwrap();
     assert_eq!(next_packet(&mut io).await, Some(Packet::Pingresp));
-    io.write(&Packet::Pingreq).await.unwrap();
+    io.send(&Packet::Pingreq).await.unwrap();
     assert_eq!(next_packet(&mut io).await, Some(Packet::Pingresp), "the second is answered, then the close");
     assert_eq!(next_packet(&mut io).await, None);
 }
@@ -195,7 +195,7 @@ async fn a_downlink_fault_reaches_a_subscriber() {
     let mut tb = TestBroker::start().await;
     let (mut io, _) = online(&mut tb, Transport::Tcp).await;
     let filters = vec![("/pk/device/user/get".into(), QoS::AtMostOnce)];
-    io.write(&Packet::Subscribe(Subscribe { packet_id: 1, filters })).await.unwrap();
+    io.send(&Packet::Subscribe(Subscribe { packet_id: 1, filters })).await.unwrap();
     assert!(matches!(next_packet(&mut io).await, Some(Packet::Suback(_))));
     let downlink = Fault::Downlink { topic: "/pk/device/user/get".into(), payload: "hello".into(), qos: 0 };
     tb.broker.arm(FaultSpec::new(downlink).device(PK, DN)).await.unwrap();
@@ -222,11 +222,7 @@ async fn a_refused_upgrade_gets_its_http_status() {
 
 /// A raw WebSocket client offering `mqtt`, to see the frames themselves.
 async fn raw_websocket(tb: &TestBroker) -> tokio_tungstenite::WebSocketStream<TcpStream> {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let mut request = tb.broker.url(Transport::Ws).unwrap().into_client_request().unwrap();
-    request.headers_mut().insert("sec-websocket-protocol", "mqtt".parse().unwrap());
-    let tcp = TcpStream::connect(tb.broker.addr(Transport::Ws).unwrap()).await.unwrap();
-    let (mut ws, _) = tokio_tungstenite::client_async(request, tcp).await.unwrap();
+    let mut ws = tungstenite_client(tb, "/mqtt", Some("mqtt")).await.unwrap();
     ws.send(Message::Binary(doc_example(Transport::Ws).into())).await.unwrap();
     ws
 }
@@ -326,7 +322,7 @@ async fn a_half_open_link_is_held_then_let_go() {
     tb.broker.arm(FaultSpec::new(Fault::HalfOpen).device(PK, DN)).await.unwrap();
     fault_events(&mut events, 2).await;
     let since = Instant::now();
-    io.write(&Packet::Pingreq).await.unwrap();
+    io.send(&Packet::Pingreq).await.unwrap();
     let (reason, _) = tb.closed(conn).await;
     assert!(matches!(reason, CloseReason::Faulted { .. }), "{reason:?}");
     assert!(since.elapsed() >= Duration::from_secs(1800), "held past the longest keepalive cut: {:?}", since.elapsed());
@@ -338,7 +334,7 @@ async fn trickle_paces_the_bytes() {
     tb.broker.arm(FaultSpec::new(Fault::Trickle { bytes: 1, every_ms: 100 })).await.unwrap();
     let (mut io, _) = online(&mut tb, Transport::Tcp).await;
     let sent = Instant::now();
-    io.write(&Packet::Pingreq).await.unwrap();
+    io.send(&Packet::Pingreq).await.unwrap();
     assert_eq!(next_packet(&mut io).await, Some(Packet::Pingresp));
     assert_eq!(sent.elapsed(), Duration::from_millis(200), "two bytes, one per 100 ms");
 }
@@ -350,7 +346,7 @@ async fn close_after_bytes_cuts_mid_packet() {
     let (mut io, conn) = online(&mut tb, Transport::Tcp).await;
     let filters =
         vec![("/pk/device/user/get".into(), QoS::AtLeastOnce), ("/pk/device/user/#".into(), QoS::AtLeastOnce)];
-    io.write(&Packet::Subscribe(Subscribe { packet_id: 9, filters })).await.unwrap();
+    io.send(&Packet::Subscribe(Subscribe { packet_id: 9, filters })).await.unwrap();
     let read = timeout(PATIENCE, io.read()).await.unwrap();
     assert!(read.is_err(), "the SUBACK (6 bytes) is cut after 5: {read:?}");
     let (reason, _) = tb.closed(conn).await;

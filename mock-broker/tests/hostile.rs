@@ -113,6 +113,11 @@ fn frame(opcode: u8, masked: bool, payload: &[u8]) -> Vec<u8> {
     ws_frame(opcode, masked.then_some([0x5a, 0x0f, 0xc3, 0x96]), payload)
 }
 
+/// `frame` with its first byte's flags (FIN, RSV1-3) replaced by `flags`, its opcode kept.
+fn with_first_byte(flags: u8, frame: &[u8]) -> Vec<u8> {
+    [&[flags | (frame[0] & 0x0F)][..], &frame[1..]].concat()
+}
+
 /// The first bytes of a TLS ClientHello: a handshake record announcing 512 bytes, 9 sent.
 const HALF_CLIENT_HELLO: &[u8] = &[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc];
 
@@ -271,10 +276,31 @@ fn cases() -> Vec<Case> {
         case("ws_continuation_without_start", Ws, Send(Upgraded, frame(0x0, true, &connect)), Verdict(Rule::TWs)),
         case("ws_reserved_opcode", Ws, Send(Upgraded, frame(0x3, true, &connect)), Verdict(Rule::TWs)),
         case(
-            "ws_frame_pipelined_with_upgrade",
+            "ws_reserved_bits",
             Ws,
-            Send(Raw, [WS_UPGRADE, &frame(WS_BINARY, true, &connect)].concat()),
-            Handshake("Junk after client request"),
+            Send(Upgraded, with_first_byte(0x40, &frame(WS_BINARY, true, &connect))),
+            Verdict(Rule::TWs),
+        ),
+        case(
+            "ws_fragmented_ping",
+            Ws,
+            Send(Upgraded, with_first_byte(0, &frame(WS_PING, true, b"x"))),
+            Verdict(Rule::TWs),
+        ),
+        case(
+            "ws_new_message_inside_a_fragmented_one",
+            Ws,
+            Send(
+                Upgraded,
+                [with_first_byte(0, &frame(WS_BINARY, true, &connect[..4])), frame(WS_BINARY, true, &connect)].concat(),
+            ),
+            Verdict(Rule::TWs),
+        ),
+        case(
+            "ws_length_with_its_top_bit_set",
+            Ws,
+            Send(Upgraded, [&[0x80 | WS_BINARY, 0x80 | 127, 0x80, 0, 0, 0, 0, 0, 0, 1][..], &[1, 2, 3, 4]].concat()),
+            Verdict(Rule::TWs),
         ),
         // Slowloris at every stage: silence, half a TLS handshake, half an upgrade, half a CONNECT.
         case("silence_tcp", Tcp, Send(Raw, Vec::new()), Timeout),

@@ -71,7 +71,7 @@ async fn any_packet_resets_the_timer_and_pingreq_gets_pingresp() {
     // Ping every 80 s (inside 1.5 x 60) for ten minutes: never cut, every ping answered.
     for _ in 0..8 {
         sleep(Duration::from_secs(80)).await;
-        io.write(&Packet::Pingreq).await.unwrap();
+        io.send(&Packet::Pingreq).await.unwrap();
         assert_eq!(io.read().await.unwrap(), Some(Packet::Pingresp), "K-PING");
     }
     assert!(tb.broker.online(PK, DN).is_some(), "still online after {:?}", start.elapsed());
@@ -85,7 +85,7 @@ async fn any_packet_resets_the_timer_and_pingreq_gets_pingresp() {
         packet_id: None,
         payload: bytes::Bytes::from_static(b"{}"),
     };
-    io.write(&Packet::Publish(publish)).await.unwrap();
+    io.send(&Packet::Publish(publish)).await.unwrap();
     let sent_at = start.elapsed();
     let (reason, at) = tb.closed(conn).await;
     assert_eq!(reason, CloseReason::KeepaliveTimeout { keep_alive_s: 60, silent_ms: 90_000 });

@@ -27,7 +27,7 @@ async fn online(tb: &mut TestBroker) -> (PacketIo, u64) {
 
 /// Sends a SUBSCRIBE and returns its SUBACK.
 async fn subscribe(io: &mut PacketIo, packet_id: u16, filters: Vec<(String, QoS)>) -> Suback {
-    io.write(&Packet::Subscribe(Subscribe { packet_id, filters })).await.unwrap();
+    io.send(&Packet::Subscribe(Subscribe { packet_id, filters })).await.unwrap();
     match tokio::time::timeout(PATIENCE, io.read()).await {
         Ok(Ok(Some(Packet::Suback(ack)))) => ack,
         other => panic!("expected SUBACK, got {other:?}"),
@@ -91,7 +91,7 @@ async fn a_connect_over_the_cap_is_refused_and_the_packet_limit_applies_after_co
         packet_id: Some(9),
         payload: vec![b'x'; 20 * 1024].into(),
     };
-    io.write(&Packet::Publish(publish)).await.unwrap();
+    io.send(&Packet::Publish(publish)).await.unwrap();
     assert!(matches!(io.read().await, Ok(Some(Packet::Puback(9)))));
     let events = tb.until(conn, |k| matches!(k, EventKind::PacketOut(p) if p.packet == "PUBACK")).await;
     assert!(!events.iter().any(|e| matches!(e.kind, EventKind::Closed { .. })));
@@ -148,7 +148,7 @@ async fn subscriptions_beyond_the_limit_get_0x80_naming_it() {
     // A filter already held is not a new subscription: it is granted at its new QoS.
     let again = subscribe(&mut io, 2, vec![(filter(0).0, QoS::AtLeastOnce)]).await;
     assert_eq!(again.codes, vec![SubackCode::Granted(QoS::AtLeastOnce)]);
-    io.write(&Packet::Unsubscribe(mock_broker::mqtt::Unsubscribe { packet_id: 3, filters: vec![filter(1).0] }))
+    io.send(&Packet::Unsubscribe(mock_broker::mqtt::Unsubscribe { packet_id: 3, filters: vec![filter(1).0] }))
         .await
         .unwrap();
     assert!(matches!(io.read().await, Ok(Some(Packet::Unsuback(3)))));

@@ -78,7 +78,7 @@ async fn every_transport_is_served_through_the_one_port() {
         );
         assert_eq!(sniffed(&attempt.transcript), Some(transport), "{:#?}", attempt.transcript);
         let mut io = attempt.io.unwrap();
-        io.write(&Packet::Pingreq).await.unwrap();
+        io.send(&Packet::Pingreq).await.unwrap();
         assert_eq!(io.read().await.unwrap(), Some(Packet::Pingresp), "{transport}");
     }
 }
@@ -196,7 +196,7 @@ async fn byte_faults_shape_mux_connections() {
     attempt.assert_accepted();
     let mut io = attempt.io.unwrap();
     let sent = Instant::now();
-    io.write(&Packet::Pingreq).await.unwrap();
+    io.send(&Packet::Pingreq).await.unwrap();
     assert_eq!(io.read().await.unwrap(), Some(Packet::Pingresp));
     assert_eq!(sent.elapsed(), Duration::from_millis(200), "two bytes, one per 100 ms");
 }

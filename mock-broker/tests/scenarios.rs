@@ -137,7 +137,7 @@ async fn a_silent_link_answers_nothing_after_five_seconds_and_the_reconnect_work
     assert_all_steps_done(&reports, 1);
     let (mut io, conn) = online(&mut tb, Transport::Tcp).await;
     let connack_at = Instant::now();
-    io.write(&Packet::Pingreq).await.unwrap();
+    io.send(&Packet::Pingreq).await.unwrap();
     assert_eq!(timeout(LONG, io.read()).await.unwrap().unwrap(), Some(Packet::Pingresp), "alive before 5 s");
 
     let applied = fault_events(&mut tb, 2).await;
@@ -146,13 +146,13 @@ async fn a_silent_link_answers_nothing_after_five_seconds_and_the_reconnect_work
         [(conn, "silent link".into(), FaultPhase::Applied), (0, "silent link".into(), FaultPhase::Disarmed)]
     );
     assert_eq!(connack_at.elapsed(), Duration::from_secs(5));
-    io.write(&Packet::Pingreq).await.unwrap();
+    io.send(&Packet::Pingreq).await.unwrap();
     assert!(timeout(Duration::from_secs(60), io.read()).await.is_err(), "no PINGRESP, no close: silence");
     assert!(tb.broker.online(PK, DN).is_some(), "the broker still holds the link");
 
     drop(io);
     let (mut again, _) = online(&mut tb, Transport::Tcp).await;
-    again.write(&Packet::Pingreq).await.unwrap();
+    again.send(&Packet::Pingreq).await.unwrap();
     assert_eq!(timeout(LONG, again.read()).await.unwrap().unwrap(), Some(Packet::Pingresp), "times = 1: used up");
 }
 

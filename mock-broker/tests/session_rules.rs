@@ -90,7 +90,7 @@ async fn subscriptions_without_the_right_get_0x80_and_the_connection_stays() {
         ("/sys/pk/device/thing/#".to_string(), QoS::ExactlyOnce),
         ("/pk/device/user/update".to_string(), QoS::AtMostOnce), // publish-only class
     ];
-    io.write(&Packet::Subscribe(Subscribe { packet_id: 7, filters })).await.unwrap();
+    io.send(&Packet::Subscribe(Subscribe { packet_id: 7, filters })).await.unwrap();
     let expected = Suback {
         packet_id: 7,
         codes: vec![
@@ -105,7 +105,7 @@ async fn subscriptions_without_the_right_get_0x80_and_the_connection_stays() {
     assert_eq!(denied.received, "/pk/other/user/get");
     let qos2 = verdict(&mut tb, conn, Rule::SQos).await;
     assert_eq!(qos2.outcome, Outcome::Warn);
-    io.write(&Packet::Pingreq).await.unwrap();
+    io.send(&Packet::Pingreq).await.unwrap();
     assert_eq!(next(&mut io).await, Some(Packet::Pingresp), "still connected");
 }
 
@@ -113,12 +113,12 @@ async fn subscriptions_without_the_right_get_0x80_and_the_connection_stays() {
 async fn a_publish_without_the_right_is_dropped_but_acknowledged() {
     let mut tb = TestBroker::start().await;
     let (mut io, conn) = online(&mut tb, CID, true).await;
-    io.write(&publish("/pk/device/user/get", QoS::AtLeastOnce, Some(3), b"x")).await.unwrap();
+    io.send(&publish("/pk/device/user/get", QoS::AtLeastOnce, Some(3), b"x")).await.unwrap();
     assert_eq!(next(&mut io).await, Some(Packet::Puback(3)), "S-PUB-DENY: PUBACK still (assumed)");
     let verdict = verdict(&mut tb, conn, Rule::SPubDeny).await;
     assert_eq!(verdict.outcome, Outcome::Fail);
     assert!(verdict.assumed);
-    io.write(&publish("/pk/device/user/update", QoS::AtLeastOnce, Some(4), b"x")).await.unwrap();
+    io.send(&publish("/pk/device/user/update", QoS::AtLeastOnce, Some(4), b"x")).await.unwrap();
     assert_eq!(next(&mut io).await, Some(Packet::Puback(4)));
 }
 
@@ -128,7 +128,7 @@ async fn uplink_above_the_rate_is_dropped_and_the_connection_stays() {
     let mut tb = TestBroker::with_policy(policy).await;
     let (mut io, conn) = online(&mut tb, CID, true).await;
     for id in 1..=40 {
-        io.write(&publish("/pk/device/user/update", QoS::AtLeastOnce, Some(id), b"x")).await.unwrap();
+        io.send(&publish("/pk/device/user/update", QoS::AtLeastOnce, Some(id), b"x")).await.unwrap();
         assert_eq!(next(&mut io).await, Some(Packet::Puback(id)));
     }
     let events = tb.until(conn, |k| matches!(k, EventKind::PacketOut(p) if p.packet_id == Some(40))).await;
@@ -143,7 +143,7 @@ async fn uplink_above_the_rate_is_dropped_and_the_connection_stays() {
     assert!(rate[0].received.contains("31"), "{:#?}", rate[0]);
     // A second later the window is fresh.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    io.write(&publish("/pk/device/user/update", QoS::AtLeastOnce, Some(41), b"x")).await.unwrap();
+    io.send(&publish("/pk/device/user/update", QoS::AtLeastOnce, Some(41), b"x")).await.unwrap();
     assert_eq!(next(&mut io).await, Some(Packet::Puback(41)));
 }
 
@@ -151,7 +151,7 @@ async fn uplink_above_the_rate_is_dropped_and_the_connection_stays() {
 async fn qos_2_publish_closes_the_connection() {
     let mut tb = TestBroker::start().await;
     let (mut io, conn) = online(&mut tb, CID, true).await;
-    io.write(&publish("/pk/device/user/update", QoS::ExactlyOnce, Some(1), b"x")).await.unwrap();
+    io.send(&publish("/pk/device/user/update", QoS::ExactlyOnce, Some(1), b"x")).await.unwrap();
     assert_eq!(next(&mut io).await, None);
     let (reason, _) = tb.closed(conn).await;
     assert!(matches!(&reason, CloseReason::Violation { rule, .. } if rule == "S-QOS"), "{reason:?}");
@@ -163,10 +163,10 @@ async fn an_oversize_payload_closes_or_is_dropped_as_configured() {
         let policy = Policy { payload_limit: 16, oversize, ..Policy::default() };
         let mut tb = TestBroker::with_policy(policy).await;
         let (mut io, conn) = online(&mut tb, CID, true).await;
-        io.write(&publish("/pk/device/user/update", QoS::AtMostOnce, None, b"seventeen bytes!!")).await.unwrap();
+        io.send(&publish("/pk/device/user/update", QoS::AtMostOnce, None, b"seventeen bytes!!")).await.unwrap();
         let verdict = verdict(&mut tb, conn, Rule::SPayload).await;
         assert!(verdict.received.contains("17"), "{verdict:#?}");
-        io.write(&Packet::Pingreq).await.ok();
+        io.send(&Packet::Pingreq).await.ok();
         let answer = next(&mut io).await;
         assert_eq!(answer == Some(Packet::Pingresp), stays, "{oversize:?}: {answer:?}");
     }
@@ -209,7 +209,7 @@ async fn a_publish_far_over_the_packet_limit_is_judged_by_s_payload_and_skipped_
             assert!(verdict.assumed, "{verdict:#?}");
             assert!(verdict.received.contains(&bytes.len().to_string()), "{verdict:#?}");
             assert!(verdict.received.contains(&max.to_string()), "{verdict:#?}");
-            io.write(&Packet::Pingreq).await.ok();
+            io.send(&Packet::Pingreq).await.ok();
             let answer = next(&mut io).await;
             assert_eq!(answer == Some(Packet::Pingresp), stays, "{transport} {oversize:?}: {answer:?}");
             if !stays {
@@ -246,7 +246,7 @@ async fn downlinks_reach_subscribed_devices_only() {
     assert!(
         matches!(&undelivered.last().unwrap().kind, EventKind::Undelivered { topic, .. } if topic == "/pk/device/user/get")
     );
-    io.write(&Packet::Subscribe(Subscribe {
+    io.send(&Packet::Subscribe(Subscribe {
         packet_id: 1,
         filters: vec![("/sys/pk/device/thing/#".into(), QoS::AtLeastOnce)],
     }))
@@ -269,14 +269,14 @@ async fn downlinks_reach_subscribed_devices_only() {
 async fn a_clean_session_0_device_gets_qos1_messages_published_while_offline() {
     let mut tb = TestBroker::start().await;
     let (mut io, conn) = online(&mut tb, CID, false).await;
-    io.write(&Packet::Subscribe(Subscribe {
+    io.send(&Packet::Subscribe(Subscribe {
         packet_id: 1,
         filters: vec![("/pk/device/user/get".into(), QoS::AtLeastOnce)],
     }))
     .await
     .unwrap();
     assert!(matches!(next(&mut io).await, Some(Packet::Suback(_))));
-    io.write(&Packet::Disconnect).await.unwrap();
+    io.send(&Packet::Disconnect).await.unwrap();
     assert_eq!(tb.closed(conn).await.0, CloseReason::ClientDisconnect);
     assert_eq!(tb.broker.publish(PK, DN, "/pk/device/user/get", "kept", QoS::AtLeastOnce).await, Ok(Delivery::Queued));
     assert_eq!(tb.broker.publish(PK, DN, "/pk/device/user/get", "lost", QoS::AtMostOnce).await, Ok(Delivery::Dropped));
@@ -286,10 +286,10 @@ async fn a_clean_session_0_device_gets_qos1_messages_published_while_offline() {
         other => panic!("expected the stored message, got {other:?}"),
     }
     // A clean session discards what was stored: offline again, nothing is queued.
-    io.write(&Packet::Disconnect).await.unwrap();
+    io.send(&Packet::Disconnect).await.unwrap();
     assert_eq!(tb.closed(conn).await.0, CloseReason::ClientDisconnect);
     let (mut io, conn) = online(&mut tb, CID, true).await;
-    io.write(&Packet::Disconnect).await.unwrap();
+    io.send(&Packet::Disconnect).await.unwrap();
     assert_eq!(tb.closed(conn).await.0, CloseReason::ClientDisconnect);
     assert_eq!(tb.broker.publish(PK, DN, "/pk/device/user/get", "gone", QoS::AtLeastOnce).await, Ok(Delivery::Dropped));
 }

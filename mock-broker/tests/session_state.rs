@@ -39,7 +39,7 @@ async fn next(io: &mut PacketIo, patience: Duration) -> Option<Packet> {
 
 async fn subscribe(io: &mut PacketIo, filter: &str, qos: QoS) {
     let filters = vec![(filter.to_string(), qos)];
-    io.write(&Packet::Subscribe(Subscribe { packet_id: 1, filters })).await.unwrap();
+    io.send(&Packet::Subscribe(Subscribe { packet_id: 1, filters })).await.unwrap();
     assert!(matches!(next(io, PATIENCE).await, Some(Packet::Suback(_))));
 }
 
@@ -52,7 +52,7 @@ async fn expect_publish(io: &mut PacketIo) -> Publish {
 
 /// A PINGREQ answered: everything sent before it has been read by the broker.
 async fn round_trip(io: &mut PacketIo) {
-    io.write(&Packet::Pingreq).await.unwrap();
+    io.send(&Packet::Pingreq).await.unwrap();
     assert_eq!(next(io, PATIENCE).await, Some(Packet::Pingresp));
 }
 
@@ -100,7 +100,7 @@ async fn a_persistent_session_moves_to_the_login_that_kicks_it() {
     let one = expect_publish(&mut old).await;
     let two = expect_publish(&mut old).await;
     assert_eq!((&one.payload[..], &two.payload[..]), (&b"one"[..], &b"two"[..]));
-    old.write(&Packet::Puback(one.packet_id.unwrap())).await.unwrap();
+    old.send(&Packet::Puback(one.packet_id.unwrap())).await.unwrap();
     round_trip(&mut old).await;
 
     let (mut new, new_conn, present) = login(&mut tb, CID2, false).await;
@@ -152,7 +152,7 @@ async fn unacknowledged_downlinks_are_redelivered_on_reconnect() {
     tb.broker.publish(PK, DN, GET, "unacked", QoS::AtLeastOnce).await.unwrap();
     let first = expect_publish(&mut io).await;
     assert!(!first.dup);
-    io.write(&Packet::Disconnect).await.unwrap();
+    io.send(&Packet::Disconnect).await.unwrap();
     assert_eq!(tb.closed(conn).await.0, CloseReason::ClientDisconnect);
 
     let (mut io, conn, present) = login(&mut tb, CID, false).await;
@@ -160,8 +160,8 @@ async fn unacknowledged_downlinks_are_redelivered_on_reconnect() {
     let again = expect_publish(&mut io).await;
     assert!(again.dup);
     assert_eq!((again.packet_id, &again.payload[..]), (first.packet_id, &b"unacked"[..]));
-    io.write(&Packet::Puback(again.packet_id.unwrap())).await.unwrap();
-    io.write(&Packet::Disconnect).await.unwrap();
+    io.send(&Packet::Puback(again.packet_id.unwrap())).await.unwrap();
+    io.send(&Packet::Disconnect).await.unwrap();
     assert_eq!(tb.closed(conn).await.0, CloseReason::ClientDisconnect);
 
     let (mut io, _, present) = login(&mut tb, CID, false).await;
@@ -192,7 +192,7 @@ async fn downlinks_go_out_at_the_lower_of_published_and_granted_qos() {
     // Offline, a QoS 0 grant keeps nothing: the message would go out at QoS 0.
     let (mut io, conn, _) = login(&mut tb, CID, false).await;
     subscribe(&mut io, GET, QoS::AtMostOnce).await;
-    io.write(&Packet::Disconnect).await.unwrap();
+    io.send(&Packet::Disconnect).await.unwrap();
     assert_eq!(tb.closed(conn).await.0, CloseReason::ClientDisconnect);
     assert_eq!(tb.broker.publish(PK, DN, GET, "q1", QoS::AtLeastOnce).await, Ok(Delivery::Dropped));
 }
@@ -223,7 +223,7 @@ async fn a_stored_session_drops_its_oldest_message_at_a_limit() {
     let mut watch = tb.broker.events();
     let (mut io, conn, _) = login(&mut tb, CID, false).await;
     subscribe(&mut io, GET, QoS::AtLeastOnce).await;
-    io.write(&Packet::Disconnect).await.unwrap();
+    io.send(&Packet::Disconnect).await.unwrap();
     assert_eq!(tb.closed(conn).await.0, CloseReason::ClientDisconnect);
     for payload in ["m1", "m2", "m3"] {
         assert_eq!(tb.broker.publish(PK, DN, GET, payload, QoS::AtLeastOnce).await, Ok(Delivery::Queued));
@@ -247,7 +247,7 @@ async fn a_stored_session_drops_its_oldest_message_at_a_limit() {
     let mut watch = tb.broker.events();
     let (mut io, conn, _) = login(&mut tb, CID, false).await;
     subscribe(&mut io, GET, QoS::AtLeastOnce).await;
-    io.write(&Packet::Disconnect).await.unwrap();
+    io.send(&Packet::Disconnect).await.unwrap();
     assert_eq!(tb.closed(conn).await.0, CloseReason::ClientDisconnect);
     for payload in [b"a", b"b", b"c"] {
         let payload = Bytes::from(payload.repeat(30));
@@ -270,7 +270,7 @@ async fn a_stored_session_expires() {
     let mut watch = tb.broker.events();
     let (mut io, conn, _) = login(&mut tb, CID, false).await;
     subscribe(&mut io, GET, QoS::AtLeastOnce).await;
-    io.write(&Packet::Disconnect).await.unwrap();
+    io.send(&Packet::Disconnect).await.unwrap();
     assert_eq!(tb.closed(conn).await.0, CloseReason::ClientDisconnect);
     tokio::time::sleep(Duration::from_secs(599)).await;
     assert_eq!(tb.broker.publish(PK, DN, GET, "kept", QoS::AtLeastOnce).await, Ok(Delivery::Queued));
@@ -279,7 +279,7 @@ async fn a_stored_session_expires() {
     assert!(!present, "expired 601 s after the device left");
     let dropped = queue_dropped(&mut watch, conn, 1).await;
     assert!(dropped[0].1.contains("expired"), "{dropped:?}");
-    io.write(&Packet::Pingreq).await.unwrap();
+    io.send(&Packet::Pingreq).await.unwrap();
     assert_eq!(next(&mut io, tb.patience).await, Some(Packet::Pingresp), "nothing resumed");
 }
 
@@ -306,7 +306,7 @@ async fn uplinks(io: &mut PacketIo, ids: std::ops::RangeInclusive<u16>) {
             packet_id: Some(id),
             payload: Bytes::from_static(b"x"),
         };
-        io.write(&Packet::Publish(publish)).await.unwrap();
+        io.send(&Packet::Publish(publish)).await.unwrap();
         assert_eq!(next(io, Duration::from_secs(3600)).await, Some(Packet::Puback(id)), "dropped ones are acked too");
     }
 }
@@ -319,7 +319,7 @@ async fn the_rate_counts_per_device_across_reconnects_in_a_sliding_window() {
     let (mut io, conn, _) = login(&mut tb, CID, true).await;
     uplinks(&mut io, 1..=20).await;
     assert!(rate_verdicts_until(&mut watch, conn, 20).await.is_empty());
-    io.write(&Packet::Disconnect).await.unwrap();
+    io.send(&Packet::Disconnect).await.unwrap();
     tokio::time::sleep(Duration::from_millis(600)).await;
     // A new connection 0.6 s later: 10 more fit, the 31st in the second is dropped.
     let (mut io, conn, _) = login(&mut tb, CID, true).await;

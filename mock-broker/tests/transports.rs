@@ -12,22 +12,6 @@ use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
-/// A raw WebSocket client offering `subprotocols`, for what `PacketIo` never sends.
-async fn raw_ws(
-    tb: &TestBroker,
-    path: &str,
-    subprotocols: Option<&str>,
-) -> Result<tokio_tungstenite::WebSocketStream<TcpStream>, String> {
-    let addr = tb.broker.addr(Transport::Ws).unwrap();
-    let mut request = format!("ws://{addr}{path}").into_client_request().unwrap();
-    if let Some(offered) = subprotocols {
-        request.headers_mut().insert("sec-websocket-protocol", offered.parse().unwrap());
-    }
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    tokio_tungstenite::client_async(request, tcp).await.map(|(ws, _)| ws).map_err(|e| e.to_string())
-}
 
 fn handshake_of(events: &[std::sync::Arc<mock_broker::Event>]) -> mock_broker::events::Handshake {
     events
@@ -55,7 +39,7 @@ async fn the_offered_subprotocol_is_echoed() {
 #[tokio::test]
 async fn a_client_offering_no_subprotocol_is_accepted_with_a_warning() {
     let mut tb = TestBroker::start().await;
-    let mut ws = raw_ws(&tb, "/", None).await.unwrap();
+    let mut ws = tungstenite_client(&tb, "/", None).await.unwrap();
     let conn = tb.next_conn().await;
     ws.send(Message::Binary(doc_example(Transport::Ws).into())).await.unwrap();
     match ws.next().await {
@@ -74,14 +58,14 @@ async fn a_client_offering_no_subprotocol_is_accepted_with_a_warning() {
 async fn any_path_is_served_by_default_and_an_allow_list_refuses_others() {
     let tb = TestBroker::start().await;
     for path in ["/", "/mqtt", "/anything/else"] {
-        assert!(raw_ws(&tb, path, Some("mqtt")).await.is_ok(), "{path}");
+        assert!(tungstenite_client(&tb, path, Some("mqtt")).await.is_ok(), "{path}");
     }
     let policy = Policy { ws_paths: vec!["/mqtt".into()], ..Policy::default() };
     let mut tb = TestBroker::with_policy(policy).await;
-    assert!(raw_ws(&tb, "/mqtt", Some("mqtt")).await.is_ok());
+    assert!(tungstenite_client(&tb, "/mqtt", Some("mqtt")).await.is_ok());
     let conn = tb.next_conn().await;
     let _ = tb.closed(conn).await;
-    let refused = raw_ws(&tb, "/", Some("mqtt")).await.unwrap_err();
+    let refused = tungstenite_client(&tb, "/", Some("mqtt")).await.unwrap_err();
     assert!(refused.contains("404"), "{refused}");
     let conn = tb.next_conn().await;
     let events = tb.until(conn, |k| matches!(k, EventKind::Closed { .. })).await;
@@ -96,7 +80,7 @@ async fn any_path_is_served_by_default_and_an_allow_list_refuses_others() {
 #[tokio::test]
 async fn a_text_frame_is_a_violation_of_t_ws() {
     let mut tb = TestBroker::start().await;
-    let mut ws = raw_ws(&tb, "/mqtt", Some("mqtt")).await.unwrap();
+    let mut ws = tungstenite_client(&tb, "/mqtt", Some("mqtt")).await.unwrap();
     let conn = tb.next_conn().await;
     ws.send(Message::Text("CONNECT".into())).await.unwrap();
     assert_t_ws_close(&mut tb, conn, "text frame").await;
@@ -127,7 +111,7 @@ async fn a_text_frame_that_is_not_utf8_is_a_t_ws_fail_too() {
     use tokio_tungstenite::tungstenite::protocol::frame::Frame;
     use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
     let mut tb = TestBroker::start().await;
-    let mut ws = raw_ws(&tb, "/mqtt", Some("mqtt")).await.unwrap();
+    let mut ws = tungstenite_client(&tb, "/mqtt", Some("mqtt")).await.unwrap();
     let conn = tb.next_conn().await;
     let frame = Frame::message(doc_example(Transport::Ws), OpCode::Data(Data::Text), true);
     ws.send(Message::Frame(frame)).await.unwrap();
@@ -137,7 +121,7 @@ async fn a_text_frame_that_is_not_utf8_is_a_t_ws_fail_too() {
 #[tokio::test]
 async fn a_packet_may_span_frames_and_a_frame_may_hold_several_packets() {
     let tb = TestBroker::start().await;
-    let mut ws = raw_ws(&tb, "/mqtt", Some("mqtt")).await.unwrap();
+    let mut ws = tungstenite_client(&tb, "/mqtt", Some("mqtt")).await.unwrap();
     let connect = doc_example(Transport::Ws);
     let (a, rest) = connect.split_at(3);
     let (b, c) = rest.split_at(rest.len() / 2);
@@ -204,7 +188,7 @@ async fn garbage_closes_only_its_own_connection() {
         let read = tokio::time::timeout(PATIENCE, tcp.read_to_end(&mut rest)).await.expect("closed in time");
         assert!(read.is_err() || rest.is_empty(), "no CONNACK for garbage: {rest:?}");
     }
-    good.write(&Packet::Pingreq).await.unwrap();
+    good.send(&Packet::Pingreq).await.unwrap();
     assert_eq!(good.read().await.unwrap(), Some(Packet::Pingresp), "the good connection never noticed");
 }
 
@@ -226,7 +210,7 @@ async fn a_first_packet_other_than_connect_is_a_violation() {
     let mut tb = TestBroker::start().await;
     let mut io = tb.dial(Transport::Wss).await;
     let conn = tb.next_conn().await;
-    io.write(&Packet::Pingreq).await.unwrap();
+    io.send(&Packet::Pingreq).await.unwrap();
     assert_eq!(read_connack(&mut io).await, None);
     let (reason, _) = tb.closed(conn).await;
     assert!(matches!(&reason, CloseReason::Violation { rule, .. } if rule == "MQTT-3.1.0-1"), "{reason:?}");

@@ -19,6 +19,7 @@
 
 use crate::hub::DeviceKey;
 use crate::mqtt::QoS;
+use crate::wire::ws_frame::close_code_problem;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -388,9 +389,10 @@ impl FaultSpec {
             Fault::RefuseUpgrade { status } if !(400..=599).contains(status) => {
                 fail(format!("HTTP status {status}: a refusal is a 4xx or 5xx status"))
             }
-            Fault::WsClose { code } if !valid_close_code(*code) => {
-                fail(format!("close code {code} may not be sent in a close frame (RFC 6455 7.4)"))
-            }
+            Fault::WsClose { code } => match close_code_problem(*code) {
+                Some(problem) => fail(problem),
+                None => Ok(()),
+            },
             Fault::SplitFrames { at } if at.is_empty() || at.contains(&0) || !at.is_sorted() => {
                 fail("at lists increasing byte offsets, each at least 1".into())
             }
@@ -412,11 +414,6 @@ impl FaultSpec {
 
 /// The longest delay a reply may be given: ten minutes, longer than any keepalive test needs.
 pub const MAX_DELAY_MS: u64 = 600_000;
-
-/// Close codes an endpoint may send (RFC 6455 section 7.4): 1000-1003, 1007-1014, 3000-4999.
-fn valid_close_code(code: u16) -> bool {
-    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
-}
 
 #[cfg(test)]
 mod tests {

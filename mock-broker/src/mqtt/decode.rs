@@ -76,6 +76,12 @@ pub fn oversize_publish(buf: &[u8], direction: Direction, max_packet_len: usize)
     (frame.total() > max_packet_len).then_some(OversizePublish { len: frame.total(), qos })
 }
 
+/// Whether `buf` starts with a whole packet, judged by its fixed header alone: a reader
+/// holding one can [`decode`] it (or refuse it) without waiting for more bytes.
+pub fn whole_packet_buffered(buf: &[u8]) -> bool {
+    buf.len() > 1 && matches!(remaining_length(&buf[1..]), Ok(Some(frame)) if buf.len() >= frame.total())
+}
+
 /// Where a packet's body starts and how long it is.
 #[derive(Clone, Copy, Debug)]
 struct Frame {

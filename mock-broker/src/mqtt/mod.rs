@@ -9,7 +9,7 @@ mod encode;
 mod kind;
 mod packet;
 
-pub use decode::{OversizePublish, SIZE_LIMIT, decode, oversize_publish};
+pub use decode::{OversizePublish, SIZE_LIMIT, decode, oversize_publish, whole_packet_buffered};
 pub use encode::encode;
 pub use packet::*;
 

@@ -216,6 +216,7 @@ Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-
 /// WebSocket opcodes of RFC 6455.
 pub const WS_TEXT: u8 = 0x1;
 pub const WS_BINARY: u8 = 0x2;
+pub const WS_PING: u8 = 0x9;
 
 /// The header of a client WebSocket frame (FIN set) of `opcode` announcing `len` bytes,
 /// masked with `mask` (a client must mask; `None` sends it unmasked).
@@ -282,6 +283,24 @@ pub fn session_bytes(transport: Transport) -> Vec<u8> {
     [doc_example(transport), encoded(&session_packets())].concat()
 }
 
+/// A WebSocket client that is not ours (tokio-tungstenite) on `tb`'s ws listener at `path`,
+/// offering `subprotocols` (`None`: no header): an independent check of the broker's upgrade
+/// and frames, and a way to send what `PacketIo` never sends.
+pub async fn tungstenite_client(
+    tb: &TestBroker,
+    path: &str,
+    subprotocols: Option<&str>,
+) -> Result<tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>, String> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let addr = tb.broker.addr(Transport::Ws).expect("a ws listener");
+    let mut request = format!("ws://{addr}{path}").into_client_request().expect("a valid request");
+    if let Some(offered) = subprotocols {
+        request.headers_mut().insert("sec-websocket-protocol", offered.parse().expect("a header value"));
+    }
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("the broker accepts");
+    tokio_tungstenite::client_async(request, tcp).await.map(|(ws, _)| ws).map_err(|e| e.to_string())
+}
+
 /// Waits for a `mock-broker` child's ready file, failing with the broker's stderr if it never comes.
 pub fn wait_ready(child: &mut std::process::Child, path: &std::path::Path) -> serde_json::Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -300,8 +319,9 @@ pub fn wait_ready(child: &mut std::process::Child, path: &std::path::Path) -> se
 }
 
 /// Sends [`WS_UPGRADE`] on `tcp` and reads the broker's answer up to the end of its head:
-/// a client must wait for it before its first frame (RFC 6455 4.1; the broker refuses frames
-/// pipelined behind the request). Returns the head, which says whether it was a 101.
+/// a client must wait for it before its first frame (RFC 6455 4.1; the broker would still
+/// read frames pipelined behind the request). Returns the head, which says whether it was a
+/// 101.
 pub async fn ws_upgrade_by_hand(tcp: &mut tokio::net::TcpStream) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     tcp.write_all(WS_UPGRADE).await.expect("the upgrade request is written");
@@ -366,7 +386,7 @@ impl Observer {
     /// Pings; `Err` says how it was not answered within [`PATIENCE`].
     pub async fn served(&mut self) -> Result<(), String> {
         let answer = tokio::time::timeout(PATIENCE, async {
-            self.io.write(&Packet::Pingreq).await.map_err(|e| e.to_string())?;
+            self.io.send(&Packet::Pingreq).await.map_err(|e| e.to_string())?;
             self.io.read().await.map_err(|e| e.to_string())
         })
         .await;
