@@ -151,7 +151,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     drop(dialed_tx);
     let mut account = StageAccount::default();
     let mut last = started;
-    while let Some(dialed) = dialed_rx.recv().await {
+    // Each attempt reports once, by its own deadline (within the phase's) or not at all.
+    let reports_by = plan.phase_deadline + plan.connect_timeout;
+    for _ in 0..args.connections {
+        let Ok(Some(dialed)) = tokio::time::timeout_at(reports_by, dialed_rx.recv()).await else { break };
         match dialed {
             Dialed::Connected(times) => account.success(&times),
             Dialed::Failed(error) => account.failure(&error),
