@@ -9,7 +9,7 @@
 //! # Ok(()) }
 //! ```
 
-use crate::events::{Bus, ConnId, EventKind, EventStream};
+use crate::events::{Bus, ConnId, EventKind, EventStats, EventStream};
 use crate::fault::{BadCert, Fault, FaultError, FaultId, FaultSpec};
 use crate::hub::{Command, Delivery, DeviceKey};
 use crate::mqtt::{Publish, QoS};
@@ -186,7 +186,7 @@ impl BrokerBuilder {
             bound.push((kind, listener, local));
         }
         let epoch = Instant::now();
-        let bus = Bus::new(epoch);
+        let bus = Bus::new(epoch, self.policy.history_events);
         let (stop_tx, stop_rx) = watch::channel(false);
         let (alive_tx, alive_rx) = mpsc::channel(1);
         let shared = Arc::new(Shared::new(bus, self.registry, self.policy, tls, cert_names, epoch, stop_rx));
@@ -282,6 +282,23 @@ impl Broker {
     /// Subscribes to the broker's events from now on.
     pub fn events(&self) -> EventStream {
         self.shared.bus.subscribe()
+    }
+
+    /// Every event since the broker started, as far as the history keeps them
+    /// (`Policy::history_events`): if older ones were let go, the stream's first answer is
+    /// [`crate::events::StreamError::Lagged`] with their number. Then it goes on live.
+    pub fn history(&self) -> EventStream {
+        self.shared.bus.history()
+    }
+
+    /// The event bus, for the control endpoint's pages and long polls.
+    pub(crate) fn bus(&self) -> &Bus {
+        &self.shared.bus
+    }
+
+    /// How many events the broker has emitted, by kind, and how full its history is.
+    pub fn event_stats(&self) -> EventStats {
+        self.shared.bus.stats()
     }
 
     /// Publishes a downlink to a device, as the cloud side, and says what became of it (see

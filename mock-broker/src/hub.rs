@@ -357,7 +357,7 @@ mod tests {
     use bytes::Bytes;
 
     fn hub() -> Hub {
-        Hub::new(Bus::new(Instant::now()), &Policy::default())
+        Hub::new(Bus::new(Instant::now(), 16), &Policy::default())
     }
 
     fn key() -> DeviceKey {

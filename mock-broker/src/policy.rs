@@ -117,6 +117,10 @@ pub struct Policy {
     /// cloud side waits. With the write timeout, it bounds what a client that never reads
     /// costs.
     pub outbound_queue: usize,
+    /// The most events the broker's history keeps (65 536): the oldest make room for new
+    /// ones, and are counted as evicted ([`crate::Broker::event_stats`]); a reader left
+    /// behind is told how many it missed.
+    pub history_events: usize,
     /// How long one write may wait on a client that does not read (10 s); then the
     /// connection is closed (reason `limit`, naming `write_timeout`).
     pub write_timeout: Duration,
@@ -166,6 +170,7 @@ impl Default for Policy {
             max_subscriptions: 1000,
             verdicts_per_second: 100,
             outbound_queue: 64,
+            history_events: 1 << 16,
             write_timeout: Duration::from_secs(10),
             reveal_signatures: false,
         }

@@ -324,7 +324,7 @@ impl Link {
         let Some(io) = self.io.as_mut() else {
             return Err(CloseReason::TransportError { message: "no stream to write to".into() });
         };
-        self.shared.bus.emit_with(self.conn, || EventKind::PacketOut(PacketSummary::of(packet)));
+        self.shared.bus.emit(self.conn, EventKind::PacketOut(PacketSummary::of(packet)));
         let limit = self.shared.policy.write_timeout;
         match timeout(limit, io.write(packet)).await {
             Ok(Ok(())) => Ok(()),
@@ -347,7 +347,7 @@ impl Link {
         if let Some(io) = self.io.as_mut() {
             let swallow = async {
                 while let Ok(Some(packet)) = io.read().await {
-                    bus.emit_with(conn, || EventKind::PacketIn(PacketSummary::of(&packet)));
+                    bus.emit(conn, EventKind::PacketIn(PacketSummary::of(&packet)));
                 }
             };
             let _ = timeout(FAULT_HOLD, swallow).await;
@@ -613,7 +613,7 @@ impl<'a> Session<'a> {
                         Err(e) => return self.link.read_failed(e),
                     };
                     last = Instant::now();
-                    self.link.shared.bus.emit_with(self.link.conn, || EventKind::PacketIn(PacketSummary::of(&packet)));
+                    self.link.shared.bus.emit(self.link.conn, EventKind::PacketIn(PacketSummary::of(&packet)));
                     let name = packet.name();
                     if let Err(reason) = self.handle(packet).await {
                         return reason;

@@ -8,7 +8,7 @@ mod support;
 use mock_broker::auth::{SignMethod, sign, sign_content};
 use mock_broker::control::{self, ControlConfig, ControlServer};
 use mock_broker::mqtt::{ConnackCode, Packet, QoS, Subscribe};
-use mock_broker::{CloseReason, Rule, Transport};
+use mock_broker::{CloseReason, Policy, Rule, Transport};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -262,9 +262,9 @@ async fn devices_are_kicked_published_to_disabled_and_given_new_secrets() {
 }
 
 #[tokio::test]
-async fn a_long_poll_returns_the_first_match_after_the_cursor_and_a_window_counts_what_it_lost() {
+async fn a_long_poll_returns_the_first_match_after_the_cursor() {
     let mut tb = TestBroker::start().await;
-    let server = start(&tb, ControlConfig { history: 4, ..ControlConfig::default() }).await;
+    let server = start(&tb, ControlConfig::default()).await;
     let addr = server.addr();
     let poll = tokio::spawn(async move {
         call(addr, "GET", "/events/wait?since=0&event=online&device=pk%2Fdevice&timeout_ms=10000", None).await
@@ -281,8 +281,23 @@ async fn a_long_poll_returns_the_first_match_after_the_cursor_and_a_window_count
     let seq = online["seq"].as_u64().unwrap();
     let none = call(addr, "GET", &format!("/events/wait?since={seq}&event=online&timeout_ms=200"), None).await;
     assert_eq!(none, (408, json!({"error": "no matching event within 200 ms"})));
+    server.stop().await;
+}
 
-    // More events than the window holds: the oldest are reported missed.
+#[tokio::test]
+async fn a_page_counts_what_the_history_let_go_and_stats_count_every_event() {
+    // The test's own observer would fall behind so small a history: the device is dialled
+    // directly and the long poll finds its `online`, the newest event.
+    let tb = TestBroker::with_policy(Policy { history_events: 4, ..Policy::default() }).await;
+    let server = start(&tb, ControlConfig::default()).await;
+    let addr = server.addr();
+    let mut io = tb.dial(Transport::Tcp).await;
+    io.write_bytes(&doc_example(Transport::Tcp)).await.unwrap();
+    assert_eq!(read_connack(&mut io).await, Some(ConnackCode::Accepted));
+    let (status, online) = call(addr, "GET", "/events/wait?since=0&event=online&timeout_ms=10000", None).await;
+    assert_eq!((status, online["event"].as_str()), (200, Some("online")));
+
+    // More events than the history holds: the oldest are reported missed.
     let page = call(addr, "GET", "/events?since=0", None).await.1;
     let newest = page["next"].as_u64().unwrap();
     assert!(newest > 4, "{page}");
@@ -291,5 +306,12 @@ async fn a_long_poll_returns_the_first_match_after_the_cursor_and_a_window_count
     assert_eq!(page["events"][0]["seq"].as_u64(), Some(newest - 3));
     let limited = call(addr, "GET", &format!("/events?since={}&limit=1", newest - 2), None).await.1;
     assert_eq!((limited["next"].as_u64(), limited["missed"].as_u64()), (Some(newest - 1), Some(0)));
+
+    let (status, stats) = call(addr, "GET", "/stats", None).await;
+    assert_eq!(status, 200);
+    let events = &stats["events"];
+    assert_eq!(events["emitted"].as_u64(), Some(newest), "{stats}");
+    assert_eq!(events["by_kind"]["online"].as_u64(), Some(1), "{stats}");
+    assert_eq!(events["history"], json!({"capacity": 4, "held": 4, "evicted": newest - 4}));
     server.stop().await;
 }

@@ -7,6 +7,10 @@
 //! is [`RSS_TOLERANCE_KIB`]), and its events file accounts for every connection: each one
 //! the test opened has exactly one `accepted` and exactly one `closed`, none leaked, none
 //! lost.
+//!
+//! The broker keeps a bounded history of its events, which grows until it is full and then
+//! stays that size: the soak runs with a history the warm-up fills ([`HISTORY_EVENTS`]), so
+//! that the baseline includes it and any growth after it is a leak.
 
 mod support;
 
@@ -26,13 +30,16 @@ const DEVICES: usize = 20;
 /// Connections each device makes after the warm-up, spread over [`SOAK_TIME`].
 const PER_DEVICE: usize = 100;
 /// Connections each device makes before the baseline is measured.
-const WARM_UP_PER_DEVICE: usize = 10;
+const WARM_UP_PER_DEVICE: usize = 15;
 const SOAK_TIME: Duration = Duration::from_secs(15);
 /// How far above the baseline the broker's RSS may stay once the churn is over: freed
 /// memory the allocator keeps in its arenas (one per worker thread), not a leak, which
 /// would grow with the connection count (2000 connections leaking 2 KiB each would be
 /// 4 MiB). Measured here: about 0.5 MiB above a baseline of about 16 MiB.
 const RSS_TOLERANCE_KIB: u64 = 4 * 1024;
+/// The history's size: fewer events than the warm-up's connections emit (each connection
+/// that logs in emits a score of them), yet seconds of the event file sink's lag.
+const HISTORY_EVENTS: usize = 4000;
 
 fn vm_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the broker's status");
@@ -129,7 +136,7 @@ async fn thousands_of_churning_connections_leave_no_trace() {
     let (ready_path, events) = (dir.path().join("ready.json"), dir.path().join("events.jsonl"));
     let mut broker = Command::new(env!("CARGO_BIN_EXE_mock-broker"));
     broker.args(["--transport", "tcp", "--transport", "ws", "--quiet", "--ready-file"]).arg(&ready_path);
-    broker.arg("--events").arg(&events);
+    broker.arg("--events").arg(&events).args(["--history-events", &HISTORY_EVENTS.to_string()]);
     for d in 0..DEVICES {
         broker.args(["--device", &format!("{PK}/soak{d:02}/{SECRET}")]);
     }

@@ -167,6 +167,10 @@ pub struct Args {
     /// Limit: cloud-side commands queued for one connection before the cloud side waits.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub outbound_queue: usize,
+    /// Limit: events the history keeps (the control endpoint's `/events` reads it); the
+    /// oldest make room and are counted.
+    #[arg(long, value_name = "N", default_value_t = 1 << 16)]
+    pub history_events: usize,
     /// Limit: seconds one write may wait on a client that does not read before it is closed.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     pub write_timeout: f64,
@@ -273,6 +277,7 @@ impl Args {
             max_subscriptions: self.max_subscriptions,
             verdicts_per_second: self.verdicts_per_second,
             outbound_queue: at_least_one("outbound-queue", self.outbound_queue)?,
+            history_events: at_least_one("history-events", self.history_events)?,
             write_timeout: seconds("write-timeout", self.write_timeout)?,
             reveal_signatures: self.reveal_signatures,
             ..Policy::default()

@@ -17,10 +17,12 @@
 //! | `POST /devices/{pk}/{dn}/secret` | `{"secret": "..."}` (ID-SECRET) | `{"product_key", "device_name", "rotated": true}` |
 //! | `GET /events?since=CURSOR&limit=N` | | `{"events": [...], "next": CURSOR, "missed": M}` |
 //! | `GET /events/wait?since=CURSOR&timeout_ms=T&event=KIND&conn=N&device=pk/dn` | | the first matching event after the cursor; 408 when none came within T ms |
+//! | `GET /stats` | | `{"events": {"emitted": N, "by_kind": {"packet_in": N, ...}, "history": {"capacity": C, "held": H, "evicted": E}}}` ([`crate::events::EventStats`]) |
 //!
 //! Events are the transcript's JSON (the serde form of [`crate::Event`]) plus `seq`, their
-//! number from 1; a cursor is a `seq` (0: from the start). The endpoint keeps the last
-//! [`ControlConfig::history`] events: `missed` counts those after the cursor no longer kept.
+//! number from 1; a cursor is a `seq` (0: from the start). They come from the broker's
+//! history, which keeps the last `Policy::history_events` (`--history-events`): `missed`
+//! counts those after the cursor no longer kept.
 //! A long poll waits at most 60 s (10 s without `timeout_ms`); `event` is a kind name
 //! (`accepted`, `connect`, `verdict`, `online`, `fault`, `closed`...), `device` matches the
 //! connections that named the device in their CONNECT username. Enabling, disabling and a
@@ -35,14 +37,13 @@
 //!
 //! - `http`: hyper plumbing (connections, limits, deadlines, JSON answers).
 //! - `routes`: the route table and handlers.
-//! - `history`: the numbered, bounded event history.
+//! - `history`: pages and long polls over the broker's event history.
 
 mod history;
 mod http;
 mod routes;
 
 use crate::broker::Broker;
-use history::History;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -60,8 +61,6 @@ pub struct ControlConfig {
     pub body_limit: usize,
     /// How long a request's head, and then its body, may take to arrive (default 10 s).
     pub read_timeout: Duration,
-    /// How many events are kept for `GET /events` (default 10 000).
-    pub history: usize,
     /// How many connections are served at once (default 64).
     pub max_connections: usize,
 }
@@ -72,7 +71,6 @@ impl Default for ControlConfig {
             addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             body_limit: 64 * 1024,
             read_timeout: Duration::from_secs(10),
-            history: 10_000,
             max_connections: 64,
         }
     }
@@ -83,24 +81,21 @@ pub struct ControlServer {
     addr: SocketAddr,
     stop: watch::Sender<bool>,
     server: JoinHandle<()>,
-    recorder: JoinHandle<()>,
 }
 
-/// Binds the endpoint and starts serving `broker`. Events are recorded from this call on.
+/// Binds the endpoint and starts serving `broker`.
 pub async fn serve(broker: Arc<Broker>, config: ControlConfig) -> io::Result<ControlServer> {
     let listener = TcpListener::bind(config.addr).await?;
     let addr = listener.local_addr()?;
-    let history = History::new(config.history);
-    let recorder = tokio::spawn(history.clone().record_from(broker.events()));
     let limits = http::Limits {
         body: config.body_limit,
         read_timeout: config.read_timeout,
         connections: config.max_connections,
     };
-    let app = Arc::new(routes::App { broker, history, limits });
+    let app = Arc::new(routes::App { broker, limits });
     let (stop, stopped) = watch::channel(false);
     let server = tokio::spawn(http::serve(listener, app, stopped));
-    Ok(ControlServer { addr, stop, server, recorder })
+    Ok(ControlServer { addr, stop, server })
 }
 
 impl ControlServer {
@@ -118,8 +113,6 @@ impl ControlServer {
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);
         let _ = (&mut self.server).await;
-        self.recorder.abort();
-        let _ = (&mut self.recorder).await;
     }
 }
 
@@ -127,6 +120,5 @@ impl Drop for ControlServer {
     /// Dropped without [`ControlServer::stop`]: stops serving all the same, without waiting.
     fn drop(&mut self) {
         let _ = self.stop.send(true);
-        self.recorder.abort();
     }
 }

@@ -1,7 +1,7 @@
 //! The control endpoint's routes: the table, matching a request to one, and each handler.
 //! The table is what a 404 lists and what the module docs of [`crate::control`] describe.
 
-use super::history::{AheadOfHead, Filter, History};
+use super::history::{self, AheadOfHead, Filter};
 use super::http::{ApiError, Limits, parse_json, read_body};
 use crate::broker::{Broker, CloudError};
 use crate::cloud::PublishRequest;
@@ -33,10 +33,11 @@ enum Endpoint {
     Secret,
     Events,
     WaitEvent,
+    Stats,
 }
 
 /// Every route: method, path pattern (`{name}` is one path segment), endpoint.
-const ROUTES: [(Method, &str, Endpoint); 13] = [
+const ROUTES: [(Method, &str, Endpoint); 14] = [
     (Method::GET, "/faults", Endpoint::ListFaults),
     (Method::POST, "/faults", Endpoint::ArmFault),
     (Method::DELETE, "/faults", Endpoint::ClearFaults),
@@ -50,6 +51,7 @@ const ROUTES: [(Method, &str, Endpoint); 13] = [
     (Method::POST, "/devices/{pk}/{dn}/secret", Endpoint::Secret),
     (Method::GET, "/events", Endpoint::Events),
     (Method::GET, "/events/wait", Endpoint::WaitEvent),
+    (Method::GET, "/stats", Endpoint::Stats),
 ];
 
 /// The most events one `GET /events` returns.
@@ -61,7 +63,6 @@ const DEFAULT_WAIT: Duration = Duration::from_secs(10);
 /// What every request is answered with.
 pub(crate) struct App {
     pub broker: Arc<Broker>,
-    pub history: Arc<History>,
     pub limits: Limits,
 }
 
@@ -91,6 +92,7 @@ impl App {
             Endpoint::Secret => self.rotate_secret(device(), &body().await?),
             Endpoint::Events => self.events(&query),
             Endpoint::WaitEvent => self.wait_event(&query).await,
+            Endpoint::Stats => Ok((StatusCode::OK, json!({"events": self.broker.event_stats()}))),
         }
     }
 
@@ -180,7 +182,7 @@ impl App {
         query.only(&["since", "limit"])?;
         let since = query.number("since")?.unwrap_or(0);
         let limit = query.number("limit")?.map_or(PAGE_LIMIT, |n| (n as usize).clamp(1, PAGE_LIMIT));
-        let page = self.history.after(since, limit).map_err(ahead)?;
+        let page = history::after(self.broker.bus(), since, limit).map_err(ahead)?;
         Ok((StatusCode::OK, json!({"events": page.events, "next": page.next, "missed": page.missed})))
     }
 
@@ -213,7 +215,7 @@ impl App {
             return Err(ApiError::bad_request(format!("device {device:?}: expected productKey/deviceName")));
         }
         let filter = Filter { kind, conn: query.number("conn")?, device };
-        match self.history.wait(since, &filter, Instant::now() + timeout).await.map_err(ahead)? {
+        match history::wait(self.broker.bus(), since, &filter, Instant::now() + timeout).await.map_err(ahead)? {
             Some(event) => Ok((StatusCode::OK, event)),
             None => Err(ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,

@@ -1,18 +1,21 @@
 //! The transcript: structured events every connection produces, and the bus that carries them.
 //!
-//! Events are plain values sent on a broadcast channel; nothing is formatted on the hot path.
-//! Sinks (the CLI's stdout printer, a JSON-lines file, a test) subscribe with
-//! [`crate::Broker::events`]. When no one listens, packet events are not even built.
+//! Events are plain values, numbered and kept in the bus's bounded history ([`bus`]);
+//! nothing is formatted on the hot path. Sinks (the CLI's stdout printer, a JSON-lines file,
+//! the control endpoint, a test) read them with [`crate::Broker::events`] (from now on) or
+//! [`crate::Broker::history`] (from the start).
+
+mod bus;
+
+pub(crate) use bus::{Bus, Entry};
+pub use bus::{EventStats, EventStream, HistoryStats, StreamError, WaitError};
 
 use crate::mqtt::{ConnackCode, Packet, Protocol, QoS};
 use crate::transport::{Listener, Transport};
 use crate::verdict::Verdict;
 use serde::Serialize;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::broadcast;
-use tokio::time::Instant;
 
 /// A connection's number, unique within one broker, counting from 1.
 pub type ConnId = u64;
@@ -104,21 +107,26 @@ impl EventKind {
 
     /// This kind's name, as the `event` field of the JSON form writes it.
     pub fn name(&self) -> &'static str {
+        Self::NAMES[self.index()]
+    }
+
+    /// This kind's place in [`EventKind::NAMES`].
+    fn index(&self) -> usize {
         match self {
-            EventKind::Accepted { .. } => "accepted",
-            EventKind::Sniffed { .. } => "sniffed",
-            EventKind::Handshake(_) => "handshake",
-            EventKind::Connect(_) => "connect",
-            EventKind::Verdict(_) => "verdict",
-            EventKind::PacketIn(_) => "packet_in",
-            EventKind::PacketOut(_) => "packet_out",
-            EventKind::Online { .. } => "online",
-            EventKind::Undelivered { .. } => "undelivered",
-            EventKind::Fault(_) => "fault",
-            EventKind::QueueDropped { .. } => "queue_dropped",
-            EventKind::Closed { .. } => "closed",
-            EventKind::AcceptFailed { .. } => "accept_failed",
-            EventKind::Suppressed { .. } => "suppressed",
+            EventKind::Accepted { .. } => 0,
+            EventKind::Sniffed { .. } => 1,
+            EventKind::Handshake(_) => 2,
+            EventKind::Connect(_) => 3,
+            EventKind::Verdict(_) => 4,
+            EventKind::PacketIn(_) => 5,
+            EventKind::PacketOut(_) => 6,
+            EventKind::Online { .. } => 7,
+            EventKind::Undelivered { .. } => 8,
+            EventKind::Fault(_) => 9,
+            EventKind::QueueDropped { .. } => 10,
+            EventKind::Closed { .. } => 11,
+            EventKind::AcceptFailed { .. } => 12,
+            EventKind::Suppressed { .. } => 13,
         }
     }
 }
@@ -305,134 +313,23 @@ impl CloseReason {
     }
 }
 
-/// How many events a slow subscriber may fall behind before it loses some.
-const BUS_CAPACITY: usize = 1 << 16;
+/// Events the unit tests of the bus and its readers build.
+#[cfg(test)]
+pub(crate) mod test_events {
+    use super::{ConnectSummary, EventKind};
+    use crate::mqtt::Protocol;
 
-/// The sending side of the transcript, shared by every connection.
-#[derive(Clone)]
-pub(crate) struct Bus {
-    tx: broadcast::Sender<Arc<Event>>,
-    start: Instant,
-}
-
-impl Bus {
-    pub(crate) fn new(start: Instant) -> Bus {
-        Bus { tx: broadcast::channel(BUS_CAPACITY).0, start }
-    }
-
-    /// Records an event.
-    pub(crate) fn emit(&self, conn: ConnId, kind: EventKind) {
-        if self.tx.receiver_count() > 0 {
-            let _ = self.tx.send(Arc::new(Event { conn, at: self.start.elapsed(), kind }));
-        }
-    }
-
-    /// Records an event built only when someone listens (for per-packet events).
-    pub(crate) fn emit_with(&self, conn: ConnId, kind: impl FnOnce() -> EventKind) {
-        if self.tx.receiver_count() > 0 {
-            self.emit(conn, kind());
-        }
-    }
-
-    pub(crate) fn subscribe(&self) -> EventStream {
-        EventStream { rx: self.tx.subscribe(), lost: 0 }
-    }
-}
-
-/// A subscription to the broker's events, from the moment it was taken.
-///
-/// Events are never lost silently: a subscriber that falls more than the bus's capacity
-/// behind gets [`StreamError::Lagged`] (or [`WaitError::Lagged`]) with the number it missed,
-/// and [`EventStream::lost`] keeps the total.
-pub struct EventStream {
-    rx: broadcast::Receiver<Arc<Event>>,
-    lost: u64,
-}
-
-/// Why [`EventStream::recv`] returned no event.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub enum StreamError {
-    /// The subscriber fell behind and `0` events were lost.
-    #[error("{0} events were lost: the subscriber fell behind")]
-    Lagged(u64),
-    /// The broker is gone.
-    #[error("the broker has shut down")]
-    Closed,
-}
-
-/// Why [`EventStream::wait_for`] found no event.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub enum WaitError {
-    /// No accepted event within the time given.
-    #[error("no such event in time")]
-    Timeout,
-    /// The subscriber fell behind and `0` events were lost: the one waited for may be among
-    /// them.
-    #[error("{0} events were lost: the subscriber fell behind")]
-    Lagged(u64),
-    /// The broker is gone.
-    #[error("the broker has shut down")]
-    Closed,
-}
-
-impl EventStream {
-    /// The next event, or how many were lost since the last one.
-    pub async fn recv(&mut self) -> Result<Arc<Event>, StreamError> {
-        self.rx.recv().await.map_err(|e| match e {
-            broadcast::error::RecvError::Lagged(n) => {
-                self.lost = self.lost.saturating_add(n);
-                StreamError::Lagged(n)
-            }
-            broadcast::error::RecvError::Closed => StreamError::Closed,
+    /// A CONNECT naming `username` (`deviceName&productKey`).
+    pub(crate) fn connect(username: &str) -> EventKind {
+        EventKind::Connect(ConnectSummary {
+            protocol: Protocol::V311,
+            client_id: "c".into(),
+            username: Some(username.into()),
+            password_len: Some(40),
+            keep_alive: 60,
+            clean_session: true,
+            will: false,
         })
-    }
-
-    /// How many events this subscriber has missed in all because it fell behind.
-    pub fn lost(&self) -> u64 {
-        self.lost
-    }
-
-    /// Waits up to `timeout` for the first event that `pred` accepts, skipping others. A gap
-    /// in the stream ends the wait with [`WaitError::Lagged`].
-    pub async fn wait_for(
-        &mut self,
-        timeout: Duration,
-        mut pred: impl FnMut(&Event) -> bool,
-    ) -> Result<Arc<Event>, WaitError> {
-        tokio::time::timeout(timeout, async {
-            loop {
-                match self.recv().await {
-                    Ok(ev) if pred(&ev) => return Ok(ev),
-                    Ok(_) => continue,
-                    Err(StreamError::Lagged(n)) => return Err(WaitError::Lagged(n)),
-                    Err(StreamError::Closed) => return Err(WaitError::Closed),
-                }
-            }
-        })
-        .await
-        .unwrap_or(Err(WaitError::Timeout))
-    }
-
-    /// Collects the events of connection `conn` up to and including its `Closed` event,
-    /// waiting at most `timeout` in all (what came so far, when it passes or the broker is
-    /// gone). A gap in the stream is an error: the transcript would have holes.
-    pub async fn transcript(&mut self, conn: ConnId, timeout: Duration) -> Result<Vec<Arc<Event>>, WaitError> {
-        let deadline = Instant::now() + timeout;
-        let mut events = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.wait_for(left, |e| e.conn == conn).await {
-                Ok(ev) => {
-                    let closed = matches!(ev.kind, EventKind::Closed { .. });
-                    events.push(ev);
-                    if closed {
-                        return Ok(events);
-                    }
-                }
-                Err(WaitError::Lagged(n)) => return Err(WaitError::Lagged(n)),
-                Err(WaitError::Timeout | WaitError::Closed) => return Ok(events),
-            }
-        }
     }
 }
 
@@ -455,29 +352,14 @@ mod tests {
             EventKind::Closed { reason: CloseReason::Shutdown },
             EventKind::AcceptFailed { listener: Listener::Mux, error: "EMFILE".into(), count: 2 },
             EventKind::Suppressed { verdicts: 3, rules: vec!["S-SUB-DENY".into()] },
+            EventKind::QueueDropped { topic: "/t".into(), reason: "expired".into() },
+            EventKind::Verdict(Verdict::pass(crate::Rule::AKeepalive, "30..=1200", "60")),
         ];
         for kind in kinds {
             let json = serde_json::to_value(Event { conn: 1, at: Duration::ZERO, kind: kind.clone() }).unwrap();
             assert_eq!(json["event"], kind.name());
             assert!(EventKind::NAMES.contains(&kind.name()));
         }
-    }
-
-    #[tokio::test]
-    async fn a_lagging_subscriber_is_told_how_many_events_it_missed() {
-        let bus = Bus::new(Instant::now());
-        let mut events = bus.subscribe();
-        for _ in 0..BUS_CAPACITY + 5 {
-            bus.emit(1, EventKind::Closed { reason: CloseReason::Shutdown });
-        }
-        bus.emit(2, EventKind::Closed { reason: CloseReason::Shutdown });
-        assert_eq!(events.wait_for(Duration::from_secs(1), |e| e.conn == 2).await.err(), Some(WaitError::Lagged(6)));
-        assert_eq!(events.lost(), 6);
-        let mut late = bus.subscribe();
-        for _ in 0..BUS_CAPACITY + 1 {
-            bus.emit(3, EventKind::Closed { reason: CloseReason::Shutdown });
-        }
-        assert_eq!(late.transcript(3, Duration::from_secs(1)).await.err(), Some(WaitError::Lagged(1)));
     }
 
     #[test]
