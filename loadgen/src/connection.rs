@@ -80,7 +80,12 @@ pub async fn run(
 
 /// Pings every `keepalive` (the first at a point spread by `index`, so that thousands of
 /// connections do not ping at once) until released.
-async fn idle(mut link: Link, index: usize, keepalive: Duration, mut release: watch::Receiver<bool>) -> (Option<Link>, Idle) {
+async fn idle(
+    mut link: Link,
+    index: usize,
+    keepalive: Duration,
+    mut release: watch::Receiver<bool>,
+) -> (Option<Link>, Idle) {
     let mut counts = Idle::default();
     let spread = keepalive.mul_f64((index.wrapping_mul(7919) % 1000) as f64 / 1000.0);
     let mut next_ping = Instant::now() + spread.max(keepalive / 2);

@@ -140,7 +140,7 @@ mod tests {
             for (id, len) in &packets {
                 let (packet, used) = next(&out[at..]).unwrap().unwrap();
                 let header = 6 + if id.is_some() { 2 } else { 0 };
-                prop_assert_eq!(packet.body.len(), header - 2 + len);
+                prop_assert_eq!(packet.body.len(), header + len);
                 prop_assert_eq!(packet.flags, if id.is_some() { 2 } else { 0 });
                 if let Some(id) = id {
                     prop_assert_eq!(u16::from_be_bytes([packet.body[6], packet.body[7]]), *id);

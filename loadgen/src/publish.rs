@@ -79,9 +79,10 @@ pub async fn run(links: Vec<(Link, Device)>, spec: &Spec, on_measure: impl FnOnc
         seconds: spec.measure.as_secs_f64(),
         ..Report::default()
     };
-    // Every publisher stops by `end`, a write it is stuck in by `end` + its grace.
-    while let Ok(Some(joined)) = tokio::time::timeout_at(end + WRITE_GRACE * 2, tasks.join_next()).await {
-        let counts = joined.unwrap_or_else(|e| Counts { error: Some(format!("publisher failed: {e}")), ..Counts::default() });
+    // Every publisher stops by `end`; the grace covers a busy runtime.
+    while let Ok(Some(joined)) = tokio::time::timeout_at(end + JOIN_GRACE, tasks.join_next()).await {
+        let counts =
+            joined.unwrap_or_else(|e| Counts { error: Some(format!("publisher failed: {e}")), ..Counts::default() });
         report.sent += counts.sent;
         report.counted += counts.counted;
         report.acked_total += counts.acked_total;
@@ -96,14 +97,14 @@ pub async fn run(links: Vec<(Link, Device)>, spec: &Spec, on_measure: impl FnOnc
     let stuck = tasks.len() as u64;
     if stuck > 0 {
         report.errors += stuck;
-        report.error_examples.push(format!("{stuck} publishers did not stop in time (a write blocked)"));
+        report.error_examples.push(format!("{stuck} publishers did not stop within {JOIN_GRACE:?} of the end"));
     }
     report.rate_per_s = report.counted as f64 / spec.measure.as_secs_f64().max(f64::EPSILON);
     report
 }
 
-/// How long a write may block past the end of the phase.
-const WRITE_GRACE: Duration = Duration::from_secs(2);
+/// How long after the end of the phase the publishers must have stopped.
+const JOIN_GRACE: Duration = Duration::from_secs(5);
 
 async fn publisher(
     mut link: Link,
@@ -122,7 +123,8 @@ async fn publisher(
             break;
         }
         let room = if spec.qos1 { spec.window as u64 - counts.unacked } else { spec.window as u64 };
-        let allowed = rate.map_or(u64::MAX, |r| (((now - start).as_secs_f64() * r) as u64 + 1).saturating_sub(counts.sent));
+        let allowed =
+            rate.map_or(u64::MAX, |r| (((now - start).as_secs_f64() * r) as u64 + 1).saturating_sub(counts.sent));
         for _ in 0..room.min(allowed) {
             let id = spec.qos1.then_some(next_id);
             next_id = next_id.checked_add(1).unwrap_or(1);
@@ -135,10 +137,11 @@ async fn publisher(
             }
         }
         if link.has_pending() {
-            match tokio::time::timeout_at(end + WRITE_GRACE, link.flush()).await {
+            // A write still blocked at the end is the broker's backpressure: the phase is over.
+            match tokio::time::timeout_at(end, link.flush()).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => return counts.failed(format!("write: {e}")),
-                Err(_) => return counts.failed("a write blocked past the end of the phase".into()),
+                Err(_) => break,
             }
         }
         if spec.qos1 && counts.unacked > 0 {

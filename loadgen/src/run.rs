@@ -195,13 +195,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         phase("publish-end");
         Some(report)
     };
-    let output = Output { url: args.url, connections: args.connections, in_flight: args.in_flight, connect, hold, publish };
+    let output =
+        Output { url: args.url, connections: args.connections, in_flight: args.in_flight, connect, hold, publish };
     println!("{}", serde_json::to_string_pretty(&output)?);
     Ok(())
 }
 
 /// Joins every connection task (each returns promptly once released), in connection order.
-async fn collect(mut tasks: JoinSet<(usize, (Option<Link>, Idle))>, devices: &[Device]) -> (Vec<(Link, Device)>, Vec<Idle>) {
+async fn collect(
+    mut tasks: JoinSet<(usize, (Option<Link>, Idle))>,
+    devices: &[Device],
+) -> (Vec<(Link, Device)>, Vec<Idle>) {
     let mut done = Vec::new();
     while let Ok(Some(joined)) = tokio::time::timeout(Duration::from_secs(10), tasks.join_next()).await {
         done.extend(joined.ok());

@@ -63,7 +63,11 @@ impl Target {
 
     /// The `Host` header's value.
     pub fn authority(&self) -> String {
-        if self.host.contains(':') { format!("[{}]:{}", self.host, self.port) } else { format!("{}:{}", self.host, self.port) }
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
     }
 
     /// Resolves the host once, preferring IPv4, so that no connection pays for a lookup.

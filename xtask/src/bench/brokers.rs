@@ -57,10 +57,11 @@ pub struct KitOptions<'a> {
 /// The mock broker's flags every scenario gets: uplinks unthrottled (S-RATE would cap ingest
 /// at 30 msg/s per device), the bench certificate, no output but the ready file.
 pub fn kit_args(options: &KitOptions<'_>, certs: &Certs, ready: &Path) -> Vec<String> {
-    let mut args: Vec<String> = ["--quiet", "--rate-limit", "4294967295", "--transport", "ws", "--transport", "wss"]
-        .map(String::from)
-        .to_vec();
-    for (flag, path) in [("--registry", options.registry), ("--cert", &certs.cert), ("--key", &certs.key), ("--ca", &certs.ca)] {
+    let mut args: Vec<String> =
+        ["--quiet", "--rate-limit", "4294967295", "--transport", "ws", "--transport", "wss"].map(String::from).to_vec();
+    for (flag, path) in
+        [("--registry", options.registry), ("--cert", &certs.cert), ("--key", &certs.key), ("--ca", &certs.ca)]
+    {
         args.extend([flag.to_string(), path.display().to_string()]);
     }
     args.extend(["--ready-file".to_string(), ready.display().to_string()]);
@@ -211,9 +212,12 @@ mod tests {
 
     #[test]
     fn the_kit_is_unthrottled_and_gets_the_scenario_limits() {
-        let options = KitOptions { registry: Path::new("r.toml"), max_connections: Some(20000), control: true, nofile: None };
+        let options =
+            KitOptions { registry: Path::new("r.toml"), max_connections: Some(20000), control: true, nofile: None };
         let args = kit_args(&options, &certs(), Path::new("ready.json")).join(" ");
-        for flag in ["--rate-limit 4294967295", "--cert /c/cert.pem", "--max-connections 20000", "--control", "--ready-file"] {
+        for flag in
+            ["--rate-limit 4294967295", "--cert /c/cert.pem", "--max-connections 20000", "--control", "--ready-file"]
+        {
             assert!(args.contains(flag), "{flag} missing from {args}");
         }
         let plain = KitOptions { max_connections: None, control: false, ..options };

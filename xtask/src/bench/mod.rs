@@ -61,7 +61,8 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
         match arg.as_str() {
             "--runs" => {
                 let text = value("--runs")?;
-                options.runs = text.parse().ok().filter(|n| *n > 0).with_context(|| format!("--runs {text:?}: not a count"))?;
+                options.runs =
+                    text.parse().ok().filter(|n| *n > 0).with_context(|| format!("--runs {text:?}: not a count"))?;
                 runs_given = true;
             }
             "--only" => {
@@ -143,7 +144,9 @@ pub fn run(root: &Path, target_dir: &Path, args: &[String]) -> anyhow::Result<()
     let certs = certs::mint(dir.path())?;
     let registry = dir.path().join("registry.toml");
     let devices = scenarios::devices_needed(&selected, options.quick);
-    crate::run(std::process::Command::new(bin.join("loadgen")).arg("registry").arg(devices.to_string()).arg(&registry))?;
+    crate::run(
+        std::process::Command::new(bin.join("loadgen")).arg("registry").arg(devices.to_string()).arg(&registry),
+    )?;
     notes.push(format!(
         "the kit: --registry of {devices} generated devices, --rate-limit 4294967295 (S-RATE off), ws and wss \
          only, the bench's certificate (--cert/--key/--ca); mosquitto: allow_anonymous, max_connections -1, \
@@ -182,7 +185,9 @@ pub fn run(root: &Path, target_dir: &Path, args: &[String]) -> anyhow::Result<()
     println!();
     let judged: Vec<_> = figures.iter().filter_map(|f| f.met).collect();
     println!("targets met: {} of {}", judged.iter().filter(|m| **m).count(), judged.len());
-    println!("A figure whose generator used >= 90 % of its core is marked (lower bound): the generator, not the broker, may have been the limit.");
+    println!(
+        "A figure whose generator used >= 90 % of its core is marked (lower bound): the generator, not the broker, may have been the limit."
+    );
     for note in &notes {
         println!("- {note}");
     }

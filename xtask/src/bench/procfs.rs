@@ -38,8 +38,10 @@ pub struct Reading {
 /// Reads process `pid` now.
 pub fn read(pid: u32) -> anyhow::Result<Reading> {
     let at = Instant::now();
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("process {pid} is gone"))?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).with_context(|| format!("process {pid} is gone"))?;
+    let stat =
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("process {pid} is gone"))?;
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).with_context(|| format!("process {pid} is gone"))?;
     Ok(Reading { at, ticks: cpu_ticks(&stat)?, rss_kib: rss_kib(&status)? })
 }
 

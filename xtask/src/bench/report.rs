@@ -133,7 +133,8 @@ fn list(values: &[f64]) -> String {
 
 /// The console table, one row a figure.
 pub fn table(figures: &[Figure]) -> String {
-    let header = ["figure", "kit (each run)", "mosquitto", "ratio (each run)", "median ratio", "target", "met", "gen CPU"];
+    let header =
+        ["figure", "kit (each run)", "mosquitto", "ratio (each run)", "median ratio", "target", "met", "gen CPU"];
     let rows: Vec<[String; 8]> = figures
         .iter()
         .map(|f| {

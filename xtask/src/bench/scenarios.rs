@@ -142,7 +142,11 @@ impl Bench {
             Figure::new(name, "rate", "conn/s").target(Target::RatioAtLeast(if wss { 5.0 } else { 3.0 })),
             Figure::new(name, "p50", "ms"),
             Figure::new(name, "p90", "ms"),
-            if wss { Figure::new(name, "p99", "ms") } else { Figure::new(name, "p99", "ms").target(Target::RatioAtMost(0.125)) },
+            if wss {
+                Figure::new(name, "p99", "ms")
+            } else {
+                Figure::new(name, "p99", "ms").target(Target::RatioAtMost(0.125))
+            },
             Figure::new(name, "broker CPU", "% of a core"),
         ];
         let n = connect_count(self.quick);
@@ -237,15 +241,27 @@ impl Bench {
         let args = |b: &Running| {
             let mut args = self.url(b, false);
             args.extend(
-                ["--connections", &n.to_string(), "--keepalive", "30", "--keepalive-max", "60", "--hold", &hold.to_string()]
-                    .map(String::from),
+                [
+                    "--connections",
+                    &n.to_string(),
+                    "--keepalive",
+                    "30",
+                    "--keepalive-max",
+                    "60",
+                    "--hold",
+                    &hold.to_string(),
+                ]
+                .map(String::from),
             );
             args
         };
         let measure = |_: Kind, _: &Running, run: &GenRun| {
             let (broker_cpu, generator_cpu) = run.cpu("hold-start", "hold-end", self.ticks)?;
             let rss = run.broker_rss("hold-end")? as f64 / 1024.0;
-            Ok((vec![run.number("hold.open_at_end"), broker_cpu * 100.0, rss, run.number("connect.rate_per_s")], generator_cpu))
+            Ok((
+                vec![run.number("hold.open_at_end"), broker_cpu * 100.0, rss, run.number("connect.rate_per_s")],
+                generator_cpu,
+            ))
         };
         let options = KitOptions { max_connections: Some(20_000), ..self.kit_options() };
         self.compare(figures, &options, &[Kind::Kit], args, measure, &mut outcome)?;
@@ -264,13 +280,19 @@ impl Bench {
         let total = FD_LIMIT + FD_EXCESS;
         let over = generator::run(
             &self.loadgen,
-            &[self.url(&broker, false), ["--connections", &total.to_string(), "--connect-timeout", "3", "--hold", "2"].map(String::from).to_vec()]
-                .concat(),
+            &[
+                self.url(&broker, false),
+                ["--connections", &total.to_string(), "--connect-timeout", "3", "--hold", "2"]
+                    .map(String::from)
+                    .to_vec(),
+            ]
+            .concat(),
             broker.pid,
             Duration::from_secs(120),
         )?;
         let (status, _) = control::get(&control, "/events/wait?event=accept_failed&since=0&timeout_ms=3000")?;
-        let warned = std::fs::read_to_string(&broker.stderr).unwrap_or_default().contains("accepting connections failed");
+        let warned =
+            std::fs::read_to_string(&broker.stderr).unwrap_or_default().contains("accepting connections failed");
         let after = generator::run(
             &self.loadgen,
             &[self.url(&broker, false), ["--connections", "5"].map(String::from).to_vec()].concat(),
@@ -285,7 +307,12 @@ impl Bench {
             outcome.figures.push(f);
         };
         figure(&format!("refused of {total}"), "connections", refused, Some(Target::AtLeast(1.0)));
-        figure("stderr says accepting connections failed", "yes=1", f64::from(u8::from(warned)), Some(Target::AtLeast(1.0)));
+        figure(
+            "stderr says accepting connections failed",
+            "yes=1",
+            f64::from(u8::from(warned)),
+            Some(Target::AtLeast(1.0)),
+        );
         figure("accept_failed event", "yes=1", f64::from(u8::from(status == 200)), Some(Target::AtLeast(1.0)));
         figure("served after the others closed", "of 5", after.number("connect.connected"), Some(Target::AtLeast(5.0)));
         outcome.notes.push(format!(
@@ -316,7 +343,9 @@ fn events_check(broker: &Running, run: &GenRun) -> anyhow::Result<String> {
     let control = broker.control.as_deref().context("the kit's ready file has no control URL")?;
     let (status, body) = control::get(control, "/stats")?;
     if status != 200 {
-        bail!("GET /stats answered {status} ({body:.120}): this kit has no /stats route, so dropped events cannot be ruled out");
+        bail!(
+            "GET /stats answered {status} ({body:.120}): this kit has no /stats route, so dropped events cannot be ruled out"
+        );
     }
     let stats: serde_json::Value = serde_json::from_str(&body).context("GET /stats is not JSON")?;
     let events = &stats["events"];

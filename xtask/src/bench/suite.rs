@@ -14,7 +14,8 @@ const LONGEST_TIMER_CASE_S: f64 = 65.0;
 pub fn run(bin: &Path, runs: usize, dir: &Path) -> anyhow::Result<Outcome> {
     let mut outcome = Outcome::default();
     let mut quick = Figure::new("suite", "--profile quick wall time", "s").target(Target::Below(10.0));
-    let mut full = Figure::new("suite", "--profile full wall time", "s").target(Target::AtMost(2.0 * LONGEST_TIMER_CASE_S));
+    let mut full =
+        Figure::new("suite", "--profile full wall time", "s").target(Target::AtMost(2.0 * LONGEST_TIMER_CASE_S));
     for _ in 0..runs {
         for (profile, figure) in [("quick", &mut quick), ("full", &mut full)] {
             let (seconds, ok) = time_suite(bin, profile, dir)?;
