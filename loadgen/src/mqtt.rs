@@ -3,6 +3,7 @@
 //! body), with no allocation per packet.
 
 use crate::identity::Credentials;
+use mock_broker::mqtt::put_remaining_length;
 
 pub const CONNACK: u8 = 2;
 pub const PUBACK: u8 = 4;
@@ -16,7 +17,7 @@ pub fn connect(out: &mut Vec<u8>, creds: &Credentials, keepalive: u16) {
     let strings = [creds.client_id.as_bytes(), creds.username.as_bytes(), creds.password.as_bytes()];
     let remaining = 10 + strings.iter().map(|s| 2 + s.len()).sum::<usize>();
     out.push(0x10);
-    remaining_length(out, remaining);
+    put_remaining_length(out, remaining);
     string(out, b"MQTT");
     out.extend_from_slice(&[4, 0xC2]);
     out.extend_from_slice(&keepalive.to_be_bytes());
@@ -29,7 +30,7 @@ pub fn connect(out: &mut Vec<u8>, creds: &Credentials, keepalive: u16) {
 pub fn publish(out: &mut Vec<u8>, topic: &str, qos1: Option<u16>, payload: &[u8]) {
     let remaining = 2 + topic.len() + if qos1.is_some() { 2 } else { 0 } + payload.len();
     out.push(if qos1.is_some() { 0x32 } else { 0x30 });
-    remaining_length(out, remaining);
+    put_remaining_length(out, remaining);
     string(out, topic.as_bytes());
     if let Some(id) = qos1 {
         out.extend_from_slice(&id.to_be_bytes());
@@ -45,18 +46,6 @@ pub fn pingreq(out: &mut Vec<u8>) {
 fn string(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(&(s.len() as u16).to_be_bytes());
     out.extend_from_slice(s);
-}
-
-fn remaining_length(out: &mut Vec<u8>, mut len: usize) {
-    loop {
-        let digit = (len & 0x7F) as u8;
-        len >>= 7;
-        if len == 0 {
-            out.push(digit);
-            return;
-        }
-        out.push(digit | 0x80);
-    }
 }
 
 /// A packet read from the broker: its type (the high nibble), flags and body.
