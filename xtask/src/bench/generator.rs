@@ -16,11 +16,13 @@ pub struct GenRun {
     pub phases: BTreeMap<String, (Reading, Reading)>,
     /// The broker's reading just before the generator started.
     pub before: Reading,
+    /// What the generator printed besides phase lines, and readings that failed.
+    pub log: Vec<String>,
 }
 
 impl GenRun {
     fn reading(&self, phase: &str) -> anyhow::Result<&(Reading, Reading)> {
-        self.phases.get(phase).with_context(|| format!("loadgen printed no phase {phase}"))
+        self.phases.get(phase).with_context(|| format!("no reading at phase {phase}: {}", self.log.join(" | ")))
     }
 
     /// The broker's and the generator's CPU share (of one core) from phase `from` to `to`.
@@ -31,7 +33,7 @@ impl GenRun {
 
     /// The broker's RSS at a phase, KiB.
     pub fn broker_rss(&self, phase: &str) -> anyhow::Result<u64> {
-        Ok(self.reading(phase)?.0.rss_kib)
+        self.reading(phase)?.0.rss_kib.with_context(|| format!("the broker had no VmRSS at phase {phase}"))
     }
 
     /// A number in the JSON by its path (`connect.rate_per_s`), 0 when absent.
@@ -92,5 +94,5 @@ pub fn run(loadgen: &Path, args: &[String], broker: u32, limit: Duration) -> any
         bail!("loadgen failed ({status}): {}", messages.join(" | "));
     }
     let json = serde_json::from_str(&text).with_context(|| format!("loadgen's output is not JSON: {text:.200}"))?;
-    Ok(GenRun { json, phases, before })
+    Ok(GenRun { json, phases, before, log: messages })
 }

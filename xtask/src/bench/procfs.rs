@@ -32,7 +32,8 @@ pub fn rss_kib(status: &str) -> anyhow::Result<u64> {
 pub struct Reading {
     pub at: Instant,
     pub ticks: u64,
-    pub rss_kib: u64,
+    /// `None` for a process that is exiting (its memory is gone, its CPU time is not).
+    pub rss_kib: Option<u64>,
 }
 
 /// Reads process `pid` now.
@@ -42,7 +43,7 @@ pub fn read(pid: u32) -> anyhow::Result<Reading> {
         std::fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("process {pid} is gone"))?;
     let status =
         std::fs::read_to_string(format!("/proc/{pid}/status")).with_context(|| format!("process {pid} is gone"))?;
-    Ok(Reading { at, ticks: cpu_ticks(&stat)?, rss_kib: rss_kib(&status)? })
+    Ok(Reading { at, ticks: cpu_ticks(&stat)?, rss_kib: rss_kib(&status).ok() })
 }
 
 /// Clock ticks a second (`getconf CLK_TCK`; 100 on Linux when it cannot be asked).
@@ -83,8 +84,8 @@ mod tests {
 
     #[test]
     fn cpu_share_is_ticks_over_wall_time() {
-        let from = Reading { at: Instant::now(), ticks: 100, rss_kib: 0 };
-        let to = Reading { at: from.at + std::time::Duration::from_secs(2), ticks: 150, rss_kib: 0 };
+        let from = Reading { at: Instant::now(), ticks: 100, rss_kib: None };
+        let to = Reading { at: from.at + std::time::Duration::from_secs(2), ticks: 150, rss_kib: None };
         assert_eq!(cpu_share(&from, &to, 100.0), 0.25);
         assert_eq!(cpu_share(&from, &from, 100.0), 0.0);
     }

@@ -180,7 +180,13 @@ impl Bench {
             let held = run.broker_rss("hold-start")?.max(run.broker_rss("hold-end")?);
             let connected = run.number("connect.connected").max(1.0);
             let (_, generator_cpu) = run.cpu("hold-start", "hold-end", self.ticks)?;
-            Ok((vec![held.saturating_sub(run.before.rss_kib) as f64 / connected], generator_cpu))
+            Ok((
+                vec![
+                    held.saturating_sub(run.before.rss_kib.context("the fresh broker had no VmRSS")?) as f64
+                        / connected,
+                ],
+                generator_cpu,
+            ))
         };
         self.compare(figures, &self.kit_options(), &self.kinds(), args, measure, &mut outcome)?;
         outcome.notes.push(format!(
