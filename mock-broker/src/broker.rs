@@ -329,16 +329,18 @@ impl Broker {
         for _ in 0..REROUTES {
             let (delivery, send) = self.shared.hub.route(&key, publish);
             match (delivery, send) {
-                (Delivery::Delivered { conn, .. }, Some((tx, out))) => match tx.send(Command::Deliver(out)).await {
-                    Ok(()) => return Ok(delivery),
-                    // The connection is leaving: its state moves on; route again.
-                    Err(mpsc::error::SendError(Command::Deliver(back))) => {
-                        publish = Publish { qos, ..back };
-                        last = Some(conn);
-                        tokio::task::yield_now().await;
+                (Delivery::Delivered { conn, .. }, Some((tx, out))) => {
+                    match tx.send(Command::Deliver(Box::new(out))).await {
+                        Ok(()) => return Ok(delivery),
+                        // The connection is leaving: its state moves on; route again.
+                        Err(mpsc::error::SendError(Command::Deliver(back))) => {
+                            publish = Publish { qos, ..*back };
+                            last = Some(conn);
+                            tokio::task::yield_now().await;
+                        }
+                        Err(_) => unreachable!("the command sent is a Deliver"),
                     }
-                    Err(_) => unreachable!("the command sent is a Deliver"),
-                },
+                }
                 (Delivery::Undelivered { conn }, _) => {
                     let reason = "the device has not subscribed to it".into();
                     self.shared.bus.emit(conn, EventKind::Undelivered { topic: topic.into(), reason });

@@ -43,8 +43,10 @@ impl DeviceKey {
 /// What the cloud side (or a newer login) asks of a live connection.
 #[derive(Debug)]
 pub enum Command {
-    /// Deliver a downlink PUBLISH if the device subscribed to its topic.
-    Deliver(Publish),
+    /// Deliver a downlink PUBLISH if the device subscribed to its topic. Boxed, so that
+    /// every connection's command queue, whose slots are allocated per block of 32, stays
+    /// small.
+    Deliver(Box<Publish>),
     /// S-KICK: the same device logged in on connection `by`.
     Kick { by: ConnId },
     /// Close the connection (cloud side).
@@ -331,22 +333,32 @@ impl Hub {
     /// connections. A message is accepted while fewer than `limit` were accepted in the last
     /// second; dropped ones do not count.
     pub fn count_uplink(&self, key: &DeviceKey, limit: u32) -> RateCount {
-        const WINDOW: Duration = Duration::from_secs(1);
         let now = Instant::now();
         let mut state = self.state();
-        let window = state.rates.entry(key.clone()).or_default();
-        while window.accepted.front().is_some_and(|&t| now.duration_since(t) >= WINDOW) {
-            window.accepted.pop_front();
+        // The key is cloned only for a device's first message, not for every one.
+        match state.rates.get_mut(key) {
+            Some(window) => window.count(now, limit),
+            None => state.rates.entry(key.clone()).or_default().count(now, limit),
         }
-        let before = window.accepted.len() as u64;
+    }
+}
+
+impl RateWindow {
+    /// Counts one message at `now` against `limit` a second.
+    fn count(&mut self, now: Instant, limit: u32) -> RateCount {
+        const WINDOW: Duration = Duration::from_secs(1);
+        while self.accepted.front().is_some_and(|&t| now.duration_since(t) >= WINDOW) {
+            self.accepted.pop_front();
+        }
+        let before = self.accepted.len() as u64;
         let count = before.saturating_add(1);
         if before < u64::from(limit) {
-            window.accepted.push_back(now);
-            window.dropping = false;
+            self.accepted.push_back(now);
+            self.dropping = false;
             return RateCount { accepted: true, first_dropped: false, count };
         }
-        let first_dropped = !window.dropping;
-        window.dropping = true;
+        let first_dropped = !self.dropping;
+        self.dropping = true;
         RateCount { accepted: false, first_dropped, count }
     }
 }

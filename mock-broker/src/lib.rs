@@ -17,6 +17,8 @@
 //!   running broker from outside.
 
 pub mod auth;
+#[doc(hidden)]
+pub mod bench_support;
 pub mod broker;
 pub mod cli;
 pub mod cloud;

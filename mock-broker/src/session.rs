@@ -67,7 +67,7 @@ pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, listener: Listener, 
         reason = link.run(tcp) => reason,
         _ = server::stopped(&mut shutdown) => CloseReason::Shutdown,
     };
-    link.finish(reason).await;
+    Box::pin(link.finish(reason)).await;
 }
 
 /// The connection before and after its session: owns the packet stream once it exists.
@@ -134,10 +134,12 @@ impl VerdictBudget {
 impl Link {
     async fn run(&mut self, mut tcp: ShapedStream) -> CloseReason {
         if let Some(fault) = self.shared.faults.at_accept(&mut self.faults) {
-            return self.on_accept(fault, &mut tcp).await;
+            return Box::pin(self.on_accept(fault, &mut tcp)).await;
         }
         let limit = self.shared.policy.connect_timeout;
-        let (transport, connect) = match timeout(limit, self.open(tcp)).await {
+        // Boxed: the handshakes' state lives on the heap only while they run, not in every
+        // idle connection's task.
+        let (transport, connect) = match timeout(limit, Box::pin(self.open(tcp))).await {
             Err(_) => return CloseReason::ConnectTimeout { timeout_ms: millis(limit) },
             Ok(Err(reason)) => return reason,
             Ok(Ok(opened)) => opened,
@@ -175,6 +177,9 @@ impl Link {
                 }
                 let (tx, rx) = mpsc::channel(self.shared.policy.outbound_queue.max(1));
                 let mut session = Session::new(self, identity, &connect, rx);
+                // The CONNECT's bytes share the read buffer they were decoded from: dropped
+                // here, they do not pin it for the whole session.
+                drop(connect);
                 session.session_present = fate.session_present;
                 let reason = session.run(tx).await;
                 session.leave();
@@ -557,7 +562,7 @@ impl<'a> Session<'a> {
             session_present,
         });
         if let Some(stored) = resumed
-            && let Err(reason) = self.resume(stored).await
+            && let Err(reason) = Box::pin(self.resume(stored)).await
         {
             return reason;
         }
@@ -589,12 +594,18 @@ impl<'a> Session<'a> {
     }
 
     /// The session loop: K-TIMER starts at CONNACK and each inbound packet resets it.
+    ///
+    /// One timer serves the keepalive: a packet only moves `last`; when the timer fires at
+    /// the cut an older `last` gave, the cut is worked out again from the newest `last` and
+    /// the timer re-armed if that lies ahead. A busy connection thus touches the timer wheel
+    /// about once per keepalive period, not once per packet.
     async fn serve(&mut self) -> CloseReason {
         let epoch = self.shared().epoch;
         let check = self.shared().policy.keepalive_check;
         let mut last = Instant::now();
+        let keepalive = sleep_until(keepalive::cut_at(check, epoch, last, self.keep_alive));
+        tokio::pin!(keepalive);
         loop {
-            let cut = keepalive::cut_at(check, epoch, last, self.keep_alive);
             let fault_due = self.shared().faults.next_due(&self.link.faults);
             let io = self.link.io.as_mut().expect("a session has a stream");
             tokio::select! {
@@ -630,11 +641,16 @@ impl<'a> Session<'a> {
                     }
                 }
                 command = self.commands.recv() => {
-                    if let Err(reason) = self.obey(command).await {
+                    if let Err(reason) = Box::pin(self.obey(command)).await {
                         return reason;
                     }
                 }
-                _ = sleep_until(cut) => {
+                () = &mut keepalive => {
+                    let cut = keepalive::cut_at(check, epoch, last, self.keep_alive);
+                    if cut > Instant::now() {
+                        keepalive.as_mut().reset(cut);
+                        continue;
+                    }
                     let silent_ms = (Instant::now() - last).as_millis() as u64;
                     self.verdict(Verdict::fail(
                         Rule::KTimeout,
@@ -684,7 +700,7 @@ impl<'a> Session<'a> {
     /// A device's PUBLISH: S-QOS, A-WILL-RETAIN, S-PAYLOAD, S-RATE, S-TOPIC-OWN, in that order.
     async fn uplink(&mut self, publish: Publish) -> Result<(), CloseReason> {
         let policy = &self.link.shared.policy;
-        let topic = publish.topic.clone();
+        let topic = publish.topic.as_str();
         if publish.qos == QoS::ExactlyOnce {
             self.verdict(Verdict::fail(Rule::SQos, "QoS 0 or 1", format!("QoS 2 PUBLISH on {topic}")));
             return match policy.qos2_publish {
@@ -718,7 +734,7 @@ impl<'a> Session<'a> {
             return self.ack(&publish).await;
         }
         if let Err(reason) =
-            topics::check_publish(&self.link.shared.registry(), &self.key.product_key, &self.key.device_name, &topic)
+            topics::check_publish(&self.link.shared.registry(), &self.key.product_key, &self.key.device_name, topic)
         {
             self.verdict(Verdict::fail(Rule::SPubDeny, "a topic the device may publish to", topic).with_detail(reason));
             if !self.link.shared.policy.puback_denied_publish {
@@ -806,8 +822,16 @@ impl<'a> Session<'a> {
         self.link.send(&Packet::Suback(Suback { packet_id: subscribe.packet_id, codes })).await
     }
 
-    /// Carries out the faults due now, in order.
+    /// Carries out the faults due now, in order. (Rare work, on the heap: its state is not
+    /// part of every connection's task.)
     async fn faults(&mut self, due: Vec<Fault>) -> Result<(), CloseReason> {
+        if due.is_empty() {
+            return Ok(());
+        }
+        Box::pin(self.perform_faults(due)).await
+    }
+
+    async fn perform_faults(&mut self, due: Vec<Fault>) -> Result<(), CloseReason> {
         for fault in due {
             if fault == Fault::Kick {
                 self.kicked(0).await?;
@@ -825,7 +849,7 @@ impl<'a> Session<'a> {
                 let due = self.link.shared.faults.now(&mut self.link.faults);
                 self.faults(due).await
             }
-            Some(Command::Deliver(publish)) => self.deliver(publish).await,
+            Some(Command::Deliver(publish)) => self.deliver(*publish).await,
             Some(Command::Kick { by }) => self.kicked(by).await,
             Some(Command::Close) | None => Err(CloseReason::ClosedByCloud),
         }
@@ -902,7 +926,7 @@ impl<'a> Session<'a> {
         let mut late = Vec::new();
         while let Ok(command) = self.commands.try_recv() {
             if let Command::Deliver(publish) = command {
-                late.push(publish);
+                late.push(*publish);
             }
         }
         let mut session = None;

@@ -17,6 +17,7 @@
 //! than fail a client over an undocumented point.
 
 use crate::registry::{Registry, Rights};
+use std::borrow::Cow;
 
 /// The device's own telemetry topic: the class every device publishes its messages to.
 const USER_UPDATE: &str = "/${productKey}/${deviceName}/user/update";
@@ -79,10 +80,11 @@ impl Action {
         }
     }
 
-    /// True if the class (a filter) grants the action on `topic` (a topic name or a filter).
-    fn reaches(self, class: &str, topic: &str) -> bool {
+    /// True if the class (a filter, by levels) grants the action on `topic` (a topic name
+    /// or a filter).
+    fn reaches<S: AsRef<str>>(self, class: impl Iterator<Item = S>, topic: &str) -> bool {
         match self {
-            Action::Publish => filter_matches(class, topic),
+            Action::Publish => levels_match(class, topic),
             Action::Subscribe => covers_filter(class, topic),
         }
     }
@@ -112,40 +114,56 @@ pub fn check_subscribe(registry: &Registry, product_key: &str, device_name: &str
 }
 
 fn check(registry: &Registry, product_key: &str, device_name: &str, topic: &str, action: Action) -> Result<(), String> {
-    let classes = device_classes(registry, product_key, device_name);
-    let reaching: Vec<&(String, Rights)> = classes.iter().filter(|(class, _)| action.reaches(class, topic)).collect();
-    if reaching.iter().any(|(_, rights)| action.allowed_by(*rights)) {
-        return Ok(());
-    }
-    let mut reason =
-        format!("no topic class of product {product_key} grants device {device_name} {} on {topic:?}", action.verb());
-    if let Some((class, rights)) = reaching.first() {
-        let only = if rights.publish() { "publish" } else { "subscribe" };
-        reason.push_str(&format!(" ({class} grants {only} only)"));
-    }
-    Err(reason)
-}
-
-/// The default and custom classes of the device, placeholders replaced.
-fn device_classes(registry: &Registry, product_key: &str, device_name: &str) -> Vec<(String, Rights)> {
     let custom = registry
         .product(product_key)
         .into_iter()
         .flat_map(|product| product.topic_classes.iter().map(|c| (c.pattern.as_str(), c.rights)));
-    DEFAULT_CLASSES
+    let mut reaching = DEFAULT_CLASSES
         .iter()
         .copied()
         .chain(custom)
-        .map(|(pattern, rights)| (for_device(pattern, product_key, device_name), rights))
-        .collect()
+        .filter(|(pattern, _)| action.reaches(class_levels(pattern, product_key, device_name), topic))
+        .peekable();
+    let first = reaching.peek().copied();
+    if reaching.any(|(_, rights)| action.allowed_by(rights)) {
+        return Ok(());
+    }
+    let mut reason =
+        format!("no topic class of product {product_key} grants device {device_name} {} on {topic:?}", action.verb());
+    if let Some((pattern, rights)) = first {
+        let only = if rights.publish() { "publish" } else { "subscribe" };
+        reason.push_str(&format!(" ({} grants {only} only)", for_device(pattern, product_key, device_name)));
+    }
+    Err(reason)
+}
+
+/// The levels of a class pattern with `${productKey}` and `${deviceName}` replaced, without
+/// building the class: checking a PUBLISH allocates nothing.
+fn class_levels<'a>(
+    pattern: &'a str,
+    product_key: &'a str,
+    device_name: &'a str,
+) -> impl Iterator<Item = Cow<'a, str>> {
+    pattern.split('/').map(move |level| match level {
+        "${productKey}" => Cow::Borrowed(product_key),
+        "${deviceName}" => Cow::Borrowed(device_name),
+        level if level.contains("${") => Cow::Owned(for_device(level, product_key, device_name)),
+        level => Cow::Borrowed(level),
+    })
 }
 
 /// MQTT topic matching: does `filter` match the topic name `topic`? (`#` matches the parent
 /// level too: `a/#` matches `a`.) Used for class rights here and for routing by the broker.
 pub fn filter_matches(filter: &str, topic: &str) -> bool {
-    let (mut filter, mut topic) = (filter.split('/'), topic.split('/'));
+    levels_match(filter.split('/'), topic)
+}
+
+/// [`filter_matches`] for a filter given by its levels.
+fn levels_match<S: AsRef<str>>(mut filter: impl Iterator<Item = S>, topic: &str) -> bool {
+    let mut topic = topic.split('/');
     loop {
-        match (filter.next(), topic.next()) {
+        let level = filter.next();
+        match (level.as_ref().map(AsRef::as_ref), topic.next()) {
             (Some("#"), _) => return true,
             (Some("+"), Some(_)) => {}
             (Some(a), Some(b)) if a == b => {}
@@ -155,11 +173,12 @@ pub fn filter_matches(filter: &str, topic: &str) -> bool {
     }
 }
 
-/// Does the filter `class` match every topic the filter `filter` matches?
-fn covers_filter(class: &str, filter: &str) -> bool {
-    let (mut class, mut filter) = (class.split('/'), filter.split('/'));
+/// Does the filter `class` (by levels) match every topic the filter `filter` matches?
+fn covers_filter<S: AsRef<str>>(mut class: impl Iterator<Item = S>, filter: &str) -> bool {
+    let mut filter = filter.split('/');
     loop {
-        match (class.next(), filter.next()) {
+        let level = class.next();
+        match (level.as_ref().map(AsRef::as_ref), filter.next()) {
             (Some("#"), _) => return true,
             (_, Some("#")) => return false,
             (Some("+"), Some(_)) => {}

@@ -313,3 +313,25 @@ async fn an_own_device_s_signatures_are_cut_unless_revealed() {
         assert!(!text.contains(OWN.2), "the secret itself is never printed: {text}");
     }
 }
+
+/// The soft and hard `Max open files` of a process, from `/proc/PID/limits`.
+fn open_files_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits.lines().find(|l| l.starts_with("Max open files")).expect("the limits list open files");
+    let fields: Vec<_> = line.split_whitespace().collect();
+    (fields[3].to_string(), fields[4].to_string())
+}
+
+#[test]
+fn a_low_soft_open_files_limit_is_raised_to_the_hard_limit_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready.json");
+    // prlimit runs the broker in its own process with a soft limit of 256, the hard one as is.
+    let mut command = Command::new("prlimit");
+    command.args(["--nofile=256:", env!("CARGO_BIN_EXE_mock-broker"), "--quiet"]);
+    let (child, info) = started(&ready, &mut command);
+    let (soft, hard) = open_files_limits(info["pid"].as_u64().unwrap() as u32);
+    let (status, _, stderr) = terminate(child);
+    assert!(status.success(), "{stderr}");
+    assert_eq!(soft, hard, "the soft limit was raised to the hard limit ({stderr})");
+}

@@ -3,6 +3,7 @@
 
 mod args;
 mod banner;
+mod open_files;
 mod sinks;
 
 pub use args::Args;
@@ -19,6 +20,13 @@ use std::sync::Arc;
 
 /// Runs the broker until Ctrl-C or SIGTERM.
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    match open_files::raise_to_hard_limit() {
+        Ok(raised) if raised.before < raised.now => {
+            tracing::info!(before = raised.before, now = raised.now, "raised the open-files limit");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!("could not raise the open-files limit: {e}; connections may be refused early"),
+    }
     let stop = stop_signal();
     let scenario = args.scenario.as_deref().map(Scenario::load).transpose()?;
     let (registry, demo) = registry(&args)?;
