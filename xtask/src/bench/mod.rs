@@ -18,7 +18,7 @@ use scenarios::{Bench, Outcome};
 use std::path::{Path, PathBuf};
 
 pub const HELP: &str = "usage: cargo xtask bench [OPTIONS]
-       cargo xtask bench micro      run the criterion benches of mock-broker (cargo bench -p mock-broker)
+       cargo xtask bench micro [ARGS]   run the criterion benches of mock-broker (cargo bench -p mock-broker ARGS)
 
 Compares the kit's mock broker with mosquitto (when installed: apt-get install mosquitto) on
 this machine: each run starts a fresh broker pinned to core 0 and the load generator pinned to
@@ -98,7 +98,9 @@ impl Options {
 
 pub fn run(root: &Path, target_dir: &Path, args: &[String]) -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
-        Some("micro") => return crate::run(crate::cargo().current_dir(root).args(["bench", "-p", "mock-broker"])),
+        Some("micro") => {
+            return crate::run(crate::cargo().current_dir(root).args(["bench", "-p", "mock-broker"]).args(&args[1..]));
+        }
         Some("--help" | "-h") => {
             println!("{HELP}");
             return Ok(());
