@@ -26,9 +26,14 @@ pub struct Plan {
 impl Plan {
     /// The keepalive connection `index` declares and pings at.
     pub fn keepalive_of(&self, index: usize) -> u16 {
-        let (low, high) = self.keepalive;
-        low + (index % usize::from(high - low + 1)) as u16
+        spread_keepalive(self.keepalive, index)
     }
+}
+
+/// Connection `index`'s keepalive in `low..=high`: consecutive connections take consecutive
+/// values, so that their pings spread out.
+fn spread_keepalive((low, high): (u16, u16), index: usize) -> u16 {
+    low + (index % (usize::from(high - low) + 1)) as u16
 }
 
 /// How one attempt went.
@@ -88,7 +93,8 @@ async fn idle(
 ) -> (Option<Link>, Idle) {
     let mut counts = Idle::default();
     let spread = keepalive.mul_f64((index.wrapping_mul(7919) % 1000) as f64 / 1000.0);
-    let mut next_ping = Instant::now() + spread.max(keepalive / 2);
+    // Keepalive 0 turns the mechanism off (MQTT 3.1.1 section 3.1.2.10): no pings.
+    let mut next_ping = if keepalive.is_zero() { far_future() } else { Instant::now() + spread.max(keepalive / 2) };
     while !*release.borrow() {
         tokio::select! {
             _ = tokio::time::sleep_until(next_ping) => {
@@ -115,4 +121,21 @@ async fn idle(
         }
     }
     (Some(link), counts)
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spread_keepalive;
+
+    #[test]
+    fn keepalives_cover_the_range() {
+        let values: Vec<u16> = (0..33).map(|i| spread_keepalive((30, 60), i)).collect();
+        assert_eq!((values[0], values[30], values[31], values[32]), (30, 60, 30, 31));
+        assert_eq!(spread_keepalive((60, 60), 7), 60);
+        assert_eq!(spread_keepalive((0, u16::MAX), 65_535), u16::MAX);
+    }
 }

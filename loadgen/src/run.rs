@@ -115,7 +115,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let keepalive = (args.keepalive, args.keepalive_max.unwrap_or(args.keepalive));
     ensure!(keepalive.0 <= keepalive.1, "--keepalive-max {} is below --keepalive {}", keepalive.1, keepalive.0);
     ensure!(args.in_flight > 0, "--in-flight must be at least 1");
-    ensure!(args.window > 0, "--window must be at least 1");
+    ensure!((1..=65_535).contains(&args.window), "--window must be 1..=65535 (QoS 1 packet identifiers are 16 bits)");
     ensure!(args.rate.is_none_or(|r| r > 0.0 && r.is_finite()), "--rate must be a positive number");
     let ca = match &args.ca {
         Some(path) => Some(std::fs::read(path).with_context(|| format!("reading --ca {}", path.display()))?),
