@@ -10,9 +10,13 @@
 //!   `--help` lists its flags; its exit code is the task's.
 //! - `cargo xtask fuzz [SECONDS]`: a bounded pass of the coverage-guided fuzz targets of
 //!   `fuzz/` (cargo-fuzz, nightly), SECONDS per target; skipped, saying why, without nightly.
+//! - `cargo xtask bench [OPTIONS]`: the kit's mock broker against mosquitto (connect rates,
+//!   idle memory, ingest, 19k idle connections, the fd limit, the suite's wall time) with the
+//!   `loadgen` load generator; `cargo xtask bench micro` runs mock-broker's criterion benches.
 //! - `cargo xtask rules`: writes `RULES.md`, the rules reference, from the code's rule tables
 //!   and the conformance catalogue (`conformance --rules-reference`).
 
+mod bench;
 mod fuzz;
 mod interop;
 #[cfg(test)]
@@ -38,6 +42,7 @@ fn main() -> anyhow::Result<()> {
         Some("conformance") => conformance(&root, &args[1..]),
         Some("rules") => rules(&root),
         Some("fuzz") => fuzz::run(&root, &args[1..]),
+        Some("bench") => bench::run(&root, &target_dir(&root), &args[1..]),
         Some(other) => bail!("unknown task {other:?}\n\n{USAGE}"),
         None => {
             println!("{USAGE}");
@@ -56,6 +61,8 @@ tasks:
                   default: the reference fixture); `cargo xtask conformance --help` for flags
   fuzz [SECONDS]  run each coverage-guided fuzz target for SECONDS (default 60; needs nightly,
                   skipped without it)
+  bench [OPTIONS] compare the mock broker with mosquitto (connect rates, memory, ingest...);
+                  `cargo xtask bench --help` for the scenarios; `bench micro`: criterion benches
   rules           write RULES.md, the rules reference, from the rule tables and the catalogue";
 
 fn cargo() -> Command {
@@ -69,8 +76,7 @@ fn conformance(root: &Path, args: &[String]) -> anyhow::Result<()> {
     eprintln!("xtask: building the conformance suite and the fixture client");
     let build = ["build", "-p", "conformance", "--bin", "conformance", "-p", "fixtures", "--bin", "fixture-client"];
     run(cargo().current_dir(root).args(build))?;
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    let bin = target.join("debug");
+    let bin = target_dir(root).join("debug");
     // The suite runs in the caller's directory, where a client path or --out DIR is relative to.
     let mut suite = Command::new(bin.join("conformance"));
     suite.arg("--fixture-bin").arg(bin.join("fixture-client"));
@@ -100,6 +106,11 @@ fn rules(root: &Path) -> anyhow::Result<()> {
     std::fs::write(&path, &output.stdout).with_context(|| format!("writing {}", path.display()))?;
     println!("wrote {}", path.display());
     Ok(())
+}
+
+/// Where cargo builds: `CARGO_TARGET_DIR`, else `target/` at the root.
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
 }
 
 /// The workspace root: the parent of this crate's directory.

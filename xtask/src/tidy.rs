@@ -11,7 +11,7 @@ fn root() -> PathBuf {
 /// The Rust sources of the workspace's crates.
 fn rust_sources() -> Vec<PathBuf> {
     let mut files = Vec::new();
-    for krate in ["mock-broker", "conformance", "fixtures", "xtask"] {
+    for krate in ["mock-broker", "conformance", "fixtures", "loadgen", "xtask"] {
         collect(&root().join(krate).join("src"), &mut files);
     }
     files

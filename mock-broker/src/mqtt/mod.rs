@@ -10,7 +10,7 @@ mod kind;
 mod packet;
 
 pub use decode::{OversizePublish, SIZE_LIMIT, decode, oversize_publish, whole_packet_buffered};
-pub use encode::encode;
+pub use encode::{encode, put_remaining_length};
 pub use packet::*;
 
 /// Which side sent the bytes: a packet only a server may send is a violation from a client.
