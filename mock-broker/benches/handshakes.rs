@@ -40,12 +40,12 @@ fn connections(c: &mut Criterion) {
         group.bench_function(BenchmarkId::from_parameter(transport), |b| {
             b.to_async(&runtime).iter(|| async {
                 let mut io = dial(&url, &options).await.expect("dials");
-                io.write(&connect).await.expect("CONNECT goes out");
+                io.send(&connect).await.expect("CONNECT goes out");
                 match io.read().await {
                     Ok(Some(Packet::Connack(connack))) => assert_eq!(connack.code, ConnackCode::Accepted),
                     other => panic!("expected CONNACK, got {other:?}"),
                 }
-                io.write(&Packet::Disconnect).await.expect("DISCONNECT goes out");
+                io.send(&Packet::Disconnect).await.expect("DISCONNECT goes out");
             })
         });
     }

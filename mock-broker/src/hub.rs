@@ -88,10 +88,16 @@ struct Online {
     subscriptions: Subscriptions,
 }
 
-/// S-RATE: one device's accepted uplinks in the last second.
-#[derive(Default)]
+/// S-RATE: one device's accepted uplinks in the last second, counted per millisecond, so that
+/// its memory is bounded by the window's 1000 milliseconds whatever the rate limit (a
+/// timestamp per message would grow with the rate: a million a second under a raised limit).
 struct RateWindow {
-    accepted: VecDeque<Instant>,
+    /// The window's time origin: milliseconds are counted from it.
+    origin: Instant,
+    /// (millisecond since `origin`, messages accepted in it), oldest first.
+    accepted: VecDeque<(u64, u32)>,
+    /// The sum of the counts in `accepted`.
+    total: u64,
     /// True since the last message dropped, until one is accepted again.
     dropping: bool,
 }
@@ -338,22 +344,35 @@ impl Hub {
         // The key is cloned only for a device's first message, not for every one.
         match state.rates.get_mut(key) {
             Some(window) => window.count(now, limit),
-            None => state.rates.entry(key.clone()).or_default().count(now, limit),
+            None => state.rates.entry(key.clone()).or_insert_with(|| RateWindow::new(now)).count(now, limit),
         }
     }
 }
 
 impl RateWindow {
-    /// Counts one message at `now` against `limit` a second.
+    fn new(origin: Instant) -> RateWindow {
+        RateWindow { origin, accepted: VecDeque::new(), total: 0, dropping: false }
+    }
+
+    /// Counts one message at `now` against `limit` a second. Messages accepted in a
+    /// millisecond at least 1000 ms before `now`'s leave the window.
     fn count(&mut self, now: Instant, limit: u32) -> RateCount {
-        const WINDOW: Duration = Duration::from_secs(1);
-        while self.accepted.front().is_some_and(|&t| now.duration_since(t) >= WINDOW) {
+        const WINDOW_MS: u64 = 1000;
+        let ms = u64::try_from(now.saturating_duration_since(self.origin).as_millis()).unwrap_or(u64::MAX);
+        while let Some(&(at, n)) = self.accepted.front()
+            && ms.saturating_sub(at) >= WINDOW_MS
+        {
             self.accepted.pop_front();
+            self.total -= u64::from(n);
         }
-        let before = self.accepted.len() as u64;
+        let before = self.total;
         let count = before.saturating_add(1);
         if before < u64::from(limit) {
-            self.accepted.push_back(now);
+            match self.accepted.back_mut() {
+                Some((at, n)) if *at == ms && *n < u32::MAX => *n += 1,
+                _ => self.accepted.push_back((ms, 1)),
+            }
+            self.total += 1;
             self.dropping = false;
             return RateCount { accepted: true, first_dropped: false, count };
         }
@@ -435,5 +454,24 @@ mod tests {
         assert_eq!(first, RateCount { accepted: false, first_dropped: true, count: 1 });
         let second = hub.count_uplink(&other, 0);
         assert_eq!(second, RateCount { accepted: false, first_dropped: false, count: 1 });
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_window_slides_by_the_millisecond_and_its_memory_does_not_grow_with_the_rate() {
+        let hub = hub();
+        let start = Instant::now();
+        for _ in 0..100_000 {
+            assert!(hub.count_uplink(&key(), 100_000).accepted);
+        }
+        assert_eq!(
+            hub.count_uplink(&key(), 100_000),
+            RateCount { accepted: false, first_dropped: true, count: 100_001 }
+        );
+        tokio::time::advance(Duration::from_millis(999)).await;
+        assert!(!hub.count_uplink(&key(), 100_000).accepted, "999 ms on, all are still in the window");
+        assert_eq!(hub.state().rates[&key()].accepted.len(), 1, "one entry for a millisecond's messages");
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(start.elapsed(), Duration::from_secs(1));
+        assert_eq!(hub.count_uplink(&key(), 100_000), RateCount { accepted: true, first_dropped: false, count: 1 });
     }
 }

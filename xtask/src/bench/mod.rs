@@ -111,7 +111,18 @@ pub fn run(root: &Path, target_dir: &Path, args: &[String]) -> anyhow::Result<()
     let selected = options.selected();
     eprintln!("xtask: building mock-broker, loadgen, conformance and fixture-client (release)");
     let mut build = crate::cargo();
-    build.current_dir(root).args(["build", "--release", "-p", "mock-broker", "--bin", "mock-broker", "-p", "loadgen"]);
+    build.current_dir(root).args([
+        "build",
+        "--release",
+        "-p",
+        "mock-broker",
+        "--bin",
+        "mock-broker",
+        "-p",
+        "loadgen",
+        "--bin",
+        "loadgen",
+    ]);
     if selected.contains(&"suite") {
         build.args(["-p", "conformance", "--bin", "conformance", "-p", "fixtures", "--bin", "fixture-client"]);
     }

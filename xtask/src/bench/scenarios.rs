@@ -62,6 +62,10 @@ const FD_LIMIT: usize = 1000;
 const FD_EXCESS: usize = 100;
 const INGEST_DEVICES: usize = 10;
 
+/// A warm-up generator run before the measured one: its arguments for a broker, and what
+/// to do with the warm-up's and the measured run's results.
+type WarmUp<'a> = (&'a dyn Fn(&Running) -> Vec<String>, &'a dyn Fn(Kind, &GenRun, &GenRun));
+
 impl Bench {
     pub fn run(&self, name: &str) -> anyhow::Result<Outcome> {
         match name {
@@ -101,12 +105,16 @@ impl Bench {
     }
 
     /// Runs the generator against a fresh broker of each kind, `runs` times; `measure`
-    /// turns one run into one value per figure and the generator's CPU share.
+    /// turns one run into one value per figure and the generator's CPU share. With
+    /// `warm_up`, a first generator run with those arguments goes before the measured one,
+    /// on the same broker; `warmed` is told the broker's reading before and after it.
+    #[allow(clippy::too_many_arguments)]
     fn compare(
         &self,
         figures: Vec<Figure>,
         options: &KitOptions<'_>,
         kinds: &[Kind],
+        warm_up: Option<WarmUp<'_>>,
         args: impl Fn(&Running) -> Vec<String>,
         measure: impl Fn(Kind, &Running, &GenRun) -> anyhow::Result<(Vec<f64>, f64)>,
         outcome: &mut Outcome,
@@ -115,8 +123,18 @@ impl Bench {
         for run in 0..self.runs {
             for &kind in kinds {
                 let broker = self.start(kind, options)?;
+                let warm = match warm_up {
+                    Some((warm_args, _)) => Some(
+                        generator::run(&self.loadgen, &warm_args(&broker), broker.pid, Duration::from_secs(60))
+                            .with_context(|| format!("warm-up {} against {}", run + 1, kind.name()))?,
+                    ),
+                    None => None,
+                };
                 let result = generator::run(&self.loadgen, &args(&broker), broker.pid, Duration::from_secs(300))
                     .with_context(|| format!("run {} against {}", run + 1, kind.name()))?;
+                if let (Some((_, warmed)), Some(warm)) = (warm_up, &warm) {
+                    warmed(kind, warm, &result);
+                }
                 let (values, generator_cpu) = measure(kind, &broker, &result)?;
                 for (figure, value) in figures.iter_mut().zip(values) {
                     match kind {
@@ -161,7 +179,7 @@ impl Bench {
                 .map(|key| run.number(&format!("connect.{key}")));
             Ok(([values.as_slice(), &[broker_cpu * 100.0]].concat(), generator_cpu))
         };
-        self.compare(figures, &self.kit_options(), &self.kinds(), args, measure, &mut outcome)?;
+        self.compare(figures, &self.kit_options(), &self.kinds(), None, args, measure, &mut outcome)?;
         outcome.notes.push(format!("{name}: {n} connections, 100 handshakes in flight"));
         Ok(outcome)
     }
@@ -188,9 +206,30 @@ impl Bench {
                 generator_cpu,
             ))
         };
-        self.compare(figures, &self.kit_options(), &self.kinds(), args, measure, &mut outcome)?;
+        // The kit keeps a bounded history of its events, which grows until it is full and
+        // then stays that size: it is filled first (a device publishing QoS 0), so that the
+        // figure is what one more connection costs a broker that has run a while, and the
+        // history's own cost is reported apart. mosquitto gets the same warm-up.
+        let warm_args = |b: &Running| {
+            let mut args = self.url(b, false);
+            args.extend(["--connections", "1", "--publish", "1", "--qos", "0", "--payload", "64"].map(String::from));
+            args
+        };
+        let history = std::cell::RefCell::new(Vec::new());
+        let warmed = |kind: Kind, warm: &GenRun, measured: &GenRun| {
+            if let (Kind::Kit, Some(fresh), Some(full)) = (kind, warm.before.rss_kib, measured.before.rss_kib) {
+                history.borrow_mut().push(full.saturating_sub(fresh) as f64 / 1024.0);
+            }
+        };
+        let warm_up: WarmUp<'_> = (&warm_args, &warmed);
+        self.compare(figures, &self.kit_options(), &self.kinds(), Some(warm_up), args, measure, &mut outcome)?;
+        let history: Vec<String> = history.into_inner().iter().map(|mib| format!("{mib:.1}")).collect();
         outcome.notes.push(format!(
-            "{name}: (VmRSS with {IDLE_CONNECTIONS} connections held - VmRSS of the fresh broker) / connections, no warm-up"
+            "{name}: each broker first takes 1 s of QoS 0 publishes from one device, which fills the kit's event \
+             history (65 536 events; it then stays that size); then (VmRSS with {IDLE_CONNECTIONS} connections \
+             held - VmRSS before they connected) / connections. The kit's history full, as VmRSS after the \
+             warm-up - VmRSS fresh: {} MiB",
+            history.join(" / ")
         ));
         Ok(outcome)
     }
@@ -217,7 +256,7 @@ impl Bench {
             Ok((vec![run.number("publish.rate_per_s"), broker_cpu * 100.0], generator_cpu))
         };
         let options = KitOptions { control: true, ..self.kit_options() };
-        self.compare(figures, &options, &self.kinds(), args, measure, &mut outcome)?;
+        self.compare(figures, &options, &self.kinds(), None, args, measure, &mut outcome)?;
         outcome.notes.push(format!(
             "{name}: {INGEST_DEVICES} devices over ws, QoS 1, 64-byte payloads, 16 in flight per device, \
              {seconds} s measured after 1 s of warm-up; the kit with --control for GET /stats"
@@ -270,7 +309,7 @@ impl Bench {
             ))
         };
         let options = KitOptions { max_connections: Some(20_000), ..self.kit_options() };
-        self.compare(figures, &options, &[Kind::Kit], args, measure, &mut outcome)?;
+        self.compare(figures, &options, &[Kind::Kit], None, args, measure, &mut outcome)?;
         outcome.notes.push(format!(
             "{name}: {n} ws connections (keepalive 30..60 s, the generator pinging) held {hold} s; the kit with \
              --max-connections 20000; mosquitto not measured here"
