@@ -672,13 +672,13 @@ mod tests {
             ),
             (
                 0,
-                EventKind::Handshake(Handshake {
+                EventKind::Handshake(Box::new(Handshake {
                     ws_path: Some("/mqtt".to_string()),
                     host: Some(format!("localhost:{}", r.ports.0)),
                     subprotocols: vec!["mqtt".to_string()],
                     subprotocol: Some("mqtt".to_string()),
                     ..Handshake::default()
-                }),
+                })),
             ),
             (
                 0,
@@ -703,10 +703,9 @@ mod tests {
             (
                 0,
                 EventKind::Verdict(
-                    Verdict::fail(Rule::ASignContent, &r.hmacs.0, format!("{:?}", r.hmacs.1)).with_detail(format!(
-                        "sign content {content:?}; expected {}; received {:?}",
-                        r.hmacs.0, r.hmacs.1
-                    )),
+                    Verdict::fail(Rule::ASignContent, r.hmacs.0.clone(), format!("{:?}", r.hmacs.1)).with_detail(
+                        format!("sign content {content:?}; expected {}; received {:?}", r.hmacs.0, r.hmacs.1),
+                    ),
                 ),
             ),
             (0, EventKind::PacketOut(packet("CONNACK", None, None, None, vec!["0x00".to_string()]))),

@@ -159,7 +159,7 @@ async fn a_wrong_securemode_fails_its_case_with_the_broker_explanation_and_block
     assert_verdict(securemode, Fail);
     let finding = &securemode.result.findings[0];
     assert_eq!(
-        (finding.rule.id(), finding.expected.as_str(), finding.received.as_str()),
+        (finding.rule.id(), finding.expected.as_ref(), finding.received.as_str()),
         ("A-SECUREMODE", "securemode=3 over tcp", "securemode=2")
     );
     assert!(securemode.result.explanation.contains("securemode=2 is for wss and tls"), "{}", text(securemode));

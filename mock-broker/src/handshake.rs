@@ -222,10 +222,12 @@ fn inspect_upgrade(
     handshake.host = request.host.clone();
     handshake.subprotocols = request.subprotocols.clone();
 
-    let allowed = if ws_paths.is_empty() { "any path".to_string() } else { ws_paths.join(" or ") };
+    let allowed: std::borrow::Cow<'static, str> =
+        if ws_paths.is_empty() { "any path".into() } else { ws_paths.join(" or ").into() };
     if !ws_paths.is_empty() && !ws_paths.contains(&path) {
-        verdicts.push(Verdict::fail(Rule::TWsPath, &allowed, &path));
-        return Err(format!("the path {path} is not served (served: {allowed})"));
+        let message = format!("the path {path} is not served (served: {allowed})");
+        verdicts.push(Verdict::fail(Rule::TWsPath, allowed, path));
+        return Err(message);
     }
     verdicts.push(Verdict::pass(Rule::TWsPath, allowed, path));
 

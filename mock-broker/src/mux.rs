@@ -115,7 +115,7 @@ fn refusal(openings: &[Opening], context: &str, seen: &[u8]) -> Failed {
         None => format!("{context}nothing"),
     };
     let received = describe(seen);
-    let verdict = Verdict::fail(Rule::TMux, &expected, &received)
+    let verdict = Verdict::fail(Rule::TMux, expected.clone(), &received)
         .with_detail("the mux tells the transports apart by their first bytes; the connection is closed");
     Failed {
         message: format!("expected {expected}; received {received}"),

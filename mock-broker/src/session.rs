@@ -237,7 +237,7 @@ impl Link {
                 });
             }
         };
-        self.emit(EventKind::Handshake(handshake));
+        self.emit(EventKind::Handshake(Box::new(handshake)));
         for verdict in verdicts {
             self.emit(EventKind::Verdict(verdict));
         }

@@ -5,6 +5,7 @@
 
 use crate::rules::Rule;
 use serde::Serialize;
+use std::borrow::Cow;
 
 /// The outcome of checking one rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -26,7 +27,9 @@ pub enum Outcome {
 pub struct Verdict {
     pub rule: Rule,
     pub outcome: Outcome,
-    pub expected: String,
+    /// What the rule asks for: most often a fixed text, kept without a copy (a broker keeps
+    /// a dozen such verdicts per connection in its history).
+    pub expected: Cow<'static, str>,
     pub received: String,
     /// Extra explanation (for example the sign content rebuilt), empty when there is none.
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -36,7 +39,7 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    fn new(rule: Rule, outcome: Outcome, expected: impl Into<String>, received: impl Into<String>) -> Self {
+    fn new(rule: Rule, outcome: Outcome, expected: impl Into<Cow<'static, str>>, received: impl Into<String>) -> Self {
         Verdict {
             rule,
             outcome,
@@ -48,17 +51,17 @@ impl Verdict {
     }
 
     /// The client followed `rule`.
-    pub fn pass(rule: Rule, expected: impl Into<String>, received: impl Into<String>) -> Self {
+    pub fn pass(rule: Rule, expected: impl Into<Cow<'static, str>>, received: impl Into<String>) -> Self {
         Self::new(rule, Outcome::Pass, expected, received)
     }
 
     /// The client did something tolerated but not recommended.
-    pub fn warn(rule: Rule, expected: impl Into<String>, received: impl Into<String>) -> Self {
+    pub fn warn(rule: Rule, expected: impl Into<Cow<'static, str>>, received: impl Into<String>) -> Self {
         Self::new(rule, Outcome::Warn, expected, received)
     }
 
     /// The client broke `rule`.
-    pub fn fail(rule: Rule, expected: impl Into<String>, received: impl Into<String>) -> Self {
+    pub fn fail(rule: Rule, expected: impl Into<Cow<'static, str>>, received: impl Into<String>) -> Self {
         Self::new(rule, Outcome::Fail, expected, received)
     }
 

@@ -126,7 +126,7 @@ async fn bad_first_bytes_are_a_named_t_mux_refusal() {
         let transcript = tb.until(conn, |k| matches!(k, EventKind::Closed { .. })).await;
         let verdict = verdict_on(&transcript, Rule::TMux);
         assert_eq!(verdict.outcome, Outcome::Fail, "{verdict:#?}");
-        assert_eq!((verdict.expected.as_str(), verdict.received.as_str()), (EXPECTED_OUTSIDE, received));
+        assert_eq!((verdict.expected.as_ref(), verdict.received.as_str()), (EXPECTED_OUTSIDE, received));
         let line = transcript.iter().map(|e| mock_broker::render::line(e)).find(|l| l.contains("T-MUX")).unwrap();
         assert!(line.contains(&format!("FAIL T-MUX: expected {EXPECTED_OUTSIDE}; received 0x")), "{line}");
         assert!(

@@ -17,7 +17,7 @@ fn handshake_of(events: &[std::sync::Arc<mock_broker::Event>]) -> mock_broker::e
     events
         .iter()
         .find_map(|e| match &e.kind {
-            EventKind::Handshake(h) => Some(h.clone()),
+            EventKind::Handshake(h) => Some(mock_broker::events::Handshake::clone(h)),
             _ => None,
         })
         .expect("a handshake event")

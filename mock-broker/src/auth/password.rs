@@ -199,14 +199,14 @@ mod tests {
         let wrong = crate::auth::vectors::N1.signature;
         let shown = last(wrong.as_bytes());
         assert_eq!(
-            (shown.expected.as_str(), shown.received.as_str()),
+            (shown.expected.as_ref(), shown.received.as_str()),
             ("fafd82a3… (40 hex digits)", "\"c202dea8…\" (40 characters)")
         );
-        for text in [&shown.expected, &shown.received, &shown.detail] {
+        for text in [shown.expected.as_ref(), &shown.received, &shown.detail] {
             assert!(!text.contains(&V1[..9]) && !text.contains(&wrong[..9]), "{text}");
         }
         let revealed = check(&Expectation { reveal: true, ..v1() }, Some(wrong.as_bytes())).pop().expect("a verdict");
-        assert_eq!((revealed.expected.as_str(), revealed.received), (V1, format!("{wrong:?}")));
+        assert_eq!((revealed.expected.as_ref(), revealed.received), (V1, format!("{wrong:?}")));
         assert!(revealed.detail.ends_with(&format!("expected {V1}; received {wrong:?}")), "{}", revealed.detail);
         // The diagnosis is the same either way.
         let mistake = |detail: &str| detail.split("; sign content").next().unwrap_or_default().to_owned();

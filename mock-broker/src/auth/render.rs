@@ -90,9 +90,15 @@ pub(super) fn password(bytes: &[u8], reveal: bool) -> String {
 
 /// Blanks `secret` out of the verdicts' texts (see [`crate::redact`]).
 pub(super) fn redact(verdicts: &mut [Verdict], secret: &str) {
+    if secret.is_empty() {
+        return;
+    }
     for verdict in verdicts {
-        for text in [&mut verdict.expected, &mut verdict.received, &mut verdict.detail] {
-            if !secret.is_empty() && text.contains(secret) {
+        if verdict.expected.contains(secret) {
+            verdict.expected = redact_secret(&verdict.expected, secret).into();
+        }
+        for text in [&mut verdict.received, &mut verdict.detail] {
+            if text.contains(secret) {
                 *text = redact_secret(text, secret);
             }
         }

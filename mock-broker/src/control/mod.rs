@@ -17,7 +17,7 @@
 //! | `POST /devices/{pk}/{dn}/secret` | `{"secret": "..."}` (ID-SECRET) | `{"product_key", "device_name", "rotated": true}` |
 //! | `GET /events?since=CURSOR&limit=N` | | `{"events": [...], "next": CURSOR, "missed": M}` |
 //! | `GET /events/wait?since=CURSOR&timeout_ms=T&event=KIND&conn=N&device=pk/dn` | | the first matching event after the cursor; 408 when none came within T ms |
-//! | `GET /stats` | | `{"events": {"emitted": N, "by_kind": {"packet_in": N, ...}, "history": {"capacity": C, "held": H, "evicted": E}}}` ([`crate::events::EventStats`]) |
+//! | `GET /stats` | | `{"events": {"emitted": N, "by_kind": {"packet_in": N, ...}, "packets_in": {"PUBLISH": N, ...}, "packets_out": {"PUBACK": N, ...}, "history": {"capacity": C, "held": H, "evicted": E}}}` ([`crate::events::EventStats`]) |
 //!
 //! Events are the transcript's JSON (the serde form of [`crate::Event`]) plus `seq`, their
 //! number from 1; a cursor is a `seq` (0: from the start). They come from the broker's

@@ -38,6 +38,10 @@ struct State {
     /// The seq the next event gets; events `next - entries.len() .. next` are kept.
     next: u64,
     counts: [u64; EventKind::NAMES.len()],
+    /// `packet_in` and `packet_out` events by packet (`PUBLISH`, `PUBACK`...), in the order
+    /// first seen: a handful of entries, found by the name's address first.
+    packets_in: Vec<(&'static str, u64)>,
+    packets_out: Vec<(&'static str, u64)>,
     /// The device of each open connection.
     devices: HashMap<ConnId, Arc<str>>,
     /// Readers waiting for the next event.
@@ -107,6 +111,15 @@ pub(crate) struct Bus {
     start: Instant,
 }
 
+/// Counts one packet of `name` in `counts`.
+fn count_packet(counts: &mut Vec<(&'static str, u64)>, name: &'static str) {
+    let same = |(known, _): &&mut (&'static str, u64)| std::ptr::eq(*known, name) || *known == name;
+    match counts.iter_mut().find(same) {
+        Some((_, n)) => *n += 1,
+        None => counts.push((name, 1)),
+    }
+}
+
 /// What a broker's bus has carried so far.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -115,6 +128,11 @@ pub struct EventStats {
     pub emitted: u64,
     /// Events emitted, by kind (`packet_in`, `verdict`...); kinds never emitted are left out.
     pub by_kind: BTreeMap<&'static str, u64>,
+    /// `packet_in` events by packet (`PUBLISH`, `PINGREQ`...): every packet the broker read
+    /// after CONNECT.
+    pub packets_in: BTreeMap<&'static str, u64>,
+    /// `packet_out` events by packet (`CONNACK`, `PUBACK`...): every packet the broker sent.
+    pub packets_out: BTreeMap<&'static str, u64>,
     /// The history: how many events it keeps at most, keeps now, and has let go.
     pub history: HistoryStats,
 }
@@ -140,6 +158,8 @@ impl Bus {
             capacity,
             next: 1,
             counts: [0; EventKind::NAMES.len()],
+            packets_in: Vec::new(),
+            packets_out: Vec::new(),
             devices: HashMap::new(),
             wakers: Vec::new(),
             closed: false,
@@ -154,6 +174,11 @@ impl Bus {
         let (evicted, wakers) = {
             let mut state = self.ring.state();
             state.counts[event.kind.index()] += 1;
+            match &event.kind {
+                EventKind::PacketIn(summary) => count_packet(&mut state.packets_in, summary.packet),
+                EventKind::PacketOut(summary) => count_packet(&mut state.packets_out, summary.packet),
+                _ => {}
+            }
             let device = state.device_of(&event);
             let evicted = if state.entries.len() >= state.capacity { state.entries.pop_front() } else { None };
             let seq = state.next;
@@ -207,6 +232,8 @@ impl Bus {
         EventStats {
             emitted: state.next - 1,
             by_kind,
+            packets_in: state.packets_in.iter().copied().collect(),
+            packets_out: state.packets_out.iter().copied().collect(),
             history: HistoryStats { capacity: state.capacity, held: state.entries.len(), evicted: state.first() - 1 },
         }
     }
@@ -402,7 +429,24 @@ mod tests {
         assert_eq!(read, [3, 4, 5]);
         let stats = bus.stats();
         assert_eq!((stats.emitted, stats.by_kind.get("closed")), (5, Some(&5)));
+        assert!(stats.packets_in.is_empty() && stats.packets_out.is_empty());
         assert_eq!(stats.history, HistoryStats { capacity: 3, held: 3, evicted: 2 });
+    }
+
+    #[test]
+    fn packets_in_and_out_are_counted_by_packet() {
+        use crate::events::PacketSummary;
+        use crate::mqtt::Packet;
+        let bus = Bus::new(Instant::now(), 2);
+        for _ in 0..3 {
+            bus.emit(1, EventKind::PacketIn(PacketSummary::of(&Packet::Pingreq)));
+            bus.emit(1, EventKind::PacketOut(PacketSummary::of(&Packet::Pingresp)));
+        }
+        bus.emit(1, EventKind::PacketOut(PacketSummary::of(&Packet::Puback(4))));
+        let stats = bus.stats();
+        assert_eq!(stats.packets_in, BTreeMap::from([("PINGREQ", 3)]));
+        assert_eq!(stats.packets_out, BTreeMap::from([("PINGRESP", 3), ("PUBACK", 1)]));
+        assert_eq!((stats.by_kind["packet_out"], stats.history.evicted), (4, 5));
     }
 
     #[tokio::test]

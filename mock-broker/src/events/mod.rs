@@ -50,8 +50,9 @@ pub enum EventKind {
     /// T-MUX: the mux told the connection's transport from its first bytes (and, under TLS,
     /// from the first bytes inside it).
     Sniffed { transport: Transport },
-    /// The TLS and/or WebSocket handshake finished (T-HOST, T-WS-PATH, T-WS-SUBPROTO).
-    Handshake(Handshake),
+    /// The TLS and/or WebSocket handshake finished (T-HOST, T-WS-PATH, T-WS-SUBPROTO). Boxed:
+    /// the largest kind, it would set the size of every event in the history.
+    Handshake(Box<Handshake>),
     /// The CONNECT packet, secrets left out (the password only by its length).
     Connect(ConnectSummary),
     /// One rule checked.
@@ -343,7 +344,7 @@ mod tests {
             EventKind::Accepted { listener: Transport::Tcp.into(), peer: "127.0.0.1:1".parse().unwrap() },
             EventKind::Accepted { listener: Listener::Mux, peer: "127.0.0.1:1".parse().unwrap() },
             EventKind::Sniffed { transport: Transport::Wss },
-            EventKind::Handshake(Handshake::default()),
+            EventKind::Handshake(Box::default()),
             EventKind::PacketIn(PacketSummary::of(&Packet::Pingreq)),
             EventKind::PacketOut(PacketSummary::of(&Packet::Pingresp)),
             EventKind::Online { product_key: "pk".into(), device_name: "device".into(), session_present: false },
