@@ -534,7 +534,9 @@ fn millis(d: Duration) -> u64 {
 /// An authenticated device's MQTT session.
 struct Session<'a> {
     link: &'a mut Link,
-    identity: Identity,
+    /// The mqttClientId's `ext` param (bit 1 asks for the S-KICK notice): all the session
+    /// needs of the identity beside its key, so the rest is not held while it runs.
+    ext: u32,
     key: DeviceKey,
     keep_alive: u16,
     /// cleanSession=0: the session outlives the connection (S-CLEAN).
@@ -554,11 +556,11 @@ struct Session<'a> {
 impl<'a> Session<'a> {
     fn new(link: &'a mut Link, login: Login, commands: mpsc::Receiver<Command>) -> Session<'a> {
         let Login { identity, keep_alive, clean_session, session_present } = login;
-        let key = DeviceKey::new(identity.product_key.clone(), identity.device_name.clone());
+        let Identity { product_key, device_name, ext, .. } = identity;
         Session {
             link,
-            identity,
-            key,
+            ext,
+            key: DeviceKey::new(product_key, device_name),
             keep_alive,
             persistent: !clean_session,
             subscriptions: Subscriptions::default(),
@@ -579,6 +581,17 @@ impl<'a> Session<'a> {
     }
 
     async fn run(&mut self, tx: mpsc::Sender<Command>) -> CloseReason {
+        // Boxed: the login's state (a kick, a handover, a resumed session) is not carried
+        // through the session by every connection's task.
+        if let Err(reason) = Box::pin(self.start(tx)).await {
+            return reason;
+        }
+        self.serve().await
+    }
+
+    /// Logs in with the hub (S-KICK, S-CLEAN), sends CONNACK, resumes a stored session and
+    /// carries out the faults due at once.
+    async fn start(&mut self, tx: mpsc::Sender<Command>) -> Result<(), CloseReason> {
         let conn = self.link.conn;
         let login = self.shared().hub.login(&self.key, conn, tx, !self.persistent);
         if let Some((old, old_tx)) = login.previous {
@@ -605,25 +618,18 @@ impl<'a> Session<'a> {
         };
         let session_present = self.session_present.unwrap_or(resumed.is_some());
         let code = ConnackCode::Accepted;
-        if let Err(reason) = self.link.send(&Packet::Connack(Connack { session_present, code })).await {
-            return reason;
-        }
+        self.link.send(&Packet::Connack(Connack { session_present, code })).await?;
         self.link.faults.online(self.key.clone(), Instant::now());
         self.link.emit(EventKind::Online {
             product_key: self.key.product_key.clone(),
             device_name: self.key.device_name.clone(),
             session_present,
         });
-        if let Some(stored) = resumed
-            && let Err(reason) = self.resume(stored).await
-        {
-            return reason;
+        if let Some(stored) = resumed {
+            self.resume(stored).await?;
         }
         let due = self.link.shared.faults.now(&mut self.link.faults);
-        if let Err(reason) = self.faults(due).await {
-            return reason;
-        }
-        self.serve().await
+        self.faults(due).await
     }
 
     /// Takes a stored session over: its subscriptions, then its messages in order, the
@@ -685,7 +691,8 @@ impl<'a> Session<'a> {
                     last = Instant::now();
                     self.link.shared.bus.emit(self.link.conn, EventKind::PacketIn(PacketSummary::of(&packet)));
                     let name = packet.name();
-                    if let Err(reason) = self.handle(packet).await {
+                    // Boxed: what handling a packet awaits is not carried by an idle task.
+                    if let Err(reason) = Box::pin(self.handle(packet)).await {
                         return reason;
                     }
                     let due = self.link.shared.faults.packet_in(&mut self.link.faults, name);
@@ -919,7 +926,7 @@ impl<'a> Session<'a> {
     async fn kicked(&mut self, by: ConnId) -> Result<(), CloseReason> {
         // The successor waits for this session's state: it goes before the notice.
         self.hand_off();
-        if self.identity.ext & 0b10 != 0 {
+        if self.ext & 0b10 != 0 {
             let notice = Publish {
                 dup: false,
                 qos: QoS::AtMostOnce,
