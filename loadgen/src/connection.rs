@@ -67,7 +67,7 @@ pub async fn run(
     };
     let keepalive = plan.keepalive_of(index);
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
-    let creds = device.credentials(&format!("lg{index}"), plan.dialer.target.scheme.securemode(), now_ms);
+    let creds = device.credentials(&format!("lg{index}"), plan.dialer.target.scheme.expected_securemode(), now_ms);
     let deadline = plan.phase_deadline.min(Instant::now() + plan.connect_timeout);
     let result = plan.dialer.dial(&creds, keepalive, index as u32 + 1, deadline).await;
     drop(permit);

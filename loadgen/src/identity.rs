@@ -41,7 +41,7 @@ impl Device {
     }
 
     /// The CONNECT fields signing in at `timestamp_ms` with securemode `securemode`.
-    pub fn credentials(&self, client_prefix: &str, securemode: u8, timestamp_ms: u128) -> Credentials {
+    pub fn credentials(&self, client_prefix: &str, securemode: &str, timestamp_ms: u128) -> Credentials {
         let timestamp = timestamp_ms.to_string();
         let content = sign_content(Some(client_prefix), &self.device_name, &self.product_key, Some(&timestamp));
         Credentials {
@@ -112,7 +112,7 @@ mod tests {
     #[test]
     fn credentials_follow_the_platform_format() {
         let device = Device::parse("a1B2c3D4e5F/sensor-01/0123456789abcdef").unwrap();
-        let creds = device.credentials("c7", 2, 1700000000000);
+        let creds = device.credentials("c7", "2", 1700000000000);
         assert_eq!(creds.client_id, "c7|securemode=2,signmethod=hmacsha1,timestamp=1700000000000|");
         assert_eq!(creds.username, "sensor-01&a1B2c3D4e5F");
         let content = "clientIdc7deviceNamesensor-01productKeya1B2c3D4e5Ftimestamp1700000000000";

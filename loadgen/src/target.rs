@@ -1,37 +1,14 @@
 //! The URL a run targets: `ws://`, `wss://`, `tcp://` or `tls://`, host, port and (for
 //! WebSocket) path, checked up front so that a bad URL is one clear error.
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
+use mock_broker::Transport;
 use std::net::SocketAddr;
-
-/// One of the four transports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scheme {
-    Ws,
-    Wss,
-    Tcp,
-    Tls,
-}
-
-impl Scheme {
-    pub fn is_tls(self) -> bool {
-        matches!(self, Scheme::Wss | Scheme::Tls)
-    }
-
-    pub fn is_websocket(self) -> bool {
-        matches!(self, Scheme::Ws | Scheme::Wss)
-    }
-
-    /// The securemode the platform expects: 2 over TLS, 3 in the clear.
-    pub fn securemode(self) -> u8 {
-        if self.is_tls() { 2 } else { 3 }
-    }
-}
 
 /// A parsed target URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
-    pub scheme: Scheme,
+    pub scheme: Transport,
     pub host: String,
     pub port: u16,
     /// The HTTP path of the WebSocket upgrade (`/` when the URL has none).
@@ -42,11 +19,11 @@ impl Target {
     pub fn parse(url: &str) -> anyhow::Result<Target> {
         let (scheme, rest) = url.split_once("://").with_context(|| format!("URL {url:?} has no scheme://"))?;
         let scheme = match scheme {
-            "ws" => Scheme::Ws,
-            "wss" => Scheme::Wss,
-            "tcp" | "mqtt" => Scheme::Tcp,
-            "tls" | "mqtts" => Scheme::Tls,
-            other => bail!("URL {url:?}: scheme {other:?} is none of ws, wss, tcp, tls"),
+            "mqtt" => Transport::Tcp,
+            "mqtts" => Transport::Tls,
+            other => {
+                other.parse().map_err(|_| anyhow!("URL {url:?}: scheme {other:?} is none of ws, wss, tcp, tls"))?
+            }
         };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
@@ -92,9 +69,12 @@ mod tests {
     #[test]
     fn parses_each_scheme() {
         let ws = Target::parse("ws://127.0.0.1:8080/mqtt").unwrap();
-        assert_eq!((ws.scheme, ws.host.as_str(), ws.port, ws.path.as_str()), (Scheme::Ws, "127.0.0.1", 8080, "/mqtt"));
+        assert_eq!(
+            (ws.scheme, ws.host.as_str(), ws.port, ws.path.as_str()),
+            (Transport::Ws, "127.0.0.1", 8080, "/mqtt")
+        );
         let tls = Target::parse("tls://localhost:8883").unwrap();
-        assert_eq!((tls.scheme, tls.path.as_str()), (Scheme::Tls, "/"));
+        assert_eq!((tls.scheme, tls.path.as_str()), (Transport::Tls, "/"));
         assert_eq!(Target::parse("wss://[::1]:1/x").unwrap().authority(), "[::1]:1");
     }
 
