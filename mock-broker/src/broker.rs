@@ -10,6 +10,7 @@
 //! ```
 
 use crate::events::{Bus, ConnId, EventKind, EventStats, EventStream};
+use crate::expect::{Ledger, verify_on_drop};
 use crate::fault::{BadCert, Fault, FaultError, FaultId, FaultSpec};
 use crate::hub::{Command, Delivery, DeviceKey};
 use crate::mqtt::{Publish, QoS};
@@ -22,7 +23,7 @@ use crate::transport::{Listener, Transport};
 use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
@@ -198,7 +199,7 @@ impl BrokerBuilder {
             };
             tokio::spawn(server::accept_loop(listener, kind, shared.clone(), alive_tx.clone()));
         }
-        Ok(Broker { shared, addrs, mux, ca_pem, stop: stop_tx, alive: alive_rx })
+        Ok(Broker { shared, addrs, mux, ca_pem, stop: stop_tx, alive: alive_rx, expected: Mutex::default() })
     }
 }
 
@@ -211,9 +212,17 @@ pub struct Broker {
     ca_pem: Option<String>,
     stop: watch::Sender<bool>,
     alive: mpsc::Receiver<()>,
+    /// The broker's own scope of expectations ([`Broker::expect`]).
+    expected: Mutex<Ledger>,
 }
 
 impl Broker {
+    /// The broker's own expectations.
+    pub(crate) fn expected(&self) -> MutexGuard<'_, Ledger> {
+        // Nothing panics while holding it; if something did, the ledger is still consistent.
+        self.expected.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Starts building a broker: all four transports on 127.0.0.1 with free ports, the
     /// platform's default policy, an empty registry.
     pub fn builder() -> BrokerBuilder {
@@ -451,8 +460,11 @@ impl Broker {
 }
 
 impl Drop for Broker {
+    /// Stops the broker, and verifies its own expectations if some are left unverified.
     fn drop(&mut self) {
         let _ = self.stop.send(true);
+        let ledger = self.expected.get_mut().unwrap_or_else(|e| e.into_inner());
+        verify_on_drop(ledger, &self.shared.bus);
     }
 }
 

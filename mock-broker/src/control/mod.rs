@@ -39,6 +39,7 @@
 //! - `routes`: the route table and handlers.
 //! - `history`: pages and long polls over the broker's event history.
 
+mod double;
 mod history;
 mod http;
 mod routes;
@@ -92,7 +93,7 @@ pub async fn serve(broker: Arc<Broker>, config: ControlConfig) -> io::Result<Con
         read_timeout: config.read_timeout,
         connections: config.max_connections,
     };
-    let app = Arc::new(routes::App { broker, limits });
+    let app = Arc::new(routes::App { broker, limits, expected: Default::default() });
     let (stop, stopped) = watch::channel(false);
     let server = tokio::spawn(http::serve(listener, app, stopped));
     Ok(ControlServer { addr, stop, server })

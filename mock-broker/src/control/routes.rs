@@ -1,7 +1,10 @@
 //! The control endpoint's routes: the table, matching a request to one, and each handler.
 //! The table is what a 404 lists and what the module docs of [`crate::control`] describe.
 
+use super::double::timed_out;
 use super::history::{self, AheadOfHead};
+use crate::expect::Ledger;
+use std::sync::{Mutex, MutexGuard};
 use super::http::{ApiError, Limits, parse_json, read_body};
 use crate::broker::{Broker, CloudError};
 use crate::cloud::PublishRequest;
@@ -34,10 +37,19 @@ enum Endpoint {
     Events,
     WaitEvent,
     Stats,
+    Uplinks,
+    WaitUplink,
+    WaitOnline,
+    WaitSubscribed,
+    Credentials,
+    Declare,
+    ListExpectations,
+    DismissExpectations,
+    Verify,
 }
 
 /// Every route: method, path pattern (`{name}` is one path segment), endpoint.
-const ROUTES: [(Method, &str, Endpoint); 14] = [
+const ROUTES: [(Method, &str, Endpoint); 23] = [
     (Method::GET, "/faults", Endpoint::ListFaults),
     (Method::POST, "/faults", Endpoint::ArmFault),
     (Method::DELETE, "/faults", Endpoint::ClearFaults),
@@ -52,6 +64,15 @@ const ROUTES: [(Method, &str, Endpoint); 14] = [
     (Method::GET, "/events", Endpoint::Events),
     (Method::GET, "/events/wait", Endpoint::WaitEvent),
     (Method::GET, "/stats", Endpoint::Stats),
+    (Method::GET, "/uplinks", Endpoint::Uplinks),
+    (Method::GET, "/uplinks/wait", Endpoint::WaitUplink),
+    (Method::GET, "/devices/{pk}/{dn}/online", Endpoint::WaitOnline),
+    (Method::GET, "/devices/{pk}/{dn}/subscribed", Endpoint::WaitSubscribed),
+    (Method::GET, "/credentials/{pk}/{dn}", Endpoint::Credentials),
+    (Method::POST, "/expectations", Endpoint::Declare),
+    (Method::GET, "/expectations", Endpoint::ListExpectations),
+    (Method::DELETE, "/expectations", Endpoint::DismissExpectations),
+    (Method::POST, "/expectations/verify", Endpoint::Verify),
 ];
 
 /// The most events one `GET /events` returns.
@@ -64,9 +85,11 @@ const DEFAULT_WAIT: Duration = Duration::from_secs(10);
 pub(crate) struct App {
     pub broker: Arc<Broker>,
     pub limits: Limits,
+    /// The expectations declared over HTTP (`/expectations`), apart from the broker's own.
+    pub expected: Mutex<Ledger>,
 }
 
-type Answer = Result<(StatusCode, Value), ApiError>;
+pub(super) type Answer = Result<(StatusCode, Value), ApiError>;
 
 /// The captured `{...}` segments of a path, percent-decoded.
 type Captures = Vec<String>;
@@ -92,8 +115,26 @@ impl App {
             Endpoint::Secret => self.rotate_secret(device(), &body().await?),
             Endpoint::Events => self.events(&query),
             Endpoint::WaitEvent => self.wait_event(&query).await,
-            Endpoint::Stats => Ok((StatusCode::OK, json!({"events": self.broker.event_stats()}))),
+            Endpoint::Stats => Ok((
+                StatusCode::OK,
+                json!({"events": self.broker.event_stats(), "uplinks": self.broker.uplink_stats()}),
+            )),
+            Endpoint::Uplinks => self.uplinks(&query),
+            Endpoint::WaitUplink => self.wait_uplink(&query).await,
+            Endpoint::WaitOnline => self.wait_online(device(), &query).await,
+            Endpoint::WaitSubscribed => self.wait_subscribed(device(), &query).await,
+            Endpoint::Credentials => self.credentials(device(), &query),
+            Endpoint::Declare => self.declare(&body().await?),
+            Endpoint::ListExpectations => self.list_expectations(),
+            Endpoint::DismissExpectations => self.dismiss_expectations(),
+            Endpoint::Verify => self.verify().await,
         }
+    }
+
+    /// The expectations declared over HTTP.
+    pub(super) fn expected(&self) -> MutexGuard<'_, Ledger> {
+        // Nothing panics while holding it; if something did, the ledger is still consistent.
+        self.expected.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn list_faults(&self) -> Answer {
@@ -189,35 +230,30 @@ impl App {
     async fn wait_event(&self, query: &Query) -> Answer {
         query.only(&["since", "timeout_ms", "event", "conn", "device", "rule"])?;
         let since = query.number("since")?.unwrap_or(0);
-        let timeout = match query.number("timeout_ms")? {
-            None => DEFAULT_WAIT,
-            Some(ms) if ms <= MAX_WAIT.as_millis() as u64 => Duration::from_millis(ms),
-            Some(ms) => {
-                return Err(ApiError::bad_request(format!(
-                    "timeout_ms {ms} is over the limit of {} ms",
-                    MAX_WAIT.as_millis()
-                )));
-            }
-        };
+        let timeout = wait_timeout(query)?;
         let filter = event_filter(query)?;
-        match history::wait(self.broker.bus(), since, &filter, timeout).await.map_err(ahead)? {
-            Ok(event) => Ok((StatusCode::OK, event)),
-            Err(none) => {
-                let mut error = ApiError::new(StatusCode::REQUEST_TIMEOUT, none.to_string());
-                let closest: Vec<Value> = none.closest.iter().map(|e| serde_json::to_value(&**e).unwrap_or_default()).collect();
-                error.extra = Some(("closest", closest.into()));
-                Err(error)
-            }
-        }
+        let event = history::wait(self.broker.bus(), since, &filter, timeout).await.map_err(ahead)?;
+        Ok((StatusCode::OK, event.map_err(timed_out)?))
     }
 
     /// 404 unless the registry has the device.
-    fn known(&self, (pk, dn): (&str, &str)) -> Result<(), ApiError> {
+    pub(super) fn known(&self, (pk, dn): (&str, &str)) -> Result<(), ApiError> {
         match self.broker.registry().device(pk, dn) {
             Some(_) => Ok(()),
             None => {
                 Err(registry_error(RegistryError::UnknownDevice { product_key: pk.into(), device_name: dn.into() }))
             }
+        }
+    }
+}
+
+/// A long poll's `timeout_ms` (10 s without it, at most 60 s).
+pub(super) fn wait_timeout(query: &Query) -> Result<Duration, ApiError> {
+    match query.number("timeout_ms")? {
+        None => Ok(DEFAULT_WAIT),
+        Some(ms) if ms <= MAX_WAIT.as_millis() as u64 => Ok(Duration::from_millis(ms)),
+        Some(ms) => {
+            Err(ApiError::bad_request(format!("timeout_ms {ms} is over the limit of {} ms", MAX_WAIT.as_millis())))
         }
     }
 }
@@ -244,7 +280,7 @@ fn event_filter(query: &Query) -> Result<EventFilter, ApiError> {
 }
 
 /// A `productKey/deviceName` parameter.
-fn device_param(device: &str) -> Result<(&str, &str), ApiError> {
+pub(super) fn device_param(device: &str) -> Result<(&str, &str), ApiError> {
     match device.split_once('/') {
         Some((pk, dn)) if !pk.is_empty() && !dn.is_empty() => Ok((pk, dn)),
         _ => Err(ApiError::bad_request(format!("device {device:?}: expected productKey/deviceName"))),
@@ -325,7 +361,7 @@ fn percent_decode(text: &str) -> Result<String, ApiError> {
 }
 
 /// A parsed query string.
-struct Query(Vec<(String, String)>);
+pub(super) struct Query(Vec<(String, String)>);
 
 impl Query {
     fn parse(query: Option<&str>) -> Result<Query, ApiError> {
@@ -337,18 +373,18 @@ impl Query {
         decoded.collect::<Result<_, ApiError>>().map(Query)
     }
 
-    fn get(&self, key: &str) -> Option<&str> {
+    pub(super) fn get(&self, key: &str) -> Option<&str> {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
-    fn number(&self, key: &str) -> Result<Option<u64>, ApiError> {
+    pub(super) fn number(&self, key: &str) -> Result<Option<u64>, ApiError> {
         self.get(key)
             .map(|v| v.parse().map_err(|_| ApiError::bad_request(format!("{key}={v:?}: expected a whole number"))))
             .transpose()
     }
 
     /// Refuses parameters other than `known`.
-    fn only(&self, known: &[&str]) -> Result<(), ApiError> {
+    pub(super) fn only(&self, known: &[&str]) -> Result<(), ApiError> {
         match self.0.iter().find(|(k, _)| !known.contains(&k.as_str())) {
             Some((key, _)) => Err(ApiError::bad_request(format!(
                 "unknown query parameter {key:?}; this route takes {}",
