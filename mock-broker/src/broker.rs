@@ -9,6 +9,8 @@
 //! # Ok(()) }
 //! ```
 
+mod live_edits;
+
 use crate::events::{Bus, ConnId, EventKind, EventStats, EventStream};
 use crate::expect::{Ledger, verify_on_drop};
 use crate::fault::{BadCert, Fault, FaultError, FaultId, FaultSpec};
@@ -273,14 +275,17 @@ impl Broker {
     }
 
     /// Gives a device a new secret, checked against ID-SECRET. The next CONNECT signed with
-    /// the old one is refused (A-SIGN-CONTENT); a live connection stays up.
+    /// the old one is refused (A-SIGN-CONTENT), and its verdict says it used the previous
+    /// secret and when that was replaced (the last [`crate::registry::PREVIOUS_SECRETS`] are
+    /// remembered); a live connection stays up.
     pub fn rotate_secret(
         &self,
         product_key: &str,
         device_name: &str,
         secret: impl Into<Secret>,
     ) -> Result<(), RegistryError> {
-        self.shared.registry_mut().set_secret(product_key, device_name, secret.into())
+        let at = self.shared.epoch.elapsed();
+        self.shared.registry_mut().rotate_secret(product_key, device_name, secret.into(), at)
     }
 
     /// The instant the broker started: event times and scenario steps count from it.

@@ -6,12 +6,13 @@ use super::history::{self, AheadOfHead};
 use crate::expect::Ledger;
 use std::sync::{Mutex, MutexGuard};
 use super::http::{ApiError, Limits, parse_json, read_body};
+use super::policy;
 use crate::broker::{Broker, CloudError};
 use crate::cloud::PublishRequest;
 use crate::events::EventFilter;
 use crate::rules::Rule;
 use crate::fault::{FaultId, FaultSpec};
-use crate::registry::RegistryError;
+use crate::registry::{Device, RegistryError};
 use crate::secret::Secret;
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
@@ -46,10 +47,14 @@ enum Endpoint {
     ListExpectations,
     DismissExpectations,
     Verify,
+    AddDevice,
+    RemoveDevice,
+    GetPolicy,
+    PatchPolicy,
 }
 
 /// Every route: method, path pattern (`{name}` is one path segment), endpoint.
-const ROUTES: [(Method, &str, Endpoint); 23] = [
+const ROUTES: [(Method, &str, Endpoint); 27] = [
     (Method::GET, "/faults", Endpoint::ListFaults),
     (Method::POST, "/faults", Endpoint::ArmFault),
     (Method::DELETE, "/faults", Endpoint::ClearFaults),
@@ -73,6 +78,10 @@ const ROUTES: [(Method, &str, Endpoint); 23] = [
     (Method::GET, "/expectations", Endpoint::ListExpectations),
     (Method::DELETE, "/expectations", Endpoint::DismissExpectations),
     (Method::POST, "/expectations/verify", Endpoint::Verify),
+    (Method::POST, "/devices", Endpoint::AddDevice),
+    (Method::DELETE, "/devices/{pk}/{dn}", Endpoint::RemoveDevice),
+    (Method::GET, "/policy", Endpoint::GetPolicy),
+    (Method::PATCH, "/policy", Endpoint::PatchPolicy),
 ];
 
 /// The most events one `GET /events` returns.
@@ -128,6 +137,10 @@ impl App {
             Endpoint::ListExpectations => self.list_expectations(),
             Endpoint::DismissExpectations => self.dismiss_expectations(),
             Endpoint::Verify => self.verify().await,
+            Endpoint::AddDevice => self.add_device(&body().await?),
+            Endpoint::RemoveDevice => self.remove_device(device()),
+            Endpoint::GetPolicy => Ok((StatusCode::OK, policy::to_json(&self.broker.policy()))),
+            Endpoint::PatchPolicy => self.patch_policy(&body().await?),
         }
     }
 
@@ -236,6 +249,42 @@ impl App {
         Ok((StatusCode::OK, event.map_err(timed_out)?))
     }
 
+    fn add_device(&self, body: &[u8]) -> Answer {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct NewDevice {
+            product_key: String,
+            device_name: String,
+            secret: Secret,
+            #[serde(default = "crate::registry::enabled_by_default")]
+            enabled: bool,
+        }
+        let NewDevice { product_key, device_name, secret, enabled } = parse_json(body)?;
+        let answer = json!({"product_key": product_key, "device_name": device_name, "enabled": enabled});
+        self.broker.register(Device { product_key, device_name, secret, enabled }).map_err(registry_error)?;
+        Ok((StatusCode::CREATED, answer))
+    }
+
+    fn remove_device(&self, (pk, dn): (&str, &str)) -> Answer {
+        self.broker.remove_device(pk, dn).map_err(registry_error)?;
+        let online = self.broker.online(pk, dn);
+        Ok((StatusCode::OK, json!({"removed": {"product_key": pk, "device_name": dn}, "online": online})))
+    }
+
+    fn patch_policy(&self, body: &[u8]) -> Answer {
+        let patch: Value = parse_json(body)?;
+        let mut refused = None;
+        let updated = self.broker.update_policy(|current| match policy::patched(current, patch) {
+            Ok(patched) => *current = patched,
+            Err(e) => refused = Some(e),
+        });
+        if let Some(e) = refused {
+            return Err(e);
+        }
+        let updated = updated.map_err(|e| ApiError::unprocessable(e.to_string()))?;
+        Ok((StatusCode::OK, policy::to_json(&updated)))
+    }
+
     /// 404 unless the registry has the device.
     pub(super) fn known(&self, (pk, dn): (&str, &str)) -> Result<(), ApiError> {
         match self.broker.registry().device(pk, dn) {
@@ -294,6 +343,7 @@ fn cloud_error(e: CloudError) -> ApiError {
 fn registry_error(e: RegistryError) -> ApiError {
     match e {
         RegistryError::UnknownDevice { .. } => ApiError::not_found(e.to_string()),
+        RegistryError::AlreadyRegistered { .. } => ApiError::new(StatusCode::CONFLICT, e.to_string()),
         _ => ApiError::unprocessable(e.to_string()),
     }
 }
