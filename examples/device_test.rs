@@ -2,7 +2,7 @@
 //! what the device must do, run the device code, and have the broker say at the end,
 //! precisely, what did not happen.
 //!
-//! Run it with `cargo test -p mock-broker --example device_test`. The second test pins the
+//! Run it with `cargo test -p mock-broker --test device_test`. The second test pins the
 //! report a broken device gets (its snapshot is `examples/snapshots/`).
 //!
 //! `report_temperature` stands for your device code. It speaks MQTT with the kit's own client
@@ -20,7 +20,12 @@ const DN: &str = "sensor-01";
 
 /// The device under test: logs in, subscribes to its downlink topic (unless `forget_subscribe`),
 /// publishes one reading, and disconnects.
-async fn report_temperature(url: &str, ca_pem: Option<&str>, login: Credentials, forget_subscribe: bool) -> std::io::Result<()> {
+async fn report_temperature(
+    url: &str,
+    ca_pem: Option<&str>,
+    login: Credentials,
+    forget_subscribe: bool,
+) -> std::io::Result<()> {
     let options = DialOptions { ca_pem: ca_pem.map(str::to_string), ..DialOptions::default() };
     let mut mqtt = connector::dial(url, &options).await.map_err(std::io::Error::other)?;
     let connect = Connect {

@@ -29,10 +29,6 @@ impl Subscriptions {
         self.exact.len() + self.wildcard.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Whether `filter` is subscribed.
     pub fn contains(&self, filter: &str) -> bool {
         self.exact.contains_key(filter) || self.wildcard.contains_key(filter)

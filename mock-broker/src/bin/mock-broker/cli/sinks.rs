@@ -7,9 +7,9 @@
 //! it says how many events it lost. With nothing to write, no sink runs.
 
 use super::Args;
-use crate::events::{Event, EventStream, StreamError};
-use crate::render;
 use anyhow::Context;
+use mock_broker::events::{Event, EventStream, StreamError};
+use mock_broker::render;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::sync::Arc;

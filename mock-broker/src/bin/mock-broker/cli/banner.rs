@@ -6,11 +6,11 @@
 //! device, whose secret is published, or with `--reveal-signatures`; otherwise the examples
 //! say [`PASSWORD_PLACEHOLDER`] and the banner tells how to compute it.
 
-use crate::auth::{SignMethod, sign_content};
-use crate::broker::Broker;
-use crate::credentials::Credentials;
-use crate::registry::Device;
-use crate::transport::Transport;
+use mock_broker::auth::{SignMethod, sign_content};
+use mock_broker::broker::Broker;
+use mock_broker::credentials::Credentials;
+use mock_broker::registry::Device;
+use mock_broker::transport::Transport;
 use std::fmt::Write;
 use std::path::Path;
 
@@ -134,7 +134,7 @@ node -e 'const c = require(\"mqtt\").connect(\"{url}\", {{clientId: \"{client_id
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::sign;
+    use mock_broker::auth::sign;
 
     #[test]
     fn host_port_splits_urls() {

@@ -1,11 +1,11 @@
 //! The command-line flags and how they become a [`Policy`] and listener addresses.
 
-use crate::mqtt::{ConnackCode, QoS};
-use crate::policy::{KeepaliveCheck, MAX_PAYLOAD_LIMIT, OversizeReaction, Policy, Qos2PublishReaction};
-use crate::tls::ServerCert;
-use crate::transport::Transport;
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
+use mock_broker::mqtt::{ConnackCode, QoS};
+use mock_broker::policy::{KeepaliveCheck, MAX_PAYLOAD_LIMIT, OversizeReaction, Policy, Qos2PublishReaction};
+use mock_broker::tls::ServerCert;
+use mock_broker::transport::Transport;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -200,7 +200,7 @@ impl Args {
 
     /// Where the control endpoint listens, if it is served.
     pub fn control_addr(&self) -> Option<SocketAddr> {
-        self.control_addr.or(self.control.then(|| crate::control::ControlConfig::default().addr))
+        self.control_addr.or(self.control.then(|| mock_broker::control::ControlConfig::default().addr))
     }
 
     /// Listener addresses given on the command line, for served transports only.
@@ -300,6 +300,22 @@ mod tests {
 
     fn parse(args: &[&str]) -> Args {
         Args::try_parse_from(std::iter::once("mock-broker").chain(args.iter().copied())).unwrap()
+    }
+
+    /// RULES.md names a flag for each configurable rule (`Rule::knob`): each is one of these.
+    #[test]
+    fn the_flags_rule_knobs_name_exist() {
+        use clap::CommandFactory;
+        let command = Args::command();
+        let flags: Vec<&str> = command.get_arguments().filter_map(|a| a.get_long()).collect();
+        for rule in mock_broker::Rule::ALL {
+            let words = rule.knob().into_iter().flat_map(|knob| knob.split('`').skip(1).step_by(2));
+            for flag in words.filter_map(|word| word.strip_prefix("--")) {
+                let name = flag.split(' ').next().unwrap_or(flag);
+                assert!(flags.contains(&name), "{rule}: the knob names --{flag}, which is not a flag");
+            }
+        }
+        assert!(mock_broker::Rule::ASecuremode.knob().is_some_and(|k| k.contains("--securemode-refusal")));
     }
 
     #[test]

@@ -8,13 +8,13 @@ mod sinks;
 
 pub use args::Args;
 
-use crate::broker::Broker;
-use crate::control::{self, ControlConfig, ControlServer};
-use crate::registry::{Device, Registry};
-use crate::scenario::Scenario;
-use crate::topics;
-use crate::transport::Transport;
 use anyhow::Context;
+use mock_broker::broker::Broker;
+use mock_broker::control::{self, ControlConfig, ControlServer};
+use mock_broker::registry::{Device, Registry};
+use mock_broker::scenario::Scenario;
+use mock_broker::topics;
+use mock_broker::transport::Transport;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
