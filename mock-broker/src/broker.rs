@@ -204,7 +204,7 @@ impl BrokerBuilder {
 
 /// A running mock broker. Dropping it without [`Broker::shutdown`] stops it too.
 pub struct Broker {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     addrs: BTreeMap<Transport, SocketAddr>,
     /// The mux's address, when it is served.
     mux: Option<SocketAddr>,

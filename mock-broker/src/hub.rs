@@ -294,6 +294,13 @@ impl Hub {
         self.state().online.get(key).map(|o| (o.conn, o.tx.clone()))
     }
 
+    /// The live connection's subscription to exactly `filter`, with its granted QoS.
+    pub fn subscription(&self, key: &DeviceKey, filter: &str) -> Option<(ConnId, QoS)> {
+        let state = self.state();
+        let online = state.online.get(key)?;
+        online.subscriptions.iter().find(|(f, _)| *f == filter).map(|(_, qos)| (online.conn, qos))
+    }
+
     /// The command channels of every live connection.
     pub fn senders(&self) -> Vec<mpsc::Sender<Command>> {
         self.state().by_conn.values().cloned().collect()

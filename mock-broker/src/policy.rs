@@ -121,6 +121,12 @@ pub struct Policy {
     /// ones, and are counted as evicted ([`crate::Broker::event_stats`]); a reader left
     /// behind is told how many it missed.
     pub history_events: usize,
+    /// The most uplinks (device PUBLISHes the broker accepted) the cloud side's view keeps
+    /// ([`crate::Broker::uplinks`]): 4096 messages and 16 MiB of payload and topic bytes; the
+    /// oldest make room for new ones and are counted as evicted, and a reader left behind
+    /// is told how many it missed.
+    pub uplink_history: usize,
+    pub uplink_history_bytes: usize,
     /// How long one write may wait on a client that does not read (10 s); then the
     /// connection is closed (reason `limit`, naming `write_timeout`).
     pub write_timeout: Duration,
@@ -171,6 +177,8 @@ impl Default for Policy {
             verdicts_per_second: 100,
             outbound_queue: 64,
             history_events: 1 << 16,
+            uplink_history: 4096,
+            uplink_history_bytes: 16 << 20,
             write_timeout: Duration::from_secs(10),
             reveal_signatures: false,
         }

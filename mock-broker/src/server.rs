@@ -12,6 +12,7 @@ use crate::registry::Registry;
 use crate::session;
 use crate::tls::Authority;
 use crate::transport::Listener;
+use crate::uplinks::Uplinks;
 use rustls::ServerConfig;
 use std::io;
 use std::net::SocketAddr;
@@ -36,6 +37,8 @@ const ACCEPT_REPORT_EVERY: Duration = Duration::from_secs(1);
 pub(crate) struct Shared {
     pub bus: Bus,
     pub hub: Hub,
+    /// The uplinks the broker accepted, for the cloud side's server-side subscription.
+    pub uplinks: Uplinks,
     /// The device registry, editable at run time (enable, disable, rotate a secret); read
     /// at each CONNECT and topic check, never held across an await.
     registry: RwLock<Registry>,
@@ -71,6 +74,7 @@ impl Shared {
         Shared {
             faults: Faults::new(bus.clone()),
             hub: Hub::new(bus.clone(), &policy),
+            uplinks: Uplinks::new(epoch, policy.uplink_history, policy.uplink_history_bytes),
             bus,
             registry: RwLock::new(registry),
             policy,

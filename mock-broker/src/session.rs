@@ -800,14 +800,16 @@ impl<'a> Session<'a> {
         if !self.within_rate() {
             return self.ack(&publish).await;
         }
-        if let Err(reason) =
-            topics::check_publish(&self.link.shared.registry(), &self.key.product_key, &self.key.device_name, topic)
-        {
+        let allowed =
+            topics::check_publish(&self.link.shared.registry(), &self.key.product_key, &self.key.device_name, topic);
+        if let Err(reason) = allowed {
             self.verdict(Verdict::fail(Rule::SPubDeny, "a topic the device may publish to", topic).with_detail(reason));
             if !self.link.shared.policy.puback_denied_publish {
                 return Ok(());
             }
+            return self.ack(&publish).await;
         }
+        self.shared().uplinks.record(self.link.conn, &self.key.product_key, &self.key.device_name, &publish);
         self.ack(&publish).await
     }
 

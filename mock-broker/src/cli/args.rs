@@ -171,6 +171,13 @@ pub struct Args {
     /// oldest make room and are counted.
     #[arg(long, value_name = "N", default_value_t = 1 << 16)]
     pub history_events: usize,
+    /// Limit: uplinks (accepted device PUBLISHes) the cloud side's view keeps (the control
+    /// endpoint's `/uplinks` reads it); the oldest make room and are counted.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub uplink_history: usize,
+    /// Limit: payload and topic bytes that view keeps.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+    pub uplink_history_bytes: usize,
     /// Limit: seconds one write may wait on a client that does not read before it is closed.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     pub write_timeout: f64,
@@ -278,6 +285,8 @@ impl Args {
             verdicts_per_second: self.verdicts_per_second,
             outbound_queue: at_least_one("outbound-queue", self.outbound_queue)?,
             history_events: at_least_one("history-events", self.history_events)?,
+            uplink_history: self.uplink_history,
+            uplink_history_bytes: self.uplink_history_bytes,
             write_timeout: seconds("write-timeout", self.write_timeout)?,
             reveal_signatures: self.reveal_signatures,
             ..Policy::default()

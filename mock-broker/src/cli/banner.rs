@@ -6,7 +6,8 @@
 //! device, whose secret is published, or with `--reveal-signatures`; otherwise the examples
 //! say [`PASSWORD_PLACEHOLDER`] and the banner tells how to compute it.
 
-use crate::auth::{SignMethod, sign, sign_content};
+use crate::auth::{SignMethod, sign_content};
+use crate::credentials::Credentials;
 use crate::broker::Broker;
 use crate::registry::Device;
 use crate::transport::Transport;
@@ -90,16 +91,9 @@ fn password_note(device: &Device) -> String {
 /// mqttClientId, username and password for the device over `transport`, signed hmacsha1;
 /// the password is [`PASSWORD_PLACEHOLDER`] unless `reveal`.
 fn credentials(transport: Transport, device: &Device, reveal: bool) -> (String, String, String) {
-    let client_id = format!(
-        "{EXAMPLE_CLIENT_ID}|securemode={},signmethod=hmacsha1,timestamp={EXAMPLE_TIMESTAMP}|",
-        transport.expected_securemode()
-    );
-    let password = if reveal {
-        sign(SignMethod::HmacSha1, device.secret.expose(), &example_content(device))
-    } else {
-        PASSWORD_PLACEHOLDER.to_owned()
-    };
-    (client_id, format!("{}&{}", device.device_name, device.product_key), password)
+    let signed = Credentials::sign(device, transport, SignMethod::HmacSha1, EXAMPLE_CLIENT_ID, EXAMPLE_TIMESTAMP);
+    let password = if reveal { signed.password } else { PASSWORD_PLACEHOLDER.to_owned() };
+    (signed.client_id, signed.username, password)
 }
 
 fn host_port(url: &str) -> (&str, &str) {
@@ -140,6 +134,7 @@ node -e 'const c = require(\"mqtt\").connect(\"{url}\", {{clientId: \"{client_id
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::sign;
 
     #[test]
     fn host_port_splits_urls() {

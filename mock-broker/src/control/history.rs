@@ -6,26 +6,9 @@
 //! A client that asks for events after a cursor older than the history is told how many it
 //! missed.
 
-use crate::events::{Bus, ConnId, Entry};
+use crate::events::{Bus, Entry, EventFilter, NoMatch};
 use serde_json::Value;
 use std::time::Duration;
-use tokio::time::Instant;
-
-/// Which events a long poll waits for.
-#[derive(Debug, Default)]
-pub(crate) struct Filter {
-    pub kind: Option<String>,
-    pub conn: Option<ConnId>,
-    pub device: Option<String>,
-}
-
-impl Filter {
-    fn accepts(&self, entry: &Entry) -> bool {
-        self.kind.as_deref().is_none_or(|k| k == entry.event.kind.name())
-            && self.conn.is_none_or(|c| c == entry.event.conn)
-            && self.device.as_deref().is_none_or(|d| entry.device.as_deref() == Some(d))
-    }
-}
 
 /// Events after a cursor.
 #[derive(Debug, PartialEq)]
@@ -72,24 +55,17 @@ pub(crate) fn after(bus: &Bus, cursor: u64, limit: usize) -> Result<Page, AheadO
     Ok(Page { events: entries.iter().map(json).collect(), next, missed })
 }
 
-/// The first event after `cursor` that `filter` accepts, waiting for it until `deadline`.
+/// The first event after `cursor` that `filter` accepts, waiting for it up to `timeout`;
+/// without one, what the wait saw.
 pub(crate) async fn wait(
     bus: &Bus,
     cursor: u64,
-    filter: &Filter,
-    deadline: Instant,
-) -> Result<Option<Value>, AheadOfHead> {
+    filter: &EventFilter,
+    timeout: Duration,
+) -> Result<Result<Value, NoMatch>, AheadOfHead> {
     check(bus, cursor)?;
     let mut stream = bus.stream_from(cursor + 1);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match stream.wait_entry(left, |entry| filter.accepts(entry)).await {
-            Ok(entry) => return Ok(Some(json(&entry))),
-            // Events let go before the poll read them: look on among the kept ones.
-            Err(crate::events::WaitError::Lagged(_)) if left > Duration::ZERO => continue,
-            Err(_) => return Ok(None),
-        }
-    }
+    Ok(stream.wait_matching_entry(filter, timeout).await.map(|entry| json(&entry)))
 }
 
 #[cfg(test)]
@@ -97,6 +73,7 @@ mod tests {
     use super::*;
     use crate::events::test_events::connect;
     use crate::events::{CloseReason, EventKind};
+    use tokio::time::Instant;
 
     fn closed() -> EventKind {
         EventKind::Closed { reason: CloseReason::ClientClosed }
@@ -126,12 +103,19 @@ mod tests {
         bus.emit(2, connect("other&pk"));
         bus.emit(2, closed());
         bus.emit(1, closed());
-        let filter = Filter { kind: Some("closed".into()), device: Some("pk/device".into()), ..Filter::default() };
-        let found = wait(&bus, 0, &filter, Instant::now()).await.unwrap().unwrap();
+        let filter = EventFilter::kind("closed").unwrap().device("pk", "device");
+        let found = wait(&bus, 0, &filter, Duration::ZERO).await.unwrap().unwrap();
         assert_eq!((found["seq"].as_u64(), found["conn"].as_u64()), (Some(4), Some(1)));
+        bus.emit(2, connect("device&pk"));
         let start = Instant::now();
-        let none = wait(&bus, 4, &filter, start + Duration::from_millis(250)).await.unwrap();
-        assert_eq!((none, start.elapsed()), (None, Duration::from_millis(250)));
+        let none = wait(&bus, 4, &filter, Duration::from_millis(250)).await.unwrap().unwrap_err();
+        assert_eq!(start.elapsed(), Duration::from_millis(250));
+        assert_eq!(
+            none.to_string(),
+            "no event with event=closed device=pk/device within 250 ms; 1 other events seen. The closest:\n  \
+             \u{20}   0.000s #2    CONNECT MQTT clientId=\"c\" username=\"device&pk\" password=<40 bytes> \
+             keepalive=60 s clean=1"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -140,8 +124,7 @@ mod tests {
         let waiter = {
             let bus = bus.clone();
             tokio::spawn(async move {
-                let filter = Filter { conn: Some(7), ..Filter::default() };
-                wait(&bus, 0, &filter, Instant::now() + Duration::from_secs(5)).await
+                wait(&bus, 0, &EventFilter::any().conn(7), Duration::from_secs(5)).await
             })
         };
         tokio::time::sleep(Duration::from_millis(10)).await;

@@ -1,11 +1,12 @@
 //! The control endpoint's routes: the table, matching a request to one, and each handler.
 //! The table is what a 404 lists and what the module docs of [`crate::control`] describe.
 
-use super::history::{self, AheadOfHead, Filter};
+use super::history::{self, AheadOfHead};
 use super::http::{ApiError, Limits, parse_json, read_body};
 use crate::broker::{Broker, CloudError};
 use crate::cloud::PublishRequest;
-use crate::events::EventKind;
+use crate::events::EventFilter;
+use crate::rules::Rule;
 use crate::fault::{FaultId, FaultSpec};
 use crate::registry::RegistryError;
 use crate::secret::Secret;
@@ -15,7 +16,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::time::Instant;
 
 /// What each route does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -187,7 +187,7 @@ impl App {
     }
 
     async fn wait_event(&self, query: &Query) -> Answer {
-        query.only(&["since", "timeout_ms", "event", "conn", "device"])?;
+        query.only(&["since", "timeout_ms", "event", "conn", "device", "rule"])?;
         let since = query.number("since")?.unwrap_or(0);
         let timeout = match query.number("timeout_ms")? {
             None => DEFAULT_WAIT,
@@ -199,28 +199,15 @@ impl App {
                 )));
             }
         };
-        let kind = query.get("event").map(str::to_string);
-        if let Some(kind) = &kind
-            && !EventKind::NAMES.contains(&kind.as_str())
-        {
-            return Err(ApiError::bad_request(format!(
-                "event {kind:?} is not an event kind; kinds: {}",
-                EventKind::NAMES.join(", ")
-            )));
-        }
-        let device = query.get("device").map(str::to_string);
-        if let Some(device) = &device
-            && !matches!(device.split_once('/'), Some((pk, dn)) if !pk.is_empty() && !dn.is_empty())
-        {
-            return Err(ApiError::bad_request(format!("device {device:?}: expected productKey/deviceName")));
-        }
-        let filter = Filter { kind, conn: query.number("conn")?, device };
-        match history::wait(self.broker.bus(), since, &filter, Instant::now() + timeout).await.map_err(ahead)? {
-            Some(event) => Ok((StatusCode::OK, event)),
-            None => Err(ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                format!("no matching event within {} ms", timeout.as_millis()),
-            )),
+        let filter = event_filter(query)?;
+        match history::wait(self.broker.bus(), since, &filter, timeout).await.map_err(ahead)? {
+            Ok(event) => Ok((StatusCode::OK, event)),
+            Err(none) => {
+                let mut error = ApiError::new(StatusCode::REQUEST_TIMEOUT, none.to_string());
+                let closest: Vec<Value> = none.closest.iter().map(|e| serde_json::to_value(&**e).unwrap_or_default()).collect();
+                error.extra = Some(("closest", closest.into()));
+                Err(error)
+            }
         }
     }
 
@@ -232,6 +219,35 @@ impl App {
                 Err(registry_error(RegistryError::UnknownDevice { product_key: pk.into(), device_name: dn.into() }))
             }
         }
+    }
+}
+
+/// The event filter of a query's `event`, `conn`, `device` (`productKey/deviceName`) and
+/// `rule` parameters.
+fn event_filter(query: &Query) -> Result<EventFilter, ApiError> {
+    let mut filter = EventFilter::any();
+    if let Some(kind) = query.get("event") {
+        filter = filter.and_kind(kind).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    }
+    if let Some(conn) = query.number("conn")? {
+        filter = filter.conn(conn);
+    }
+    if let Some(device) = query.get("device") {
+        let (pk, dn) = device_param(device)?;
+        filter = filter.device(pk, dn);
+    }
+    if let Some(id) = query.get("rule") {
+        let rule = Rule::from_id(id).ok_or_else(|| ApiError::bad_request(format!("rule {id:?} is not a rule ID (see RULES.md)")))?;
+        filter = filter.rule(rule);
+    }
+    Ok(filter)
+}
+
+/// A `productKey/deviceName` parameter.
+fn device_param(device: &str) -> Result<(&str, &str), ApiError> {
+    match device.split_once('/') {
+        Some((pk, dn)) if !pk.is_empty() && !dn.is_empty() => Ok((pk, dn)),
+        _ => Err(ApiError::bad_request(format!("device {device:?}: expected productKey/deviceName"))),
     }
 }
 

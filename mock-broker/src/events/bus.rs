@@ -14,6 +14,7 @@
 //! Emitting takes one short lock, never awaits, and wakes the waiting readers only when there
 //! are some; readers drain in batches ([`EventStream::recv_many`]).
 
+use super::filter::{Closest, Ended, EventFilter, NoMatch};
 use super::{ConnId, Event, EventKind};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -362,6 +363,32 @@ impl EventStream {
         })
         .await
         .unwrap_or(Err(WaitError::Timeout))
+    }
+
+    /// Waits up to `timeout` for the first event `filter` accepts, skipping others. Events
+    /// let go from the history before the wait read them are counted, and the wait goes on;
+    /// the error says what it waited for and shows the events that came closest.
+    pub async fn wait_matching(&mut self, filter: &EventFilter, timeout: Duration) -> Result<Arc<Event>, NoMatch> {
+        self.wait_matching_entry(filter, timeout).await.map(|entry| entry.event)
+    }
+
+    /// [`EventStream::wait_matching`], returning the whole entry.
+    pub(crate) async fn wait_matching_entry(&mut self, filter: &EventFilter, timeout: Duration) -> Result<Entry, NoMatch> {
+        let started = Instant::now();
+        let mut closest = Closest::new(filter);
+        let found = tokio::time::timeout(timeout, async {
+            loop {
+                match self.recv_entry().await {
+                    Ok(entry) if filter.accepts(&entry) => return Ok(entry),
+                    Ok(entry) => closest.note(&entry),
+                    Err(StreamError::Lagged(n)) => closest.missed += n,
+                    Err(StreamError::Closed) => return Err(Ended::Closed),
+                }
+            }
+        })
+        .await
+        .unwrap_or(Err(Ended::Timeout));
+        found.map_err(|ended| closest.into_error(started.elapsed(), ended))
     }
 
     /// Collects the events of connection `conn` up to and including its `Closed` event,

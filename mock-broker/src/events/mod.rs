@@ -6,9 +6,12 @@
 //! [`crate::Broker::history`] (from the start).
 
 mod bus;
+mod filter;
 
 pub(crate) use bus::{Bus, Entry};
 pub use bus::{EventStats, EventStream, HistoryStats, StreamError, WaitError};
+pub(crate) use filter::Closest;
+pub use filter::{Ended, EventFilter, NoMatch, UnknownKind};
 
 use crate::mqtt::{ConnackCode, Packet, Protocol, QoS};
 use crate::transport::{Listener, Transport};
@@ -32,7 +35,7 @@ pub struct Event {
     pub kind: EventKind,
 }
 
-fn serialize_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn serialize_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(d.as_millis() as u64)
 }
 

@@ -1,0 +1,119 @@
+//! What a test asks of a running broker as a test double: the events kept in its history,
+//! filtered; waits with deadlines for an event, for a device to be online or subscribed; and
+//! the cloud side's view of what devices published (see [`crate::uplinks`]).
+//!
+//! Every wait that ends empty-handed says what it waited for and shows the events that came
+//! closest ([`NoMatch`]).
+
+use crate::auth::SignMethod;
+use crate::broker::Broker;
+use crate::credentials::{Credentials, TEST_CLIENT_ID};
+use crate::registry::RegistryError;
+use crate::transport::Transport;
+use crate::events::{ConnId, Ended, Event, EventFilter, NoMatch};
+use crate::hub::DeviceKey;
+use crate::mqtt::QoS;
+use crate::uplinks::{Uplink, UplinkError, UplinkFilter, UplinkStats, UplinkStream};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+impl Broker {
+    /// The kept events `filter` accepts, oldest first (the history keeps
+    /// `Policy::history_events`; [`Broker::event_stats`] says how many it let go).
+    pub fn events_matching(&self, filter: &EventFilter) -> Vec<Arc<Event>> {
+        let (entries, _) = self.shared.bus.after(0, usize::MAX, |e| filter.accepts(e));
+        entries.into_iter().map(|e| e.event).collect()
+    }
+
+    /// The first event `filter` accepts, from the start of the history: one that already
+    /// happened, or the next one, waiting at most `timeout`.
+    pub async fn wait_event(&self, filter: &EventFilter, timeout: Duration) -> Result<Arc<Event>, NoMatch> {
+        self.history().wait_matching(filter, timeout).await
+    }
+
+    /// Waits at most `timeout` for the device to be online; returns its live connection.
+    pub async fn wait_online(&self, product_key: &str, device_name: &str, timeout: Duration) -> Result<ConnId, NoMatch> {
+        let filter = EventFilter::kind("online").expect("a kind").device(product_key, device_name);
+        let mut events = self.events();
+        if let Some(conn) = self.online(product_key, device_name) {
+            return Ok(conn);
+        }
+        events.wait_matching(&filter, timeout).await.map(|event| event.conn)
+    }
+
+    /// Waits at most `timeout` for the device's live session to hold a subscription to
+    /// exactly `filter` (granted, or resumed from a stored session); returns the connection
+    /// and the granted QoS.
+    pub async fn wait_subscribed(
+        &self,
+        product_key: &str,
+        device_name: &str,
+        filter: &str,
+        timeout: Duration,
+    ) -> Result<(ConnId, QoS), NoMatch> {
+        let key = DeviceKey::new(product_key, device_name);
+        let of_device = EventFilter::any().device(product_key, device_name);
+        let mut closest = crate::events::Closest::new(&of_device);
+        let mut events = self.events();
+        let (started, deadline) = (Instant::now(), Instant::now() + timeout);
+        let ended = loop {
+            if let Some(found) = self.shared.hub.subscription(&key, filter) {
+                return Ok(found);
+            }
+            match tokio::time::timeout_at(deadline, events.recv_entry()).await {
+                Ok(Ok(entry)) => closest.note(&entry),
+                Ok(Err(crate::events::StreamError::Lagged(n))) => closest.missed += n,
+                Ok(Err(crate::events::StreamError::Closed)) => break Ended::Closed,
+                Err(_) => break Ended::Timeout,
+            }
+        };
+        let wanted = format!("subscription of {product_key}/{device_name} to {filter}");
+        Err(closest.into_error_wanting(wanted, started.elapsed(), ended))
+    }
+
+    /// The uplinks `filter` accepts from now on: what devices publish and the broker
+    /// accepts, as the platform's server-side subscription receives it.
+    pub fn uplinks(&self, filter: UplinkFilter) -> UplinkStream {
+        let uplinks = &self.shared.uplinks;
+        UplinkStream::new(uplinks.clone(), filter, uplinks.head())
+    }
+
+    /// The uplinks `filter` accepts from the oldest one kept (`Policy::uplink_history`), then
+    /// live.
+    pub fn uplink_history(&self, filter: UplinkFilter) -> UplinkStream {
+        UplinkStream::new(self.shared.uplinks.clone(), filter, 0)
+    }
+
+    /// The first uplink `filter` accepts from the start of the kept uplinks: one already
+    /// received, or the next one, waiting at most `timeout`.
+    pub async fn wait_uplink(&self, filter: UplinkFilter, timeout: Duration) -> Result<Uplink, UplinkError> {
+        let uplinks = &self.shared.uplinks;
+        UplinkStream::new(uplinks.clone(), filter, uplinks.before_oldest()).next(timeout).await
+    }
+
+    /// Credentials that log the device in over `transport`, signed with `method`, for the
+    /// clientId prefix [`crate::credentials::TEST_CLIENT_ID`] and the current time in ms:
+    /// what a test of cloud-side code gives any MQTT client to connect a correct device.
+    pub fn credentials(
+        &self,
+        product_key: &str,
+        device_name: &str,
+        transport: Transport,
+        method: SignMethod,
+    ) -> Result<Credentials, RegistryError> {
+        let registry = self.shared.registry();
+        let device = registry.device(product_key, device_name).ok_or_else(|| RegistryError::UnknownDevice {
+            product_key: product_key.into(),
+            device_name: device_name.into(),
+        })?;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let timestamp = now.as_millis().to_string();
+        Ok(Credentials::sign(device, transport, method, TEST_CLIENT_ID, &timestamp))
+    }
+
+    /// How many uplinks the broker accepted, and how full their log is.
+    pub fn uplink_stats(&self) -> UplinkStats {
+        self.shared.uplinks.stats()
+    }
+}

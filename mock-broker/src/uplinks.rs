@@ -1,0 +1,343 @@
+//! What devices published, as the cloud side sees it: the platform's server-side
+//! subscription (AMQP or the data-forwarding rules) receives every message a device PUBLISHed
+//! and the platform accepted, with its topic, QoS and payload bytes.
+//!
+//! The broker keeps the newest accepted uplinks in one bounded log, numbered from 1 in the
+//! order accepted (`Policy::uplink_history` messages and `Policy::uplink_history_bytes` bytes
+//! at most). A message the broker did not accept is not here: QoS 2 (S-QOS), over the payload
+//! limit (S-PAYLOAD), over the rate (S-RATE) or on a topic the device may not publish to
+//! (S-PUB-DENY); the transcript says why.
+//!
+//! Nothing is lost silently: the log counts what it let go, and a reader whose cursor fell
+//! behind it is told how many it missed ([`UplinkError::Lagged`]). Waits have deadlines.
+
+use crate::events::ConnId;
+use crate::mqtt::{Publish, QoS};
+use crate::topics::filter_matches;
+use bytes::Bytes;
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// One message a device published and the broker accepted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Uplink {
+    /// Its number, from 1, in the order the broker accepted uplinks.
+    pub seq: u64,
+    /// The connection it came on.
+    pub conn: ConnId,
+    /// Time since the broker started.
+    #[serde(serialize_with = "crate::events::serialize_millis", rename = "at_ms")]
+    pub at: Duration,
+    pub product_key: String,
+    pub device_name: String,
+    pub topic: String,
+    pub qos: QoS,
+    /// The payload bytes, as sent.
+    #[serde(skip)]
+    pub payload: Bytes,
+}
+
+impl Uplink {
+    /// The payload as UTF-8 text, if it is.
+    pub fn text(&self) -> Option<&str> {
+        std::str::from_utf8(&self.payload).ok()
+    }
+}
+
+/// Which uplinks a reader wants: any, or those of one device, on topics matching an MQTT
+/// filter (`+`, `#`). Built like `UplinkFilter::any().device("pk", "dn").topic("/pk/+/user/#")`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UplinkFilter {
+    device: Option<(String, String)>,
+    topic: Option<String>,
+}
+
+impl UplinkFilter {
+    /// Every uplink.
+    pub fn any() -> UplinkFilter {
+        UplinkFilter::default()
+    }
+
+    /// Only those of this device.
+    pub fn device(mut self, product_key: &str, device_name: &str) -> UplinkFilter {
+        self.device = Some((product_key.into(), device_name.into()));
+        self
+    }
+
+    /// Only those on a topic `filter` matches.
+    pub fn topic(mut self, filter: &str) -> UplinkFilter {
+        self.topic = Some(filter.into());
+        self
+    }
+
+    /// Whether `uplink` is wanted.
+    pub fn accepts(&self, uplink: &Uplink) -> bool {
+        self.device.as_ref().is_none_or(|(pk, dn)| *pk == uplink.product_key && *dn == uplink.device_name)
+            && self.topic.as_deref().is_none_or(|f| filter_matches(f, &uplink.topic))
+    }
+}
+
+impl fmt::Display for UplinkFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.device, &self.topic) {
+            (None, None) => f.write_str("any uplink"),
+            (Some((pk, dn)), None) => write!(f, "an uplink of {pk}/{dn}"),
+            (None, Some(topic)) => write!(f, "an uplink on {topic}"),
+            (Some((pk, dn)), Some(topic)) => write!(f, "an uplink of {pk}/{dn} on {topic}"),
+        }
+    }
+}
+
+/// Why no uplink was returned.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum UplinkError {
+    /// Nothing matched within the time given; `seen` uplinks did not match.
+    #[error("waited {} ms for {wanted}; none came ({seen} other uplinks did)", waited.as_millis())]
+    Timeout { wanted: String, waited: Duration, seen: u64 },
+    /// The reader's cursor fell behind the log: `0` uplinks were let go before it read them.
+    #[error("{0} uplinks were lost: the reader fell behind the uplink history (Policy::uplink_history)")]
+    Lagged(u64),
+}
+
+struct Log {
+    entries: VecDeque<Uplink>,
+    /// Payload and topic bytes of `entries`.
+    bytes: usize,
+    /// The seq the next uplink gets.
+    next: u64,
+    max_messages: usize,
+    max_bytes: usize,
+}
+
+impl Log {
+    /// The seq of the oldest uplink kept (`next` when none is).
+    fn first(&self) -> u64 {
+        self.next - self.entries.len() as u64
+    }
+}
+
+/// The bounded log of accepted uplinks, shared by every connection.
+#[derive(Clone)]
+pub(crate) struct Uplinks {
+    log: Arc<Mutex<Log>>,
+    arrived: Arc<Notify>,
+    start: Instant,
+}
+
+/// How many bytes an uplink holds in the log.
+fn size_of(uplink: &Uplink) -> usize {
+    uplink.payload.len() + uplink.topic.len()
+}
+
+/// What the uplink log holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct UplinkStats {
+    /// Uplinks accepted since the broker started.
+    pub accepted: u64,
+    /// Uplinks kept now, and their payload and topic bytes.
+    pub held: usize,
+    pub held_bytes: usize,
+    /// The oldest uplinks let go to stay within the limits.
+    pub evicted: u64,
+}
+
+impl Uplinks {
+    /// A log keeping at most `max_messages` uplinks and `max_bytes` bytes, timed from `start`.
+    /// With `max_messages` 0 it keeps none (but still numbers and counts them).
+    pub(crate) fn new(start: Instant, max_messages: usize, max_bytes: usize) -> Uplinks {
+        let log = Log { entries: VecDeque::new(), bytes: 0, next: 1, max_messages, max_bytes };
+        Uplinks { log: Arc::new(Mutex::new(log)), arrived: Arc::new(Notify::new()), start }
+    }
+
+    fn log(&self) -> MutexGuard<'_, Log> {
+        // Nothing panics while holding it; if something did, the log is still consistent.
+        self.log.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a device's accepted PUBLISH. The payload is copied, so that the log never
+    /// holds on to a connection's read buffer.
+    pub(crate) fn record(&self, conn: ConnId, product_key: &str, device_name: &str, publish: &Publish) {
+        let uplink = Uplink {
+            seq: 0,
+            conn,
+            at: self.start.elapsed(),
+            product_key: product_key.into(),
+            device_name: device_name.into(),
+            topic: publish.topic.clone(),
+            qos: publish.qos,
+            payload: Bytes::copy_from_slice(&publish.payload),
+        };
+        let evicted = {
+            let mut log = self.log();
+            let uplink = Uplink { seq: log.next, ..uplink };
+            log.next += 1;
+            log.bytes += size_of(&uplink);
+            log.entries.push_back(uplink);
+            let mut evicted = Vec::new();
+            while log.entries.len() > log.max_messages || (log.bytes > log.max_bytes && !log.entries.is_empty()) {
+                let old = log.entries.pop_front().expect("not empty");
+                log.bytes -= size_of(&old);
+                evicted.push(old);
+            }
+            evicted
+        };
+        drop(evicted);
+        self.arrived.notify_waiters();
+    }
+
+    /// The seq of the newest uplink (0 before the first).
+    pub(crate) fn head(&self) -> u64 {
+        self.log().next - 1
+    }
+
+    /// The cursor just before the oldest uplink kept.
+    pub(crate) fn before_oldest(&self) -> u64 {
+        self.log().first() - 1
+    }
+
+    /// Up to `limit` kept uplinks after `seq` that `filter` accepts, oldest first, with the
+    /// number of uplinks after `seq` no longer kept.
+    pub(crate) fn after(&self, seq: u64, limit: usize, filter: &UplinkFilter) -> (Vec<Uplink>, u64) {
+        let log = self.log();
+        let missed = log.first().saturating_sub(seq + 1);
+        let skip = usize::try_from((seq + 1).saturating_sub(log.first())).unwrap_or(usize::MAX);
+        let found = log.entries.iter().skip(skip).filter(|u| filter.accepts(u)).take(limit).cloned().collect();
+        (found, missed)
+    }
+
+    /// The first uplink after `seq` that `filter` accepts, waiting for it until `deadline`.
+    /// Uplinks after `seq` already let go are an error: the one wanted may be among them.
+    pub(crate) async fn wait(&self, seq: u64, filter: &UplinkFilter, deadline: Instant) -> Result<Uplink, UplinkError> {
+        let started = Instant::now();
+        let mut cursor = seq;
+        let mut seen = 0;
+        loop {
+            let arrived = self.arrived.notified();
+            tokio::pin!(arrived);
+            arrived.as_mut().enable();
+            let (page, missed) = self.after(cursor, usize::MAX, &UplinkFilter::any());
+            if missed > 0 {
+                return Err(UplinkError::Lagged(missed));
+            }
+            for uplink in page {
+                cursor = uplink.seq;
+                if filter.accepts(&uplink) {
+                    return Ok(uplink);
+                }
+                seen += 1;
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                let waited = Instant::now().saturating_duration_since(started);
+                return Err(UplinkError::Timeout { wanted: filter.to_string(), waited, seen });
+            }
+        }
+    }
+
+    /// What the log holds.
+    pub(crate) fn stats(&self) -> UplinkStats {
+        let log = self.log();
+        UplinkStats { accepted: log.next - 1, held: log.entries.len(), held_bytes: log.bytes, evicted: log.first() - 1 }
+    }
+}
+
+/// A reader of the uplinks accepted from the moment it was taken ([`crate::Broker::uplinks`]):
+/// a cursor into the broker's uplink log.
+pub struct UplinkStream {
+    uplinks: Uplinks,
+    filter: UplinkFilter,
+    cursor: u64,
+}
+
+impl UplinkStream {
+    pub(crate) fn new(uplinks: Uplinks, filter: UplinkFilter, cursor: u64) -> UplinkStream {
+        UplinkStream { uplinks, filter, cursor }
+    }
+
+    /// The next uplink the stream's filter accepts, waiting at most `timeout` for it.
+    pub async fn next(&mut self, timeout: Duration) -> Result<Uplink, UplinkError> {
+        let result = self.uplinks.wait(self.cursor, &self.filter, Instant::now() + timeout).await;
+        match &result {
+            Ok(uplink) => self.cursor = uplink.seq,
+            // Go on from the oldest one kept.
+            Err(UplinkError::Lagged(n)) => self.cursor += n,
+            Err(UplinkError::Timeout { .. }) => self.cursor = self.cursor.max(self.uplinks.head()),
+        }
+        result
+    }
+
+    /// Every uplink the filter accepts that has arrived and not been read, without waiting.
+    pub fn drain(&mut self) -> Vec<Uplink> {
+        let (found, missed) = self.uplinks.after(self.cursor, usize::MAX, &self.filter);
+        self.cursor = found.last().map_or(self.cursor + missed, |u| u.seq).max(self.uplinks.head());
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn publish(topic: &str, payload: &'static [u8]) -> Publish {
+        Publish {
+            dup: false,
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            topic: topic.into(),
+            packet_id: Some(1),
+            payload: Bytes::from_static(payload),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_waits_for_the_next_matching_uplink_and_says_what_it_waited_for() {
+        let uplinks = Uplinks::new(Instant::now(), 16, 1 << 20);
+        let mut stream = UplinkStream::new(uplinks.clone(), UplinkFilter::any().device("pk", "a").topic("/pk/a/#"), 0);
+        uplinks.record(1, "pk", "b", &publish("/pk/b/user/update", b"other"));
+        uplinks.record(2, "pk", "a", &publish("/pk/a/user/update", b"{\"t\":1}"));
+        let found = stream.next(Duration::from_secs(1)).await.unwrap();
+        assert_eq!((found.seq, found.conn, found.text()), (2, 2, Some("{\"t\":1}")));
+        let waiter = tokio::spawn(async move { stream.next(Duration::from_secs(5)).await.map(|u| u.seq) });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        uplinks.record(2, "pk", "a", &publish("/pk/a/user/get", b"late"));
+        assert_eq!(waiter.await.unwrap(), Ok(3));
+
+        let mut none = UplinkStream::new(uplinks.clone(), UplinkFilter::any().topic("/nobody"), 0);
+        let timeout = none.next(Duration::from_millis(250)).await.unwrap_err();
+        assert_eq!(timeout.to_string(), "waited 250 ms for an uplink on /nobody; none came (3 other uplinks did)");
+    }
+
+    #[test]
+    fn the_log_keeps_within_its_message_and_byte_limits_and_counts_what_it_let_go() {
+        let uplinks = Uplinks::new(Instant::now(), 3, 21);
+        for _ in 0..4 {
+            uplinks.record(1, "pk", "a", &publish("/t", b"12345"));
+        }
+        assert_eq!(uplinks.stats(), UplinkStats { accepted: 4, held: 3, held_bytes: 21, evicted: 1 });
+        uplinks.record(1, "pk", "a", &publish("/t", b"0123456789"));
+        assert_eq!(uplinks.stats(), UplinkStats { accepted: 5, held: 2, held_bytes: 19, evicted: 3 });
+        let (page, missed) = uplinks.after(0, 10, &UplinkFilter::any());
+        assert_eq!((page.iter().map(|u| u.seq).collect::<Vec<_>>(), missed), (vec![4, 5], 3));
+        let none = Uplinks::new(Instant::now(), 0, 20);
+        none.record(1, "pk", "a", &publish("/t", b"x"));
+        assert_eq!(none.stats(), UplinkStats { accepted: 1, held: 0, held_bytes: 0, evicted: 1 });
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reader_behind_the_log_is_told_how_many_it_missed_then_goes_on() {
+        let uplinks = Uplinks::new(Instant::now(), 2, 1 << 20);
+        let mut stream = UplinkStream::new(uplinks.clone(), UplinkFilter::any(), 0);
+        for _ in 0..5 {
+            uplinks.record(1, "pk", "a", &publish("/t", b"x"));
+        }
+        assert_eq!(stream.next(Duration::from_secs(1)).await, Err(UplinkError::Lagged(3)));
+        assert_eq!(stream.next(Duration::from_secs(1)).await.map(|u| u.seq), Ok(4));
+        assert_eq!(stream.drain().iter().map(|u| u.seq).collect::<Vec<_>>(), [5]);
+    }
+}
