@@ -54,7 +54,9 @@ def pytest_runtest_call(item):
     """After the test body: verify its broker's expectations (a failure fails the test)."""
     try:
         result = yield
-    except BaseException:
+    except (pytest.skip.Exception, KeyboardInterrupt):
+        raise
+    except BaseException:  # a failure of the test's own: its expectations' report goes beside it
         broker = item.stash.get(_BROKER, None)
         if broker is not None and broker.process.poll() is None:
             try:
