@@ -9,7 +9,10 @@
 //! # Ok(()) }
 //! ```
 
+mod live_edits;
+
 use crate::events::{Bus, ConnId, EventKind, EventStats, EventStream};
+use crate::expect::{Ledger, verify_on_drop};
 use crate::fault::{BadCert, Fault, FaultError, FaultId, FaultSpec};
 use crate::hub::{Command, Delivery, DeviceKey};
 use crate::mqtt::{Publish, QoS};
@@ -22,7 +25,7 @@ use crate::transport::{Listener, Transport};
 use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
@@ -198,7 +201,7 @@ impl BrokerBuilder {
             };
             tokio::spawn(server::accept_loop(listener, kind, shared.clone(), alive_tx.clone()));
         }
-        Ok(Broker { shared, addrs, mux, ca_pem, stop: stop_tx, alive: alive_rx })
+        Ok(Broker { shared, addrs, mux, ca_pem, stop: stop_tx, alive: alive_rx, expected: Mutex::default() })
     }
 }
 
@@ -211,9 +214,17 @@ pub struct Broker {
     ca_pem: Option<String>,
     stop: watch::Sender<bool>,
     alive: mpsc::Receiver<()>,
+    /// The broker's own scope of expectations ([`Broker::expect`]).
+    expected: Mutex<Ledger>,
 }
 
 impl Broker {
+    /// The broker's own expectations.
+    pub(crate) fn expected(&self) -> MutexGuard<'_, Ledger> {
+        // Nothing panics while holding it; if something did, the ledger is still consistent.
+        self.expected.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Starts building a broker: all four transports on 127.0.0.1 with free ports, the
     /// platform's default policy, an empty registry.
     pub fn builder() -> BrokerBuilder {
@@ -264,14 +275,17 @@ impl Broker {
     }
 
     /// Gives a device a new secret, checked against ID-SECRET. The next CONNECT signed with
-    /// the old one is refused (A-SIGN-CONTENT); a live connection stays up.
+    /// the old one is refused (A-SIGN-CONTENT), and its verdict says it used the previous
+    /// secret and when that was replaced (the last [`crate::registry::PREVIOUS_SECRETS`] are
+    /// remembered); a live connection stays up.
     pub fn rotate_secret(
         &self,
         product_key: &str,
         device_name: &str,
         secret: impl Into<Secret>,
     ) -> Result<(), RegistryError> {
-        self.shared.registry_mut().set_secret(product_key, device_name, secret.into())
+        let at = self.shared.epoch.elapsed();
+        self.shared.registry_mut().rotate_secret(product_key, device_name, secret.into(), at)
     }
 
     /// The instant the broker started: event times and scenario steps count from it.
@@ -451,8 +465,11 @@ impl Broker {
 }
 
 impl Drop for Broker {
+    /// Stops the broker, and verifies its own expectations if some are left unverified.
     fn drop(&mut self) {
         let _ = self.stop.send(true);
+        let ledger = self.expected.get_mut().unwrap_or_else(|e| e.into_inner());
+        verify_on_drop(ledger, &self.shared.bus);
     }
 }
 

@@ -27,6 +27,7 @@ pub mod connector;
 pub mod control;
 pub mod credentials;
 pub mod events;
+pub mod expect;
 pub mod fault;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -55,6 +56,7 @@ pub mod wire;
 mod ws_upgrade;
 
 pub use broker::{Broker, BrokerBuilder, CloudError, StartError};
+pub use expect::{Expectation, Expectations, Unmet};
 pub use events::{CloseReason, ConnId, Event, EventFilter, EventKind, EventStream, NoMatch};
 pub use credentials::Credentials;
 pub use hub::Delivery;

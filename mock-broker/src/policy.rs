@@ -7,12 +7,19 @@
 //! The resource limits (connections, the CONNECT size, handshake deadlines, subscriptions,
 //! the verdict budget, the outbound queue and write timeout) keep one hostile or broken
 //! client from exhausting the broker; the README's "Reliability and limits" lists them.
+//!
+//! A running broker's policy can change (`Broker::set_policy`, `Broker::update_policy`):
+//! each connection keeps the policy it was accepted with, new connections get the new one.
+//! The fields of [`FIXED_AT_START`] are fixed when the broker starts; a change of one is
+//! refused with a [`PolicyError`].
 
 use crate::mqtt::{ConnackCode, QoS};
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// What the broker does with a QoS 2 PUBLISH (S-QOS, assumed).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Qos2PublishReaction {
     /// Close the connection (the default).
     Close,
@@ -21,7 +28,8 @@ pub enum Qos2PublishReaction {
 }
 
 /// What the broker does with a PUBLISH whose payload is over the limit (S-PAYLOAD, assumed).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OversizeReaction {
     /// Close the connection (the default).
     Close,
@@ -185,7 +193,42 @@ impl Default for Policy {
     }
 }
 
+/// The fields a running broker cannot change, with why: what was sized at start from them.
+pub const FIXED_AT_START: [(&str, &str); 6] = [
+    ("history_events", "the event history is allocated when the broker starts"),
+    ("uplink_history", "the uplink log keeps the limits the broker started with"),
+    ("uplink_history_bytes", "the uplink log keeps the limits the broker started with"),
+    ("stored_session_max_messages", "the hub keeps the stored-session limits the broker started with"),
+    ("stored_session_max_bytes", "the hub keeps the stored-session limits the broker started with"),
+    ("stored_session_expiry", "the hub keeps the stored-session limits the broker started with"),
+];
+
+/// Why a running broker's policy was not changed.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    /// The change touches a field of [`FIXED_AT_START`].
+    #[error("policy field {field} is fixed at start ({why}): it cannot change while the broker runs")]
+    FixedAtStart { field: &'static str, why: &'static str },
+}
+
 impl Policy {
+    /// Checks that `new` may replace this policy in a running broker: it changes no field of
+    /// [`FIXED_AT_START`] (the first one changed is named).
+    pub fn check_change(&self, new: &Policy) -> Result<(), PolicyError> {
+        let changed = [
+            self.history_events != new.history_events,
+            self.uplink_history != new.uplink_history,
+            self.uplink_history_bytes != new.uplink_history_bytes,
+            self.stored_session_max_messages != new.stored_session_max_messages,
+            self.stored_session_max_bytes != new.stored_session_max_bytes,
+            self.stored_session_expiry != new.stored_session_expiry,
+        ];
+        match FIXED_AT_START.into_iter().zip(changed).find(|(_, changed)| *changed) {
+            Some(((field, why), _)) => Err(PolicyError::FixedAtStart { field, why }),
+            None => Ok(()),
+        }
+    }
+
     /// The largest MQTT packet the decoder buffers: a PUBLISH at the payload limit with the
     /// longest topic and its header. Anything larger is never buffered: a PUBLISH is an
     /// S-PAYLOAD fail (its payload is over the limit whatever its topic), any other packet a
@@ -217,5 +260,25 @@ mod tests {
         assert_eq!(policy.max_connect_packet_len(), 8 * 1024);
         let tiny = Policy { payload_limit: 0, max_connect_len: usize::MAX, ..Policy::default() };
         assert_eq!(tiny.max_connect_packet_len(), tiny.max_packet_len());
+    }
+
+    #[test]
+    fn a_change_of_a_field_fixed_at_start_is_refused_by_name() {
+        let start = Policy::default();
+        let editable = Policy { payload_limit: 10, keepalive_range: (60, 60), ..Policy::default() };
+        assert_eq!(start.check_change(&editable), Ok(()));
+        let changes = [
+            Policy { history_events: 10, ..Policy::default() },
+            Policy { uplink_history: 10, ..Policy::default() },
+            Policy { uplink_history_bytes: 10, ..Policy::default() },
+            Policy { stored_session_max_messages: 1, ..Policy::default() },
+            Policy { stored_session_max_bytes: 1, ..Policy::default() },
+            Policy { stored_session_expiry: Duration::ZERO, ..Policy::default() },
+        ];
+        for (changed, (field, _)) in changes.iter().zip(FIXED_AT_START) {
+            let err = start.check_change(changed).unwrap_err();
+            assert!(matches!(err, PolicyError::FixedAtStart { field: named, .. } if named == field), "{err}");
+            assert!(err.to_string().starts_with(&format!("policy field {field} is fixed at start (")), "{err}");
+        }
     }
 }

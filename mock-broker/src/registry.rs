@@ -17,13 +17,18 @@
 //!   platform's console demands; `+` and `#` must stand alone in a level, `#` last.
 //! - A device whose product has no `[[product]]` entry gets that product implicitly, with no
 //!   custom topic classes. A product or device listed twice is an error.
+//!
+//! A running broker edits its registry (devices added, removed, enabled, disabled, secrets
+//! rotated): [`Registry::rotate_secret`] keeps the last [`PREVIOUS_SECRETS`] secrets a device
+//! had, so that a CONNECT still signed with one is told so (A-SIGN-CONTENT).
 
 use crate::rules::Rule;
 use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 /// What ID-PK demands of a productKey, as error messages state it.
 const PK_REQUIREMENT: &str = "1-20 letters and digits";
@@ -36,6 +41,9 @@ const PATTERN_REQUIREMENT: &str = "a custom topic class is /${productKey}/${devi
      one level, where + and # stand alone in a level and # comes last";
 /// The prefix every custom topic class starts with (S-TOPIC-OWN).
 const CUSTOM_CLASS_PREFIX: &str = "/${productKey}/${deviceName}/user/";
+
+/// How many replaced secrets [`Registry::rotate_secret`] keeps per device.
+pub const PREVIOUS_SECRETS: usize = 4;
 
 /// ID-PK: 1-20 ASCII letters and digits (platform-issued keys have 11; SDK buffers hold 20).
 pub fn valid_product_key(product_key: &str) -> bool {
@@ -74,6 +82,16 @@ impl Device {
         let demo = DEMO.get_or_init(Registry::demo);
         demo.device(&self.product_key, &self.device_name).is_some_and(|d| d.secret == self.secret)
     }
+}
+
+/// A secret a device had before a rotation ([`Registry::rotate_secret`]): a CONNECT signed
+/// with it is refused like any wrong signature, and its verdict says which secret it used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreviousSecret {
+    /// The replaced deviceSecret; never printed, like every [`Secret`].
+    pub secret: Secret,
+    /// When it was replaced, counted from the broker's start.
+    pub replaced_at: Duration,
 }
 
 /// What a topic class allows (S-TOPIC-OWN), written `pub`, `sub` or `all` in TOML.
@@ -137,6 +155,9 @@ pub enum RegistryError {
     Duplicate { entry: String, what: String },
     #[error("no device {device_name:?} of product {product_key:?} in the registry")]
     UnknownDevice { product_key: String, device_name: String },
+    /// A device added to a running broker is registered already.
+    #[error("device {device_name:?} of product {product_key:?} is registered already")]
+    AlreadyRegistered { product_key: String, device_name: String },
 }
 
 /// The products and devices the broker authenticates against.
@@ -144,6 +165,8 @@ pub enum RegistryError {
 pub struct Registry {
     products: BTreeMap<String, Product>,
     devices: BTreeMap<(String, String), Device>,
+    /// The secrets each device had before its last rotations, newest first.
+    previous: BTreeMap<(String, String), VecDeque<PreviousSecret>>,
 }
 
 /// The TOML file, as written.
@@ -174,7 +197,8 @@ struct DeviceEntry {
     enabled: bool,
 }
 
-fn enabled_by_default() -> bool {
+/// A device is enabled unless it says otherwise (the registry's TOML, `POST /devices`).
+pub(crate) fn enabled_by_default() -> bool {
     true
 }
 
@@ -249,6 +273,41 @@ impl Registry {
         check_secret(&entry, &secret)?;
         self.device_mut(product_key, device_name)?.secret = secret;
         Ok(())
+    }
+
+    /// Replaces a device's secret like [`Registry::set_secret`] and remembers the old one
+    /// (the last [`PREVIOUS_SECRETS`]) as replaced `at` (counted from the broker's start), so
+    /// that a CONNECT still signed with it is told so.
+    pub fn rotate_secret(
+        &mut self,
+        product_key: &str,
+        device_name: &str,
+        secret: Secret,
+        at: Duration,
+    ) -> Result<(), RegistryError> {
+        let old = self.device(product_key, device_name).map(|d| d.secret.clone());
+        self.set_secret(product_key, device_name, secret)?;
+        if let Some(secret) = old {
+            let previous = self.previous.entry((product_key.to_owned(), device_name.to_owned())).or_default();
+            previous.push_front(PreviousSecret { secret, replaced_at: at });
+            previous.truncate(PREVIOUS_SECRETS);
+        }
+        Ok(())
+    }
+
+    /// The secrets a device had before its last rotations, newest first.
+    pub fn previous_secrets(&self, product_key: &str, device_name: &str) -> impl Iterator<Item = &PreviousSecret> {
+        self.previous.get(&(product_key.to_owned(), device_name.to_owned())).into_iter().flatten()
+    }
+
+    /// Removes a device, with its previous secrets, and returns it. Its product stays.
+    pub fn remove_device(&mut self, product_key: &str, device_name: &str) -> Result<Device, RegistryError> {
+        let key = (product_key.to_owned(), device_name.to_owned());
+        self.previous.remove(&key);
+        self.devices.remove(&key).ok_or_else(|| RegistryError::UnknownDevice {
+            product_key: product_key.into(),
+            device_name: device_name.into(),
+        })
     }
 
     fn device_mut(&mut self, product_key: &str, device_name: &str) -> Result<&mut Device, RegistryError> {
@@ -567,5 +626,31 @@ mod tests {
         );
         let unknown = registry.set_enabled("pk", "nobody", true).unwrap_err();
         assert!(matches!(unknown, RegistryError::UnknownDevice { .. }), "{unknown}");
+    }
+
+    #[test]
+    fn rotations_keep_the_last_previous_secrets_newest_first() {
+        let mut registry = Registry::default();
+        registry.add_device(device("pk", "device", "secret0")).unwrap();
+        for n in 1..=PREVIOUS_SECRETS + 1 {
+            registry
+                .rotate_secret("pk", "device", format!("secret{n}").as_str().into(), Duration::from_secs(n as u64))
+                .unwrap();
+        }
+        let kept: Vec<(&str, u64)> =
+            registry.previous_secrets("pk", "device").map(|p| (p.secret.expose(), p.replaced_at.as_secs())).collect();
+        assert_eq!(kept, vec![("secret4", 5), ("secret3", 4), ("secret2", 3), ("secret1", 2)]);
+        assert!(registry.rotate_secret("pk", "device", "bad one".into(), Duration::ZERO).is_err());
+        assert_eq!(
+            registry.previous_secrets("pk", "device").count(),
+            PREVIOUS_SECRETS,
+            "a refused secret changes nothing"
+        );
+        let removed = registry.remove_device("pk", "device").unwrap();
+        assert_eq!(removed.secret.expose(), "secret5");
+        assert_eq!(registry.previous_secrets("pk", "device").count(), 0, "removing forgets the previous secrets");
+        assert!(registry.device("pk", "device").is_none() && registry.product("pk").is_some());
+        let again = registry.remove_device("pk", "device").unwrap_err();
+        assert!(matches!(again, RegistryError::UnknownDevice { .. }), "{again}");
     }
 }

@@ -7,7 +7,7 @@
 use crate::events::{Bus, ConnId, EventKind};
 use crate::fault::armory::Faults;
 use crate::hub::Hub;
-use crate::policy::Policy;
+use crate::policy::{Policy, PolicyError};
 use crate::registry::Registry;
 use crate::session;
 use crate::tls::Authority;
@@ -42,7 +42,9 @@ pub(crate) struct Shared {
     /// The device registry, editable at run time (enable, disable, rotate a secret); read
     /// at each CONNECT and topic check, never held across an await.
     registry: RwLock<Registry>,
-    pub policy: Policy,
+    /// The policy for connections accepted from now on; each connection keeps a snapshot of
+    /// the one it was accepted with.
+    policy: RwLock<Arc<Policy>>,
     pub tls: Option<Arc<ServerConfig>>,
     /// The CA that issued the served certificate, when the broker minted it: it issues the
     /// expired and wrong-host certificates of the `bad_certificate` fault.
@@ -77,7 +79,7 @@ impl Shared {
             uplinks: Uplinks::new(epoch, policy.uplink_history, policy.uplink_history_bytes),
             bus,
             registry: RwLock::new(registry),
-            policy,
+            policy: RwLock::new(Arc::new(policy)),
             tls,
             authority,
             cert_names,
@@ -99,13 +101,28 @@ impl Shared {
         self.registry.write().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The policy for a connection accepted now.
+    pub(crate) fn policy(&self) -> Arc<Policy> {
+        self.policy.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Edits the policy for the connections accepted from now on, unless the edit changes a
+    /// field fixed at start; returns the new policy.
+    pub(crate) fn update_policy(&self, edit: impl FnOnce(&mut Policy)) -> Result<Arc<Policy>, PolicyError> {
+        let mut current = self.policy.write().unwrap_or_else(|e| e.into_inner());
+        let mut edited = Policy::clone(&current);
+        edit(&mut edited);
+        current.check_change(&edited)?;
+        *current = Arc::new(edited);
+        Ok(current.clone())
+    }
+
     pub(crate) fn next_conn_id(&self) -> ConnId {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Counts a new connection in, unless `max_connections` are open already (false).
-    fn admit(&self) -> bool {
-        let limit = self.policy.max_connections;
+    /// Counts a new connection in, unless `limit` connections are open already (false).
+    fn admit(&self, limit: usize) -> bool {
         self.open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit).then_some(n + 1)).is_ok()
     }
 
@@ -169,8 +186,9 @@ pub(crate) async fn accept_loop(listener: TcpListener, kind: Listener, shared: A
                     let shared = shared.clone();
                     let alive = alive.clone();
                     tokio::spawn(async move {
-                        let admitted = shared.admit();
-                        session::serve(tcp, peer, kind, shared.clone(), admitted).await;
+                        let policy = shared.policy();
+                        let admitted = shared.admit(policy.max_connections);
+                        session::serve(tcp, peer, kind, shared.clone(), policy, admitted).await;
                         if admitted {
                             shared.release();
                         }

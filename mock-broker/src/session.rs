@@ -15,7 +15,7 @@ use crate::keepalive;
 use crate::mqtt;
 use crate::mqtt::{Connack, ConnackCode, Connect, Packet, Publish, QoS, Suback, SubackCode, Subscribe};
 use crate::mux;
-use crate::policy::{OversizeReaction, Qos2PublishReaction};
+use crate::policy::{OversizeReaction, Policy, Qos2PublishReaction};
 use crate::rules::Rule;
 use crate::server::{self, Shared};
 use crate::subscriptions::Subscriptions;
@@ -43,13 +43,20 @@ const KICK_NOTICE: &str = r#"{"title":"kick","content":"Kicked by the same devic
 /// fault never holds a socket for ever: longer than the longest keepalive cut (1.5 x 1200 s).
 pub(crate) const FAULT_HOLD: Duration = Duration::from_secs(1800 + 60);
 
-/// Serves one accepted TCP connection to its end. One not `admitted` (over
-/// `Policy::max_connections`) is recorded and closed at once.
-pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, listener: Listener, shared: Arc<Shared>, admitted: bool) {
+/// Serves one accepted TCP connection to its end, by the `policy` it was accepted with. One
+/// not `admitted` (over `Policy::max_connections`) is recorded and closed at once.
+pub(crate) async fn serve(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    listener: Listener,
+    shared: Arc<Shared>,
+    policy: Arc<Policy>,
+    admitted: bool,
+) {
     let conn = shared.next_conn_id();
     shared.bus.emit(conn, EventKind::Accepted { listener, peer });
     if !admitted {
-        let limit = shared.policy.max_connections;
+        let limit = policy.max_connections;
         let message = format!("{limit} connections are open, the most the broker serves at once (--max-connections)");
         shared
             .bus
@@ -61,8 +68,8 @@ pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, listener: Listener, 
     let tcp = ShapedStream::new(tcp, shaping.clone());
     let mut shutdown = shared.shutdown.clone();
     let faults = shared.faults.attach(conn);
-    let budget = Mutex::new(VerdictBudget::new(shared.policy.verdicts_per_second));
-    let mut link = Link { conn, io: None, shared: shared.clone(), listener, faults, shaping, budget };
+    let budget = Mutex::new(VerdictBudget::new(policy.verdicts_per_second));
+    let mut link = Link { conn, io: None, shared: shared.clone(), policy, listener, faults, shaping, budget };
     let reason = tokio::select! {
         reason = link.run(tcp) => reason,
         _ = server::stopped(&mut shutdown) => CloseReason::Shutdown,
@@ -76,6 +83,9 @@ struct Link {
     conn: ConnId,
     io: Option<PacketIo>,
     shared: Arc<Shared>,
+    /// The policy when the connection was accepted: a later change applies to later
+    /// connections only.
+    policy: Arc<Policy>,
     /// The listener it arrived on; the transport is known once the handshakes are done.
     listener: Listener,
     /// This connection's view of the armed faults.
@@ -149,7 +159,7 @@ impl Link {
             Ok(login) => login,
             Err(reason) => return reason,
         };
-        let (tx, rx) = mpsc::channel(self.shared.policy.outbound_queue.max(1));
+        let (tx, rx) = mpsc::channel(self.policy.outbound_queue.max(1));
         let mut session = Session::new(self, login, rx);
         let reason = session.run(tx).await;
         session.leave();
@@ -162,13 +172,13 @@ impl Link {
         if let Some(fault) = self.shared.faults.at_accept(&mut self.faults) {
             return Err(self.on_accept(fault, &mut tcp).await);
         }
-        let limit = self.shared.policy.connect_timeout;
+        let limit = self.policy.connect_timeout;
         let (transport, connect) = match timeout(limit, self.open(tcp)).await {
             Err(_) => return Err(CloseReason::ConnectTimeout { timeout_ms: millis(limit) }),
             Ok(opened) => opened?,
         };
         self.emit(EventKind::Connect(summarize(&connect)));
-        let report = auth::authenticate(&connect, transport, &self.shared.registry(), &self.shared.policy);
+        let report = auth::authenticate(&connect, transport, &self.shared.registry(), &self.policy);
         for verdict in report.verdicts {
             self.emit(EventKind::Verdict(verdict));
         }
@@ -186,7 +196,7 @@ impl Link {
             Ok((identity, fate)) => {
                 // Authenticated: from now on packets may be as large as the packet limit.
                 if let Some(io) = self.io.as_mut() {
-                    io.set_max_packet_len(self.shared.policy.max_packet_len());
+                    io.set_max_packet_len(self.policy.max_packet_len());
                 }
                 return Ok(Login {
                     identity,
@@ -203,7 +213,7 @@ impl Link {
     /// Handshakes (after sniffing the transport on the mux), then the first packet, which
     /// must be CONNECT. Returns the transport served with the CONNECT.
     async fn open(&mut self, tcp: ShapedStream) -> Result<(Transport, Connect), CloseReason> {
-        let policy = &self.shared.policy;
+        let policy = &self.policy;
         let handshaker = Handshaker {
             tls: self.shared.tls.as_ref(),
             ws_paths: &policy.ws_paths,
@@ -319,7 +329,7 @@ impl Link {
                     .with_detail("the client's WebSocket framing is broken; the connection is closed"),
             )),
             ReadError::OversizePublish { .. } | ReadError::MessageTooLong { .. } => {
-                self.emit(EventKind::Verdict(oversize_verdict(&e, self.shared.policy.payload_limit)));
+                self.emit(EventKind::Verdict(oversize_verdict(&e, self.policy.payload_limit)));
             }
             ReadError::Violation(_) | ReadError::Io(_) => {}
         }
@@ -383,7 +393,7 @@ impl Link {
         write: impl AsyncFnOnce(&mut PacketIo) -> std::io::Result<()>,
     ) -> Result<(), CloseReason> {
         let Some(io) = self.io.as_mut() else { return Ok(()) };
-        let limit = self.shared.policy.write_timeout;
+        let limit = self.policy.write_timeout;
         let written = match timeout(limit, write(io)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(CloseReason::TransportError { message: format!("writing {what}: {e}") }),
@@ -610,7 +620,7 @@ impl<'a> Session<'a> {
             Resume::Fresh => None,
             Resume::Stored(stored) => Some(stored),
             Resume::Handover { state, subscriptions } => {
-                match timeout(handover_timeout(self.shared().policy.write_timeout), state).await {
+                match timeout(handover_timeout(self.link.policy.write_timeout), state).await {
                     Ok(Ok(stored)) => Some(stored),
                     _ => Some(StoredSession { subscriptions, ..StoredSession::default() }),
                 }
@@ -660,7 +670,7 @@ impl<'a> Session<'a> {
     /// about once per keepalive period, not once per packet.
     async fn serve(&mut self) -> CloseReason {
         let epoch = self.shared().epoch;
-        let check = self.shared().policy.keepalive_check;
+        let check = self.link.policy.keepalive_check;
         let mut last = Instant::now();
         let keepalive = sleep_until(keepalive::cut_at(check, epoch, last, self.keep_alive));
         tokio::pin!(keepalive);
@@ -681,9 +691,9 @@ impl<'a> Session<'a> {
                         // S-PAYLOAD beyond the packet limit: judged from the fixed header;
                         // with `drop` the reader skips the packet's bytes as they come.
                         Err(e @ ReadError::OversizePublish { .. })
-                            if self.link.shared.policy.oversize == OversizeReaction::Drop =>
+                            if self.link.policy.oversize == OversizeReaction::Drop =>
                         {
-                            self.verdict(oversize_verdict(&e, self.link.shared.policy.payload_limit));
+                            self.verdict(oversize_verdict(&e, self.link.policy.payload_limit));
                             continue;
                         }
                         Err(e) => return self.link.read_failed(e),
@@ -766,7 +776,7 @@ impl<'a> Session<'a> {
 
     /// A device's PUBLISH: S-QOS, A-WILL-RETAIN, S-PAYLOAD, S-RATE, S-TOPIC-OWN, in that order.
     async fn uplink(&mut self, publish: Publish) -> Result<(), CloseReason> {
-        let policy = &self.link.shared.policy;
+        let policy = &self.link.policy;
         let topic = publish.topic.as_str();
         if publish.qos == QoS::ExactlyOnce {
             self.verdict(Verdict::fail(Rule::SQos, "QoS 0 or 1", format!("QoS 2 PUBLISH on {topic}")));
@@ -804,7 +814,7 @@ impl<'a> Session<'a> {
             topics::check_publish(&self.link.shared.registry(), &self.key.product_key, &self.key.device_name, topic);
         if let Err(reason) = allowed {
             self.verdict(Verdict::fail(Rule::SPubDeny, "a topic the device may publish to", topic).with_detail(reason));
-            if !self.link.shared.policy.puback_denied_publish {
+            if !self.link.policy.puback_denied_publish {
                 return Ok(());
             }
             return self.ack(&publish).await;
@@ -824,7 +834,7 @@ impl<'a> Session<'a> {
     /// across its connections; false (with a verdict the first time after an accepted one)
     /// when the device is over its rate and the message is dropped.
     fn within_rate(&mut self) -> bool {
-        let limit = self.link.shared.policy.uplink_rate_per_second;
+        let limit = self.link.policy.uplink_rate_per_second;
         let rate = self.link.shared.hub.count_uplink(&self.key, limit);
         if rate.first_dropped {
             self.verdict(
@@ -845,7 +855,7 @@ impl<'a> Session<'a> {
     async fn subscribe(&mut self, subscribe: Subscribe) -> Result<(), CloseReason> {
         let mut codes = Vec::with_capacity(subscribe.filters.len());
         let mut added = Vec::new();
-        let limit = self.link.shared.policy.max_subscriptions;
+        let limit = self.link.policy.max_subscriptions;
         for (filter, qos) in subscribe.filters {
             let shared = &self.link.shared;
             if let Err(reason) =
@@ -869,7 +879,7 @@ impl<'a> Session<'a> {
                 continue;
             }
             let granted = if qos == QoS::ExactlyOnce {
-                let grant = shared.policy.qos2_subscribe_grant;
+                let grant = self.link.policy.qos2_subscribe_grant;
                 self.verdict(
                     Verdict::warn(Rule::SQos, "QoS 0 or 1", format!("QoS 2 subscription to {filter}"))
                         .with_detail(format!("granted QoS {}", grant as u8)),

@@ -212,10 +212,10 @@ impl Uplinks {
         (found, missed)
     }
 
-    /// The first uplink after `seq` that `filter` accepts, waiting for it until `deadline`.
+    /// The first uplink after `seq` that `filter` accepts, waiting at most `timeout` for it.
     /// Uplinks after `seq` already let go are an error: the one wanted may be among them.
-    pub(crate) async fn wait(&self, seq: u64, filter: &UplinkFilter, deadline: Instant) -> Result<Uplink, UplinkError> {
-        let started = Instant::now();
+    pub(crate) async fn wait(&self, seq: u64, filter: &UplinkFilter, timeout: Duration) -> Result<Uplink, UplinkError> {
+        let deadline = Instant::now() + timeout;
         let mut cursor = seq;
         let mut seen = 0;
         loop {
@@ -234,8 +234,7 @@ impl Uplinks {
                 seen += 1;
             }
             if tokio::time::timeout_at(deadline, arrived).await.is_err() {
-                let waited = Instant::now().saturating_duration_since(started);
-                return Err(UplinkError::Timeout { wanted: filter.to_string(), waited, seen });
+                return Err(UplinkError::Timeout { wanted: filter.to_string(), waited: timeout, seen });
             }
         }
     }
@@ -262,7 +261,7 @@ impl UplinkStream {
 
     /// The next uplink the stream's filter accepts, waiting at most `timeout` for it.
     pub async fn next(&mut self, timeout: Duration) -> Result<Uplink, UplinkError> {
-        let result = self.uplinks.wait(self.cursor, &self.filter, Instant::now() + timeout).await;
+        let result = self.uplinks.wait(self.cursor, &self.filter, timeout).await;
         match &result {
             Ok(uplink) => self.cursor = uplink.seq,
             // Go on from the oldest one kept.

@@ -1,5 +1,6 @@
 //! The control endpoint over real HTTP/1.1 on 127.0.0.1: faults armed by HTTP reach the
-//! wire, devices are kicked, closed, disabled and given new secrets, events are read by
+//! wire, devices are kicked, closed, disabled, given new secrets, added and removed, the
+//! policy for new connections is read and patched, events are read by
 //! cursor and long-polled, and every bad request gets a 4xx saying what was wrong. The client
 //! is a few lines over a TcpStream, so the test depends on no HTTP client library.
 
@@ -262,6 +263,96 @@ async fn devices_are_kicked_published_to_disabled_and_given_new_secrets() {
 }
 
 #[tokio::test]
+async fn devices_are_added_and_removed_over_http() {
+    let mut tb = TestBroker::start().await;
+    let server = start(&tb, ControlConfig::default()).await;
+    let addr = server.addr();
+    let new = r#"{"product_key": "pk", "device_name": "added-01", "secret": "addedSecret1"}"#;
+    let added = call(addr, "POST", "/devices", Some(new)).await;
+    assert_eq!(added, (201, json!({"product_key": "pk", "device_name": "added-01", "enabled": true})));
+    let content = sign_content(Some("12345"), "added-01", PK, Some("789"));
+    let password = sign(SignMethod::HmacSha1, "addedSecret1", &content);
+    let connect = connect_bytes("12345|securemode=3,signmethod=hmacsha1,timestamp=789|", "added-01&pk", &password, 60);
+    let online = tb.attempt(Transport::Tcp, &connect).await;
+    online.assert_accepted();
+    let conn = online.transcript[0].conn;
+
+    let twice = call(addr, "POST", "/devices", Some(new)).await;
+    assert_eq!((twice.0, error_of(&twice)), (409, "device \"added-01\" of product \"pk\" is registered already"));
+    let disabled = r#"{"product_key": "pk", "device_name": "added-02", "secret": "s3", "enabled": false}"#;
+    assert_eq!(call(addr, "POST", "/devices", Some(disabled)).await.1["enabled"], false);
+    assert!(!tb.broker.registry().device(PK, "added-02").unwrap().enabled);
+    for (body, status, error) in [
+        (r#"{"product_key": "pk", "device_name": "ab", "secret": "s"}"#, 422, "deviceName \"ab\" breaks ID-DN"),
+        (r#"{"product_key": "p-k", "device_name": "abcd", "secret": "s"}"#, 422, "breaks ID-PK"),
+        (r#"{"product_key": "pk", "device_name": "abcd", "secret": "no good"}"#, 422, "breaks ID-SECRET"),
+        (r#"{"product_key": "pk", "device_name": "abcd"}"#, 400, "a deviceSecret must be a string"),
+        (r#"{"product_key": "pk", "device_name": "abcd", "secret": "s", "x": 1}"#, 400, "unknown field `x`"),
+    ] {
+        let refused = call(addr, "POST", "/devices", Some(body)).await;
+        assert_eq!(refused.0, status, "{body}: {refused:?}");
+        assert!(error_of(&refused).contains(error), "{body}: {refused:?}");
+        assert!(!error_of(&refused).contains("no good"), "no secret in an error");
+    }
+
+    let removed = call(addr, "DELETE", "/devices/pk/added-01", None).await;
+    assert_eq!(removed, (200, json!({"removed": {"product_key": "pk", "device_name": "added-01"}, "online": conn})));
+    tb.attempt(Transport::Tcp, &connect).await.assert_refused(ConnackCode::BadCredentials, Rule::ADevice);
+    let gone = call(addr, "DELETE", "/devices/pk/added-01", None).await;
+    assert_eq!(gone.0, 404, "{gone:?}");
+    let offline = call(addr, "DELETE", "/devices/pk/added-02", None).await;
+    assert_eq!(offline.1["online"], Value::Null);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_policy_is_read_and_patched_for_new_connections() {
+    let mut tb = TestBroker::start().await;
+    let server = start(&tb, ControlConfig::default()).await;
+    let addr = server.addr();
+    let (status, policy) = call(addr, "GET", "/policy", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(policy["keepalive_range"], json!([30, 1200]));
+    assert_eq!(policy["keepalive_check"], json!({"mode": "periodic", "period_ms": 30000, "phase_ms": 0}));
+    assert_eq!((policy["unknown_device_refusal"].clone(), policy["oversize"].clone()), (json!(4), json!("close")));
+    assert_eq!(policy["connect_timeout_ms"], json!(10_000));
+    let live = tb.attempt(Transport::Tcp, &doc_example(Transport::Tcp)).await;
+    live.assert_accepted();
+
+    let patch = r#"{"keepalive_range": [90, 1200], "keepalive_refusal": 5, "qos2_publish": "drop"}"#;
+    let (status, patched) = call(addr, "PATCH", "/policy", Some(patch)).await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(
+        (patched["keepalive_range"].clone(), patched["qos2_publish"].clone()),
+        (json!([90, 1200]), json!("drop"))
+    );
+    assert_eq!(patched["connect_timeout_ms"], policy["connect_timeout_ms"], "the fields not patched keep their value");
+    assert_eq!(call(addr, "GET", "/policy", None).await.1, patched);
+    tb.attempt(Transport::Tcp, &doc_example(Transport::Tcp))
+        .await
+        .assert_refused(ConnackCode::NotAuthorized, Rule::AKeepalive);
+    assert!(tb.broker.online(PK, DN).is_some(), "the live connection stays up");
+
+    let unknown = call(addr, "PATCH", "/policy", Some(r#"{"keepalive": 60}"#)).await;
+    assert_eq!(unknown.0, 400);
+    assert!(
+        error_of(&unknown).starts_with("unknown policy field \"keepalive\"; the editable fields are "),
+        "{unknown:?}"
+    );
+    assert!(error_of(&unknown).contains("keepalive_range"), "{unknown:?}");
+    let fixed = call(addr, "PATCH", "/policy", Some(r#"{"history_events": 10}"#)).await;
+    assert_eq!(fixed.0, 422);
+    assert!(error_of(&fixed).starts_with("policy field history_events is fixed at start ("), "{fixed:?}");
+    let same = format!(r#"{{"history_events": {}}}"#, policy["history_events"]);
+    assert_eq!(call(addr, "PATCH", "/policy", Some(&same)).await.0, 200, "the same value is no change");
+    for (body, status) in [(r#"{"keepalive_refusal": 0}"#, 422), (r#"{"payload_limit": -1}"#, 400), ("[]", 400)] {
+        assert_eq!(call(addr, "PATCH", "/policy", Some(body)).await.0, status, "{body}");
+    }
+    assert_eq!(call(addr, "GET", "/policy", None).await.1, patched, "refused patches change nothing");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn a_long_poll_returns_the_first_match_after_the_cursor() {
     let mut tb = TestBroker::start().await;
     let server = start(&tb, ControlConfig::default()).await;
@@ -280,7 +371,8 @@ async fn a_long_poll_returns_the_first_match_after_the_cursor() {
     );
     let seq = online["seq"].as_u64().unwrap();
     let none = call(addr, "GET", &format!("/events/wait?since={seq}&event=online&timeout_ms=200"), None).await;
-    assert_eq!(none, (408, json!({"error": "no matching event within 200 ms"})));
+    let explained = "no event with event=online within 200 ms; 0 other events seen.";
+    assert_eq!(none, (408, json!({"error": explained, "closest": []})));
     server.stop().await;
 }
 

@@ -22,7 +22,10 @@
 //! - A-SIGN-CONTENT: `clientId` (the prefix, even empty) is always signed; `timestamp` is
 //!   signed when the params send it; deviceName and productKey come from the username.
 //! - Verdicts never hold the deviceSecret: every occurrence of the secret of the device the
-//!   username names is blanked, whatever the client put where.
+//!   username names, and of the secrets it had before its last rotations, is blanked,
+//!   whatever the client put where.
+//! - A-SIGN-CONTENT: a password signed with a secret the device had before a rotation fails
+//!   like any other, and the detail says so, with when that secret was replaced.
 //! - Verdicts show a signature only by its first 8 hex digits and length, unless the policy
 //!   reveals signatures or the device is the embedded demo's (see `password`).
 
@@ -80,6 +83,9 @@ pub fn authenticate(connect: &Connect, transport: Transport, registry: &Registry
     let mut verdicts = checks.verdicts;
     for device in named_devices(connect, registry) {
         render::redact(&mut verdicts, device.secret.expose());
+        for previous in registry.previous_secrets(&device.product_key, &device.device_name) {
+            render::redact(&mut verdicts, previous.secret.expose());
+        }
     }
     AuthReport { verdicts, outcome }
 }
@@ -378,6 +384,7 @@ impl<'a> Checks<'a> {
             reveal: self.policy.reveal_signatures || device.is_demo(),
             fields: sorted_fields(Some(&id.prefix), &device.device_name, &device.product_key, id.param("timestamp")),
             mqtt_client_id: &self.connect.client_id,
+            previous: self.registry.previous_secrets(&device.product_key, &device.device_name).collect(),
         };
         let verdicts = password::check(&expectation, self.connect.password.as_deref());
         let refusing = verdicts.last().filter(|v| v.outcome == Outcome::Fail).map(|v| v.rule);

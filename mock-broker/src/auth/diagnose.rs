@@ -3,10 +3,13 @@
 //! The broker re-signs the submitted fields the ways clients get it wrong and says which one
 //! the password matches: another algorithm than the declared one; the fields unsorted; the
 //! clientId or timestamp left out; the whole mqttClientId signed as clientId; an empty key;
-//! key and message swapped. Each try is one HMAC, a hundred at most, and only on failure.
-//! Nothing here reveals the secret: the sentences name mistakes, not keys.
+//! key and message swapped. Before those, a secret the device had before a rotation
+//! (`Broker::rotate_secret`): the password signed with it says so, with when it was replaced.
+//! Each try is one HMAC, a hundred at most, and only on failure. Nothing here reveals a
+//! secret: the sentences name mistakes, not keys.
 
 use super::sign::{SignMethod, concat, hex_eq, sign};
+use crate::registry::PreviousSecret;
 
 /// What the broker signed, and what it was told.
 pub(super) struct Expectation<'a> {
@@ -23,6 +26,8 @@ pub(super) struct Expectation<'a> {
     pub fields: Vec<(&'static str, &'a str)>,
     /// The whole mqttClientId, params included.
     pub mqtt_client_id: &'a str,
+    /// The secrets the device had before its last rotations, newest first.
+    pub previous: Vec<&'a PreviousSecret>,
 }
 
 /// The key a variant signs with.
@@ -43,6 +48,9 @@ struct Variant {
 /// The mistake the password is explained by, if one is found.
 pub(super) fn explain(expectation: &Expectation<'_>, password: &[u8]) -> Option<String> {
     let content = concat(&expectation.fields);
+    if let Some(rotated) = previous_secret(expectation, &content, password) {
+        return Some(rotated);
+    }
     let declared = declared_phrase(expectation.declared);
     for method in other_methods(expectation.method) {
         if hex_eq(&sign(method, expectation.secret, &content), password) {
@@ -71,6 +79,21 @@ pub(super) fn explain(expectation: &Expectation<'_>, password: &[u8]) -> Option<
         }
     }
     None
+}
+
+/// The password is the right content signed with a secret the device had before a rotation.
+fn previous_secret(expectation: &Expectation<'_>, content: &str, password: &[u8]) -> Option<String> {
+    let mut previous = expectation.previous.iter().enumerate();
+    let (back, replaced) =
+        previous.find(|(_, p)| hex_eq(&sign(expectation.method, p.secret.expose(), content), password))?;
+    let which = match back {
+        0 => "the device's previous deviceSecret".to_owned(),
+        n => format!("an older deviceSecret of the device (the one before the last {} rotations)", n + 1),
+    };
+    Some(format!(
+        "signed with {which}, rotated out at {:.3} s after start: sign with the current one",
+        replaced.replaced_at.as_secs_f64()
+    ))
 }
 
 fn declared_phrase(declared: Option<&str>) -> String {
@@ -170,6 +193,7 @@ pub(super) mod tests {
             reveal: false,
             fields: sorted_fields(Some("12345"), "device", "pk", Some("789")),
             mqtt_client_id: "12345|securemode=3,signmethod=hmacsha1,timestamp=789|",
+            previous: Vec::new(),
         }
     }
 
@@ -228,5 +252,25 @@ pub(super) mod tests {
         assert!(explained(&sign(SignMethod::HmacSha1, "secret", &whole)).contains("whole mqttClientId"));
         let swapped = sign(SignMethod::HmacSha1, &concat(&v1().fields), "secret");
         assert!(explained(&swapped).contains("key and message swapped"));
+    }
+
+    #[test]
+    fn a_previous_secret_is_named_with_when_it_was_replaced() {
+        let at = |ms| PreviousSecret { secret: "older".into(), replaced_at: std::time::Duration::from_millis(ms) };
+        let (newest, older) = (PreviousSecret { secret: "oldSecret".into(), ..at(12_345) }, at(2_000));
+        let rotated = Expectation { secret: "current", previous: vec![&newest, &older], ..v1() };
+        let content = concat(&v1().fields);
+        let explained = |secret| explain(&rotated, sign(SignMethod::HmacSha1, secret, &content).as_bytes());
+        assert_eq!(
+            explained("oldSecret").as_deref(),
+            Some(
+                "signed with the device's previous deviceSecret, rotated out at 12.345 s after start: \
+                 sign with the current one"
+            )
+        );
+        let two_back = explained("older").expect("named");
+        assert!(two_back.starts_with("signed with an older deviceSecret of the device (the one before the last 2 rotations), rotated out at 2.000 s"), "{two_back}");
+        assert!(!two_back.contains("older\"") && !two_back.contains("oldSecret"));
+        assert_eq!(explained("neverUsed"), None);
     }
 }

@@ -1,6 +1,7 @@
 //! The control endpoint: HTTP/1.1 with JSON on 127.0.0.1 (port 0 by default), so a test in
 //! any language can drive a running broker: arm faults, publish, kick, close, enable and
-//! disable devices, rotate secrets, and read or wait for transcript events.
+//! disable, add and remove devices, rotate secrets, change the policy for new connections,
+//! and read or wait for transcript events.
 //! `mock-broker --control` serves it; its URL is the ready file's `control` key.
 //!
 //! | route | body | answer |
@@ -17,6 +18,10 @@
 //! | `POST /devices/{pk}/{dn}/secret` | `{"secret": "..."}` (ID-SECRET) | `{"product_key", "device_name", "rotated": true}` |
 //! | `GET /events?since=CURSOR&limit=N` | | `{"events": [...], "next": CURSOR, "missed": M}` |
 //! | `GET /events/wait?since=CURSOR&timeout_ms=T&event=KIND&conn=N&device=pk/dn` | | the first matching event after the cursor; 408 when none came within T ms |
+//! | `POST /devices` | `{"product_key", "device_name", "secret", "enabled"}` (`enabled` optional, default true; ID-PK, ID-DN, ID-SECRET) | 201 `{"product_key", "device_name", "enabled"}`; 409 if registered already |
+//! | `DELETE /devices/{pk}/{dn}` | | `{"removed": {"product_key", "device_name"}, "online": CONN or null}` (a live connection stays up) |
+//! | `GET /policy` | | the policy for new connections: [`crate::Policy`]'s fields, durations as `*_ms`, CONNACK codes and QoS as numbers, reactions as `"close"`/`"drop"`, `keepalive_check` as `{"mode": "periodic", "period_ms", "phase_ms"}` or `{"mode": "exact"}` |
+//! | `PATCH /policy` | a JSON object with any of those fields | the new policy; 400 for an unknown field (the editable ones listed), 422 for a value out of range or a change of a field fixed at start ([`crate::policy::FIXED_AT_START`]) |
 //! | `GET /stats` | | `{"events": {"emitted": N, "by_kind": {"packet_in": N, ...}, "packets_in": {"PUBLISH": N, ...}, "packets_out": {"PUBACK": N, ...}, "history": {"capacity": C, "held": H, "evicted": E}}}` ([`crate::events::EventStats`]) |
 //!
 //! Events are the transcript's JSON (the serde form of [`crate::Event`]) plus `seq`, their
@@ -25,22 +30,28 @@
 //! counts those after the cursor no longer kept.
 //! A long poll waits at most 60 s (10 s without `timeout_ms`); `event` is a kind name
 //! (`accepted`, `connect`, `verdict`, `online`, `fault`, `closed`...), `device` matches the
-//! connections that named the device in their CONNECT username. Enabling, disabling and a
-//! new secret apply from the device's next CONNECT; its live connection stays up.
+//! connections that named the device in their CONNECT username. Enabling, disabling, adding,
+//! removing and a new secret apply from the device's next CONNECT; its live connection stays
+//! up. A CONNECT signed with a rotated-out secret is refused (A-SIGN-CONTENT) with a verdict
+//! that says so. A policy change applies to the connections accepted from then on; a live
+//! connection keeps the policy it started with.
 //!
 //! Refusals are 4xx with `{"error": "..."}`: 404 for an unknown route (listing every route,
 //! also as `routes`) or device, 405 for a known path with another method, 400 for bad JSON
-//! (serde's message) or a bad query, 422 for a fault [`crate::fault::FaultSpec::check`]
-//! refuses or a secret that breaks ID-SECRET, 413 for a body over
+//! (serde's message) or a bad query, 409 for a device registered already, 422 for a fault
+//! [`crate::fault::FaultSpec::check`] refuses or an identity that breaks an ID- rule, 413 for a body over
 //! [`ControlConfig::body_limit`], 408 for a request that does not arrive within
 //! [`ControlConfig::read_timeout`]. No route ever answers with a secret.
 //!
 //! - `http`: hyper plumbing (connections, limits, deadlines, JSON answers).
 //! - `routes`: the route table and handlers.
 //! - `history`: pages and long polls over the broker's event history.
+//! - `policy`: the policy as JSON, and a patch laid over it.
 
+mod double;
 mod history;
 mod http;
+mod policy;
 mod routes;
 
 use crate::broker::Broker;
@@ -92,7 +103,7 @@ pub async fn serve(broker: Arc<Broker>, config: ControlConfig) -> io::Result<Con
         read_timeout: config.read_timeout,
         connections: config.max_connections,
     };
-    let app = Arc::new(routes::App { broker, limits });
+    let app = Arc::new(routes::App { broker, limits, expected: Default::default() });
     let (stop, stopped) = watch::channel(false);
     let server = tokio::spawn(http::serve(listener, app, stopped));
     Ok(ControlServer { addr, stop, server })

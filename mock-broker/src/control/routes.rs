@@ -1,14 +1,18 @@
 //! The control endpoint's routes: the table, matching a request to one, and each handler.
 //! The table is what a 404 lists and what the module docs of [`crate::control`] describe.
 
+use super::double::timed_out;
 use super::history::{self, AheadOfHead};
+use crate::expect::Ledger;
+use std::sync::{Mutex, MutexGuard};
 use super::http::{ApiError, Limits, parse_json, read_body};
+use super::policy;
 use crate::broker::{Broker, CloudError};
 use crate::cloud::PublishRequest;
 use crate::events::EventFilter;
 use crate::rules::Rule;
 use crate::fault::{FaultId, FaultSpec};
-use crate::registry::RegistryError;
+use crate::registry::{Device, RegistryError};
 use crate::secret::Secret;
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
@@ -34,10 +38,23 @@ enum Endpoint {
     Events,
     WaitEvent,
     Stats,
+    Uplinks,
+    WaitUplink,
+    WaitOnline,
+    WaitSubscribed,
+    Credentials,
+    Declare,
+    ListExpectations,
+    DismissExpectations,
+    Verify,
+    AddDevice,
+    RemoveDevice,
+    GetPolicy,
+    PatchPolicy,
 }
 
 /// Every route: method, path pattern (`{name}` is one path segment), endpoint.
-const ROUTES: [(Method, &str, Endpoint); 14] = [
+const ROUTES: [(Method, &str, Endpoint); 27] = [
     (Method::GET, "/faults", Endpoint::ListFaults),
     (Method::POST, "/faults", Endpoint::ArmFault),
     (Method::DELETE, "/faults", Endpoint::ClearFaults),
@@ -52,6 +69,19 @@ const ROUTES: [(Method, &str, Endpoint); 14] = [
     (Method::GET, "/events", Endpoint::Events),
     (Method::GET, "/events/wait", Endpoint::WaitEvent),
     (Method::GET, "/stats", Endpoint::Stats),
+    (Method::GET, "/uplinks", Endpoint::Uplinks),
+    (Method::GET, "/uplinks/wait", Endpoint::WaitUplink),
+    (Method::GET, "/devices/{pk}/{dn}/online", Endpoint::WaitOnline),
+    (Method::GET, "/devices/{pk}/{dn}/subscribed", Endpoint::WaitSubscribed),
+    (Method::GET, "/credentials/{pk}/{dn}", Endpoint::Credentials),
+    (Method::POST, "/expectations", Endpoint::Declare),
+    (Method::GET, "/expectations", Endpoint::ListExpectations),
+    (Method::DELETE, "/expectations", Endpoint::DismissExpectations),
+    (Method::POST, "/expectations/verify", Endpoint::Verify),
+    (Method::POST, "/devices", Endpoint::AddDevice),
+    (Method::DELETE, "/devices/{pk}/{dn}", Endpoint::RemoveDevice),
+    (Method::GET, "/policy", Endpoint::GetPolicy),
+    (Method::PATCH, "/policy", Endpoint::PatchPolicy),
 ];
 
 /// The most events one `GET /events` returns.
@@ -64,9 +94,11 @@ const DEFAULT_WAIT: Duration = Duration::from_secs(10);
 pub(crate) struct App {
     pub broker: Arc<Broker>,
     pub limits: Limits,
+    /// The expectations declared over HTTP (`/expectations`), apart from the broker's own.
+    pub expected: Mutex<Ledger>,
 }
 
-type Answer = Result<(StatusCode, Value), ApiError>;
+pub(super) type Answer = Result<(StatusCode, Value), ApiError>;
 
 /// The captured `{...}` segments of a path, percent-decoded.
 type Captures = Vec<String>;
@@ -92,8 +124,30 @@ impl App {
             Endpoint::Secret => self.rotate_secret(device(), &body().await?),
             Endpoint::Events => self.events(&query),
             Endpoint::WaitEvent => self.wait_event(&query).await,
-            Endpoint::Stats => Ok((StatusCode::OK, json!({"events": self.broker.event_stats()}))),
+            Endpoint::Stats => Ok((
+                StatusCode::OK,
+                json!({"events": self.broker.event_stats(), "uplinks": self.broker.uplink_stats()}),
+            )),
+            Endpoint::Uplinks => self.uplinks(&query),
+            Endpoint::WaitUplink => self.wait_uplink(&query).await,
+            Endpoint::WaitOnline => self.wait_online(device(), &query).await,
+            Endpoint::WaitSubscribed => self.wait_subscribed(device(), &query).await,
+            Endpoint::Credentials => self.credentials(device(), &query),
+            Endpoint::Declare => self.declare(&body().await?),
+            Endpoint::ListExpectations => self.list_expectations(),
+            Endpoint::DismissExpectations => self.dismiss_expectations(),
+            Endpoint::Verify => self.verify().await,
+            Endpoint::AddDevice => self.add_device(&body().await?),
+            Endpoint::RemoveDevice => self.remove_device(device()),
+            Endpoint::GetPolicy => Ok((StatusCode::OK, policy::to_json(&self.broker.policy()))),
+            Endpoint::PatchPolicy => self.patch_policy(&body().await?),
         }
+    }
+
+    /// The expectations declared over HTTP.
+    pub(super) fn expected(&self) -> MutexGuard<'_, Ledger> {
+        // Nothing panics while holding it; if something did, the ledger is still consistent.
+        self.expected.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn list_faults(&self) -> Answer {
@@ -189,35 +243,66 @@ impl App {
     async fn wait_event(&self, query: &Query) -> Answer {
         query.only(&["since", "timeout_ms", "event", "conn", "device", "rule"])?;
         let since = query.number("since")?.unwrap_or(0);
-        let timeout = match query.number("timeout_ms")? {
-            None => DEFAULT_WAIT,
-            Some(ms) if ms <= MAX_WAIT.as_millis() as u64 => Duration::from_millis(ms),
-            Some(ms) => {
-                return Err(ApiError::bad_request(format!(
-                    "timeout_ms {ms} is over the limit of {} ms",
-                    MAX_WAIT.as_millis()
-                )));
-            }
-        };
+        let timeout = wait_timeout(query)?;
         let filter = event_filter(query)?;
-        match history::wait(self.broker.bus(), since, &filter, timeout).await.map_err(ahead)? {
-            Ok(event) => Ok((StatusCode::OK, event)),
-            Err(none) => {
-                let mut error = ApiError::new(StatusCode::REQUEST_TIMEOUT, none.to_string());
-                let closest: Vec<Value> = none.closest.iter().map(|e| serde_json::to_value(&**e).unwrap_or_default()).collect();
-                error.extra = Some(("closest", closest.into()));
-                Err(error)
-            }
+        let event = history::wait(self.broker.bus(), since, &filter, timeout).await.map_err(ahead)?;
+        Ok((StatusCode::OK, event.map_err(timed_out)?))
+    }
+
+    fn add_device(&self, body: &[u8]) -> Answer {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct NewDevice {
+            product_key: String,
+            device_name: String,
+            secret: Secret,
+            #[serde(default = "crate::registry::enabled_by_default")]
+            enabled: bool,
         }
+        let NewDevice { product_key, device_name, secret, enabled } = parse_json(body)?;
+        let answer = json!({"product_key": product_key, "device_name": device_name, "enabled": enabled});
+        self.broker.register(Device { product_key, device_name, secret, enabled }).map_err(registry_error)?;
+        Ok((StatusCode::CREATED, answer))
+    }
+
+    fn remove_device(&self, (pk, dn): (&str, &str)) -> Answer {
+        self.broker.remove_device(pk, dn).map_err(registry_error)?;
+        let online = self.broker.online(pk, dn);
+        Ok((StatusCode::OK, json!({"removed": {"product_key": pk, "device_name": dn}, "online": online})))
+    }
+
+    fn patch_policy(&self, body: &[u8]) -> Answer {
+        let patch: Value = parse_json(body)?;
+        let mut refused = None;
+        let updated = self.broker.update_policy(|current| match policy::patched(current, patch) {
+            Ok(patched) => *current = patched,
+            Err(e) => refused = Some(e),
+        });
+        if let Some(e) = refused {
+            return Err(e);
+        }
+        let updated = updated.map_err(|e| ApiError::unprocessable(e.to_string()))?;
+        Ok((StatusCode::OK, policy::to_json(&updated)))
     }
 
     /// 404 unless the registry has the device.
-    fn known(&self, (pk, dn): (&str, &str)) -> Result<(), ApiError> {
+    pub(super) fn known(&self, (pk, dn): (&str, &str)) -> Result<(), ApiError> {
         match self.broker.registry().device(pk, dn) {
             Some(_) => Ok(()),
             None => {
                 Err(registry_error(RegistryError::UnknownDevice { product_key: pk.into(), device_name: dn.into() }))
             }
+        }
+    }
+}
+
+/// A long poll's `timeout_ms` (10 s without it, at most 60 s).
+pub(super) fn wait_timeout(query: &Query) -> Result<Duration, ApiError> {
+    match query.number("timeout_ms")? {
+        None => Ok(DEFAULT_WAIT),
+        Some(ms) if ms <= MAX_WAIT.as_millis() as u64 => Ok(Duration::from_millis(ms)),
+        Some(ms) => {
+            Err(ApiError::bad_request(format!("timeout_ms {ms} is over the limit of {} ms", MAX_WAIT.as_millis())))
         }
     }
 }
@@ -244,7 +329,7 @@ fn event_filter(query: &Query) -> Result<EventFilter, ApiError> {
 }
 
 /// A `productKey/deviceName` parameter.
-fn device_param(device: &str) -> Result<(&str, &str), ApiError> {
+pub(super) fn device_param(device: &str) -> Result<(&str, &str), ApiError> {
     match device.split_once('/') {
         Some((pk, dn)) if !pk.is_empty() && !dn.is_empty() => Ok((pk, dn)),
         _ => Err(ApiError::bad_request(format!("device {device:?}: expected productKey/deviceName"))),
@@ -258,6 +343,7 @@ fn cloud_error(e: CloudError) -> ApiError {
 fn registry_error(e: RegistryError) -> ApiError {
     match e {
         RegistryError::UnknownDevice { .. } => ApiError::not_found(e.to_string()),
+        RegistryError::AlreadyRegistered { .. } => ApiError::new(StatusCode::CONFLICT, e.to_string()),
         _ => ApiError::unprocessable(e.to_string()),
     }
 }
@@ -325,7 +411,7 @@ fn percent_decode(text: &str) -> Result<String, ApiError> {
 }
 
 /// A parsed query string.
-struct Query(Vec<(String, String)>);
+pub(super) struct Query(Vec<(String, String)>);
 
 impl Query {
     fn parse(query: Option<&str>) -> Result<Query, ApiError> {
@@ -337,18 +423,18 @@ impl Query {
         decoded.collect::<Result<_, ApiError>>().map(Query)
     }
 
-    fn get(&self, key: &str) -> Option<&str> {
+    pub(super) fn get(&self, key: &str) -> Option<&str> {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
-    fn number(&self, key: &str) -> Result<Option<u64>, ApiError> {
+    pub(super) fn number(&self, key: &str) -> Result<Option<u64>, ApiError> {
         self.get(key)
             .map(|v| v.parse().map_err(|_| ApiError::bad_request(format!("{key}={v:?}: expected a whole number"))))
             .transpose()
     }
 
     /// Refuses parameters other than `known`.
-    fn only(&self, known: &[&str]) -> Result<(), ApiError> {
+    pub(super) fn only(&self, known: &[&str]) -> Result<(), ApiError> {
         match self.0.iter().find(|(k, _)| !known.contains(&k.as_str())) {
             Some((key, _)) => Err(ApiError::bad_request(format!(
                 "unknown query parameter {key:?}; this route takes {}",

@@ -210,6 +210,11 @@ impl Bus {
         EventStream { ring: self.ring.clone(), cursor: seq.max(1), lost: 0 }
     }
 
+    /// The time since the broker started, as events count it.
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
     /// The seq of the newest event (0 before the first).
     pub(crate) fn head(&self) -> u64 {
         self.ring.state().next - 1

@@ -30,7 +30,7 @@ pub struct EventFilter {
 
 /// A kind name that is not one of [`EventKind::NAMES`].
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not an event kind; kinds: {kinds}", kinds = EventKind::NAMES.join(", "))]
+#[error("event {0:?} is not an event kind; kinds: {kinds}", kinds = EventKind::NAMES.join(", "))]
 pub struct UnknownKind(pub String);
 
 impl EventFilter {
