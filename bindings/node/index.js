@@ -344,7 +344,9 @@ class MockBroker {
   async verify({ throwOnFailure = true } = {}) {
     const outcome = await this.call("POST", "/expectations/verify", { waitMs: 120_000 });
     if (throwOnFailure && !outcome.passed) {
-      throw Object.assign(new assert.AssertionError({ message: outcome.report }), { results: outcome.results });
+      const error = new assert.AssertionError({ message: outcome.report });
+      Object.defineProperty(error, "results", { value: outcome.results }); // not printed beside the report
+      throw error;
     }
     return outcome;
   }
