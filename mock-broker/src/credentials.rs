@@ -28,7 +28,13 @@ pub struct Credentials {
 impl Credentials {
     /// Signs `device`'s login over `transport` with `method`, for the clientId prefix
     /// `client_id` and the timestamp `timestamp` (any digits: A-TIMESTAMP).
-    pub fn sign(device: &Device, transport: Transport, method: SignMethod, client_id: &str, timestamp: &str) -> Credentials {
+    pub fn sign(
+        device: &Device,
+        transport: Transport,
+        method: SignMethod,
+        client_id: &str,
+        timestamp: &str,
+    ) -> Credentials {
         let (pk, dn) = (&device.product_key, &device.device_name);
         let content = sign_content(Some(client_id), dn, pk, Some(timestamp));
         Credentials {
@@ -61,8 +67,12 @@ mod tests {
 
     #[test]
     fn the_doc_example_signs_to_its_test_vectors_over_each_transport() {
-        let device =
-            Device { product_key: "pk".into(), device_name: "device".into(), secret: Secret::new("secret"), enabled: true };
+        let device = Device {
+            product_key: "pk".into(),
+            device_name: "device".into(),
+            secret: Secret::new("secret"),
+            enabled: true,
+        };
         let ws = Credentials::sign(&device, Transport::Ws, SignMethod::HmacSha1, "12345", "789");
         assert_eq!(ws.client_id, "12345|securemode=3,signmethod=hmacsha1,timestamp=789|");
         assert_eq!((ws.username.as_str(), ws.password.as_str()), ("device&pk", V1.signature));

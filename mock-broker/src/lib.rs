@@ -56,9 +56,9 @@ pub mod wire;
 mod ws_upgrade;
 
 pub use broker::{Broker, BrokerBuilder, CloudError, StartError};
-pub use expect::{Expectation, Expectations, Unmet};
-pub use events::{CloseReason, ConnId, Event, EventFilter, EventKind, EventStream, NoMatch};
 pub use credentials::Credentials;
+pub use events::{CloseReason, ConnId, Event, EventFilter, EventKind, EventStream, NoMatch};
+pub use expect::{Expectation, Expectations, Unmet};
 pub use hub::Delivery;
 pub use policy::Policy;
 pub use registry::Registry;

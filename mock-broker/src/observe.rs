@@ -8,11 +8,11 @@
 use crate::auth::SignMethod;
 use crate::broker::Broker;
 use crate::credentials::{Credentials, TEST_CLIENT_ID};
-use crate::registry::RegistryError;
-use crate::transport::Transport;
-use crate::events::{ConnId, Ended, Event, EventFilter, NoMatch};
+use crate::events::{Closest, ConnId, Ended, Event, EventFilter, NoMatch};
 use crate::hub::DeviceKey;
 use crate::mqtt::QoS;
+use crate::registry::RegistryError;
+use crate::transport::Transport;
 use crate::uplinks::{Uplink, UplinkError, UplinkFilter, UplinkStats, UplinkStream};
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,13 +33,19 @@ impl Broker {
     }
 
     /// Waits at most `timeout` for the device to be online; returns its live connection.
-    pub async fn wait_online(&self, product_key: &str, device_name: &str, timeout: Duration) -> Result<ConnId, NoMatch> {
+    pub async fn wait_online(
+        &self,
+        product_key: &str,
+        device_name: &str,
+        timeout: Duration,
+    ) -> Result<ConnId, NoMatch> {
         let filter = EventFilter::kind("online").expect("a kind").device(product_key, device_name);
         let mut events = self.events();
         if let Some(conn) = self.online(product_key, device_name) {
             return Ok(conn);
         }
-        events.wait_matching(&filter, timeout).await.map(|event| event.conn)
+        let closest = self.device_history(&filter, product_key, device_name);
+        events.wait_noting(&filter, timeout, closest).await.map(|entry| entry.event.conn)
     }
 
     /// Waits at most `timeout` for the device's live session to hold a subscription to
@@ -54,9 +60,9 @@ impl Broker {
     ) -> Result<(ConnId, QoS), NoMatch> {
         let key = DeviceKey::new(product_key, device_name);
         let of_device = EventFilter::any().device(product_key, device_name);
-        let mut closest = crate::events::Closest::new(&of_device);
         let mut events = self.events();
-        let (started, deadline) = (Instant::now(), Instant::now() + timeout);
+        let mut closest = self.device_history(&of_device, product_key, device_name);
+        let deadline = Instant::now() + timeout;
         let ended = loop {
             if let Some(found) = self.shared.hub.subscription(&key, filter) {
                 return Ok(found);
@@ -69,7 +75,17 @@ impl Broker {
             }
         };
         let wanted = format!("subscription of {product_key}/{device_name} to {filter}");
-        Err(closest.into_error_wanting(wanted, started.elapsed(), ended))
+        Err(closest.into_error_wanting(wanted, timeout, ended))
+    }
+
+    /// The closest events to `filter` among the kept events of the device: where a wait for
+    /// something of the device starts its explanation.
+    fn device_history<'a>(&self, filter: &'a EventFilter, product_key: &str, device_name: &str) -> Closest<'a> {
+        let mut closest = Closest::new(filter);
+        let of_device = EventFilter::any().device(product_key, device_name);
+        let (kept, _) = self.shared.bus.after(0, usize::MAX, |e| of_device.accepts(e));
+        kept.iter().for_each(|entry| closest.note(entry));
+        closest
     }
 
     /// The uplinks `filter` accepts from now on: what devices publish and the broker

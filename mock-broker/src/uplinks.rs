@@ -37,10 +37,16 @@ pub struct Uplink {
     pub product_key: String,
     pub device_name: String,
     pub topic: String,
+    /// The QoS it was published at (0 or 1: S-QOS); a number in JSON.
+    #[serde(serialize_with = "qos_number")]
     pub qos: QoS,
     /// The payload bytes, as sent.
     #[serde(skip)]
     pub payload: Bytes,
+}
+
+fn qos_number<S: serde::Serializer>(qos: &QoS, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u8(*qos as u8)
 }
 
 impl Uplink {

@@ -7,51 +7,14 @@
 mod support;
 
 use mock_broker::auth::{SignMethod, sign, sign_content};
-use mock_broker::control::{self, ControlConfig, ControlServer};
+use mock_broker::control::ControlConfig;
 use mock_broker::mqtt::{ConnackCode, Packet, QoS, Subscribe};
 use mock_broker::{CloseReason, Policy, Rule, Transport};
 use serde_json::{Value, json};
-use std::net::SocketAddr;
 use std::time::Duration;
+use support::http::*;
 use support::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::timeout;
-
-/// Sends one request (`Connection: close`) and returns the status and the JSON body.
-async fn call(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
-    let raw = send_raw(addr, &request(method, path, body.unwrap_or(""))).await;
-    let text = String::from_utf8(raw).expect("UTF-8 answer");
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no head end: {text:?}"));
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("status: {head}"));
-    assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{head}");
-    (status, serde_json::from_str(body).unwrap_or_else(|e| panic!("{method} {path}: {e}: {body:?}")))
-}
-
-fn request(method: &str, path: &str, body: &str) -> Vec<u8> {
-    format!(
-        "{method} {path} HTTP/1.1\r\nHost: control\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
-}
-
-/// Writes `bytes` and reads until the server closes.
-async fn send_raw(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
-    let mut tcp = TcpStream::connect(addr).await.expect("the endpoint accepts");
-    tcp.write_all(bytes).await.unwrap();
-    let mut answer = Vec::new();
-    timeout(PATIENCE, tcp.read_to_end(&mut answer)).await.expect("the endpoint answers in time").unwrap();
-    answer
-}
-
-async fn start(tb: &TestBroker, config: ControlConfig) -> ControlServer {
-    control::serve(tb.broker.clone(), config).await.expect("the endpoint starts")
-}
-
-fn error_of(answer: &(u16, Value)) -> &str {
-    answer.1["error"].as_str().unwrap_or_else(|| panic!("no error in {answer:?}"))
-}
 
 #[tokio::test]
 async fn bad_requests_get_a_4xx_saying_what_was_wrong() {

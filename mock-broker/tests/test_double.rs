@@ -43,7 +43,10 @@ async fn the_cloud_side_receives_accepted_uplinks_with_topic_qos_payload_and_tim
     io.write_bytes(&encoded(&packets)).await.unwrap();
 
     let first = uplinks.next(PATIENCE).await.unwrap();
-    assert_eq!((first.topic.as_str(), first.qos, first.text()), ("/pk/device/user/update", QoS::AtLeastOnce, Some("{\"temperature\":21.5}")));
+    assert_eq!(
+        (first.topic.as_str(), first.qos, first.text()),
+        ("/pk/device/user/update", QoS::AtLeastOnce, Some("{\"temperature\":21.5}"))
+    );
     assert_eq!((first.product_key.as_str(), first.device_name.as_str()), (PK, DN));
     assert!(first.at > Duration::ZERO && first.at < tb.broker.started_at().elapsed());
     let second = uplinks.next(PATIENCE).await.unwrap();
@@ -75,15 +78,20 @@ async fn waits_follow_a_real_device_online_then_subscribed_and_a_failed_wait_exp
     session.io.as_mut().unwrap().write_bytes(&encoded(&[subscribe("/pk/device/user/get")])).await.unwrap();
     assert_eq!(subscribed.await.unwrap().unwrap(), (conn, QoS::AtLeastOnce));
 
-    let never = tb.broker.wait_subscribed(PK, DN, "/pk/device/user/nope", Duration::from_millis(100)).await.unwrap_err();
+    let never =
+        tb.broker.wait_subscribed(PK, DN, "/pk/device/user/nope", Duration::from_millis(100)).await.unwrap_err();
     let text = never.to_string();
     assert!(text.starts_with("no subscription of pk/device to /pk/device/user/nope within 1"), "{text}");
     let nobody = EventFilter::kind("online").unwrap().device(PK, "nobody");
     let none = tb.broker.wait_event(&nobody, Duration::from_millis(100)).await.unwrap_err();
     let text = none.to_string();
     assert!(text.starts_with("no event with event=online device=pk/nobody within 1"), "{text}");
-    assert!(text.contains("The closest:") && text.contains("online as pk/device"), "the device's own online comes closest: {text}");
-    let found = tb.broker.wait_event(&EventFilter::kind("online").unwrap().device(PK, DN), Duration::ZERO).await.unwrap();
+    assert!(
+        text.contains("The closest:") && text.contains("online as pk/device"),
+        "the device's own online comes closest: {text}"
+    );
+    let found =
+        tb.broker.wait_event(&EventFilter::kind("online").unwrap().device(PK, DN), Duration::ZERO).await.unwrap();
     assert_eq!(found.conn, conn, "a wait reads the history from the start");
     assert_eq!(tb.broker.events_matching(&EventFilter::any().conn(conn).rule(Rule::AKeepalive)).len(), 1);
 }
@@ -96,7 +104,12 @@ async fn credentials_from_the_broker_log_in_over_every_transport_with_every_sign
             let creds = tb.broker.credentials(PK, DN, transport, method).unwrap();
             let connect = connect_bytes(&creds.client_id, &creds.username, &creds.password, 60);
             let attempt = tb.attempt(transport, &connect).await;
-            assert_eq!(attempt.code, Some(mock_broker::mqtt::ConnackCode::Accepted), "{transport} {method:?}: {:#?}", attempt.transcript);
+            assert_eq!(
+                attempt.code,
+                Some(mock_broker::mqtt::ConnackCode::Accepted),
+                "{transport} {method:?}: {:#?}",
+                attempt.transcript
+            );
         }
     }
     let unknown = tb.broker.credentials(PK, "nobody", Transport::Ws, SignMethod::HmacSha1).unwrap_err();
@@ -138,8 +151,11 @@ async fn an_unmet_scope_reports_expected_against_observed_with_the_verdicts_invo
         .expect(Expectation::online(PK, DN).within(Duration::from_millis(300)))
         .expect(Expectation::never_refused(PK, DN))
         .expect(Expectation::never_breaks(Rule::KTimeout));
-    let forged = connect_bytes("12345|securemode=3,signmethod=hmacsha1,timestamp=789|", "device&pk", &"0".repeat(40), 60);
-    tb.attempt(Transport::Tcp, &forged).await.assert_refused(mock_broker::mqtt::ConnackCode::BadCredentials, Rule::ASignContent);
+    let forged =
+        connect_bytes("12345|securemode=3,signmethod=hmacsha1,timestamp=789|", "device&pk", &"0".repeat(40), 60);
+    tb.attempt(Transport::Tcp, &forged)
+        .await
+        .assert_refused(mock_broker::mqtt::ConnackCode::BadCredentials, Rule::ASignContent);
     let unmet = scope.verify().await.unwrap_err();
     let report = unmet.to_string();
     for needle in [

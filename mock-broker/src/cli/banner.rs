@@ -7,8 +7,8 @@
 //! say [`PASSWORD_PLACEHOLDER`] and the banner tells how to compute it.
 
 use crate::auth::{SignMethod, sign_content};
-use crate::credentials::Credentials;
 use crate::broker::Broker;
+use crate::credentials::Credentials;
 use crate::registry::Device;
 use crate::transport::Transport;
 use std::fmt::Write;

@@ -151,8 +151,7 @@ impl App {
         query.only(&["filter", "timeout_ms"])?;
         self.known((pk, dn))?;
         let filter = query.get("filter").ok_or_else(|| ApiError::bad_request("filter=... is required"))?;
-        let (conn, qos) =
-            self.broker.wait_subscribed(pk, dn, filter, wait_timeout(query)?).await.map_err(timed_out)?;
+        let (conn, qos) = self.broker.wait_subscribed(pk, dn, filter, wait_timeout(query)?).await.map_err(timed_out)?;
         Ok((StatusCode::OK, json!({"conn": conn, "qos": qos as u8})))
     }
 
@@ -167,13 +166,14 @@ impl App {
         let method = SignMethod::from_name(method).ok_or_else(|| {
             ApiError::bad_request(format!("sign_method {method:?}: expected hmacmd5, hmacsha1 or hmacsha256"))
         })?;
-        let url = self.broker.url(transport).ok_or_else(|| {
-            ApiError::unprocessable(format!("this broker does not serve {transport}"))
-        })?;
+        let url = self
+            .broker
+            .url(transport)
+            .ok_or_else(|| ApiError::unprocessable(format!("this broker does not serve {transport}")))?;
         let registry = self.broker.registry();
-        let device = registry.device(pk, dn).ok_or_else(|| {
-            ApiError::not_found(format!("device {pk}/{dn} is not in the registry"))
-        })?;
+        let device = registry
+            .device(pk, dn)
+            .ok_or_else(|| ApiError::not_found(format!("device {pk}/{dn} is not in the registry")))?;
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let client_id = query.get("client_id").unwrap_or(TEST_CLIENT_ID);
         let creds = Credentials::sign(device, transport, method, client_id, &now.as_millis().to_string());

@@ -123,9 +123,7 @@ mod tests {
         let bus = Bus::new(Instant::now(), 16);
         let waiter = {
             let bus = bus.clone();
-            tokio::spawn(async move {
-                wait(&bus, 0, &EventFilter::any().conn(7), Duration::from_secs(5)).await
-            })
+            tokio::spawn(async move { wait(&bus, 0, &EventFilter::any().conn(7), Duration::from_secs(5)).await })
         };
         tokio::time::sleep(Duration::from_millis(10)).await;
         bus.emit(6, closed());

@@ -1,7 +1,8 @@
 //! The control endpoint: HTTP/1.1 with JSON on 127.0.0.1 (port 0 by default), so a test in
 //! any language can drive a running broker: arm faults, publish, kick, close, enable and
 //! disable, add and remove devices, rotate secrets, change the policy for new connections,
-//! and read or wait for transcript events.
+//! read or wait for transcript events, read what devices published, wait for a device online
+//! or subscribed, get a device's credentials, and declare expectations verified with a report.
 //! `mock-broker --control` serves it; its URL is the ready file's `control` key.
 //!
 //! | route | body | answer |
@@ -17,12 +18,21 @@
 //! | `POST /devices/{pk}/{dn}/enable`, `POST /devices/{pk}/{dn}/disable` | | `{"product_key", "device_name", "enabled"}` |
 //! | `POST /devices/{pk}/{dn}/secret` | `{"secret": "..."}` (ID-SECRET) | `{"product_key", "device_name", "rotated": true}` |
 //! | `GET /events?since=CURSOR&limit=N` | | `{"events": [...], "next": CURSOR, "missed": M}` |
-//! | `GET /events/wait?since=CURSOR&timeout_ms=T&event=KIND&conn=N&device=pk/dn` | | the first matching event after the cursor; 408 when none came within T ms |
+//! | `GET /events/wait?since=CURSOR&timeout_ms=T&event=KIND&conn=N&device=pk/dn&rule=ID` | | the first matching event after the cursor; 408 when none came within T ms, saying what it waited for, with the `closest` events |
 //! | `POST /devices` | `{"product_key", "device_name", "secret", "enabled"}` (`enabled` optional, default true; ID-PK, ID-DN, ID-SECRET) | 201 `{"product_key", "device_name", "enabled"}`; 409 if registered already |
 //! | `DELETE /devices/{pk}/{dn}` | | `{"removed": {"product_key", "device_name"}, "online": CONN or null}` (a live connection stays up) |
 //! | `GET /policy` | | the policy for new connections: [`crate::Policy`]'s fields, durations as `*_ms`, CONNACK codes and QoS as numbers, reactions as `"close"`/`"drop"`, `keepalive_check` as `{"mode": "periodic", "period_ms", "phase_ms"}` or `{"mode": "exact"}` |
 //! | `PATCH /policy` | a JSON object with any of those fields | the new policy; 400 for an unknown field (the editable ones listed), 422 for a value out of range or a change of a field fixed at start ([`crate::policy::FIXED_AT_START`]) |
-//! | `GET /stats` | | `{"events": {"emitted": N, "by_kind": {"packet_in": N, ...}, "packets_in": {"PUBLISH": N, ...}, "packets_out": {"PUBACK": N, ...}, "history": {"capacity": C, "held": H, "evicted": E}}}` ([`crate::events::EventStats`]) |
+//! | `GET /stats` | | `{"events": {"emitted": N, "by_kind": {"packet_in": N, ...}, "packets_in": {"PUBLISH": N, ...}, "packets_out": {"PUBACK": N, ...}, "history": {"capacity": C, "held": H, "evicted": E}}, "uplinks": {"accepted", "held", "held_bytes", "evicted"}}` ([`crate::events::EventStats`], [`crate::uplinks::UplinkStats`]) |
+//! | `GET /uplinks?since=SEQ&limit=N&device=pk/dn&topic=FILTER` | | `{"uplinks": [U...], "next": SEQ, "missed": M}`: what devices published and the broker accepted ([`crate::uplinks`]); U is `{"seq", "conn", "at_ms", "product_key", "device_name", "topic", "qos", "payload_base64", "payload_text"}` (`payload_text` null unless UTF-8) |
+//! | `GET /uplinks/wait?since=SEQ&timeout_ms=T&device=pk/dn&topic=FILTER` | | the first matching uplink after the cursor; 408 when none came, 410 when uplinks after the cursor were let go |
+//! | `GET /devices/{pk}/{dn}/online?timeout_ms=T` | | `{"conn": N}` once the device is online (at once if it is); 408 with the closest events |
+//! | `GET /devices/{pk}/{dn}/subscribed?filter=F&timeout_ms=T` | | `{"conn": N, "qos": Q}` once its live session holds a subscription to exactly F; 408 with the closest events |
+//! | `GET /credentials/{pk}/{dn}?transport=ws&sign_method=hmacsha256&client_id=C` | | `{"client_id", "username", "password", "url", "host", "port", "transport", "sign_method", "securemode"}`: a correct login ([`crate::credentials`]; defaults ws, hmacsha256, `mock-broker-test`) |
+//! | `POST /expectations` | `{"kind": "online", "device": "pk/dn", "within_ms": 5000}`; `"publishes"` with `"topic"` and `"times"` or `"at_least"`; `"subscribes"` with `"filter"`; `"never_refused"`; `"never_breaks"` with `"rule"` (and `"device"` optional) | 201 `{"id": N, "description": "pk/dn comes online within 5 s"}` ([`crate::expect`]) |
+//! | `GET /expectations` | | `{"expectations": [{"id", "description"}]}` |
+//! | `POST /expectations/verify` | | after waiting for the windows still open: `{"passed": BOOL, "met": N, "results": [{"id", "description", "met", "expected", "observed", "verdicts"}], "report": TEXT or null}`; it ends them |
+//! | `DELETE /expectations` | | `{"dropped": N}`, unverified |
 //!
 //! Events are the transcript's JSON (the serde form of [`crate::Event`]) plus `seq`, their
 //! number from 1; a cursor is a `seq` (0: from the start). They come from the broker's
@@ -46,6 +56,7 @@
 //! - `http`: hyper plumbing (connections, limits, deadlines, JSON answers).
 //! - `routes`: the route table and handlers.
 //! - `history`: pages and long polls over the broker's event history.
+//! - `double`: the test-double routes (uplinks, device waits, credentials, expectations).
 //! - `policy`: the policy as JSON, and a patch laid over it.
 
 mod double;

@@ -3,22 +3,22 @@
 
 use super::double::timed_out;
 use super::history::{self, AheadOfHead};
-use crate::expect::Ledger;
-use std::sync::{Mutex, MutexGuard};
 use super::http::{ApiError, Limits, parse_json, read_body};
 use super::policy;
 use crate::broker::{Broker, CloudError};
 use crate::cloud::PublishRequest;
 use crate::events::EventFilter;
-use crate::rules::Rule;
+use crate::expect::Ledger;
 use crate::fault::{FaultId, FaultSpec};
 use crate::registry::{Device, RegistryError};
+use crate::rules::Rule;
 use crate::secret::Secret;
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 /// What each route does.
@@ -322,7 +322,8 @@ fn event_filter(query: &Query) -> Result<EventFilter, ApiError> {
         filter = filter.device(pk, dn);
     }
     if let Some(id) = query.get("rule") {
-        let rule = Rule::from_id(id).ok_or_else(|| ApiError::bad_request(format!("rule {id:?} is not a rule ID (see RULES.md)")))?;
+        let rule = Rule::from_id(id)
+            .ok_or_else(|| ApiError::bad_request(format!("rule {id:?} is not a rule ID (see RULES.md)")))?;
         filter = filter.rule(rule);
     }
     Ok(filter)

@@ -378,9 +378,21 @@ impl EventStream {
     }
 
     /// [`EventStream::wait_matching`], returning the whole entry.
-    pub(crate) async fn wait_matching_entry(&mut self, filter: &EventFilter, timeout: Duration) -> Result<Entry, NoMatch> {
-        let started = Instant::now();
-        let mut closest = Closest::new(filter);
+    pub(crate) async fn wait_matching_entry(
+        &mut self,
+        filter: &EventFilter,
+        timeout: Duration,
+    ) -> Result<Entry, NoMatch> {
+        self.wait_noting(filter, timeout, Closest::new(filter)).await
+    }
+
+    /// [`EventStream::wait_matching_entry`], adding what it reads past to `closest`.
+    pub(crate) async fn wait_noting(
+        &mut self,
+        filter: &EventFilter,
+        timeout: Duration,
+        mut closest: Closest<'_>,
+    ) -> Result<Entry, NoMatch> {
         let found = tokio::time::timeout(timeout, async {
             loop {
                 match self.recv_entry().await {
@@ -393,7 +405,7 @@ impl EventStream {
         })
         .await
         .unwrap_or(Err(Ended::Timeout));
-        found.map_err(|ended| closest.into_error(started.elapsed(), ended))
+        found.map_err(|ended| closest.into_error(timeout, ended))
     }
 
     /// Collects the events of connection `conn` up to and including its `Closed` event,

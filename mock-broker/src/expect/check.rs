@@ -80,10 +80,9 @@ fn involved<'a>(entries: impl Iterator<Item = &'a &'a Entry>) -> Vec<String> {
     let bad: Vec<String> = entries
         .filter(|e| match &e.event.kind {
             EventKind::Verdict(v) => v.outcome == Outcome::Fail,
-            EventKind::Closed { reason } => !matches!(
-                reason,
-                CloseReason::ClientClosed | CloseReason::ClientDisconnect | CloseReason::Shutdown
-            ),
+            EventKind::Closed { reason } => {
+                !matches!(reason, CloseReason::ClientClosed | CloseReason::ClientDisconnect | CloseReason::Shutdown)
+            }
             _ => false,
         })
         .map(|e| render::line(&e.event))
@@ -187,7 +186,9 @@ fn subscribes(d: &Declared, key: &DeviceKey, filter: &str, window: &[&Entry], la
     let mine: Vec<&&Entry> = window.iter().filter(|e| of(key, e)).collect();
     let asked = mine.iter().find(|e| subscribed_filters(e).contains(&filter));
     let denied = mine.iter().find(|e| match &e.event.kind {
-        EventKind::Verdict(v) => v.outcome == Outcome::Fail && v.received.contains(filter) && v.rule.id().starts_with("S-SUB"),
+        EventKind::Verdict(v) => {
+            v.outcome == Outcome::Fail && v.received.contains(filter) && v.rule.id().starts_with("S-SUB")
+        }
         _ => false,
     });
     let met = asked.is_some() && denied.is_none();

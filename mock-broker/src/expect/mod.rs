@@ -85,7 +85,10 @@ impl Expectation {
 
     /// The device SUBSCRIBEs to exactly `filter`, and the broker grants it.
     pub fn subscribes(product_key: &str, device_name: &str, filter: &str) -> Expectation {
-        Expectation::new(Expected::Subscribes { device: DeviceKey::new(product_key, device_name), filter: filter.into() })
+        Expectation::new(Expected::Subscribes {
+            device: DeviceKey::new(product_key, device_name),
+            filter: filter.into(),
+        })
     }
 
     /// No CONNECT of the device is refused.
@@ -202,8 +205,7 @@ impl Ledger {
     pub(crate) fn declare(&mut self, bus: &Bus, expectation: Expectation) -> u64 {
         self.next_id += 1;
         let deadline = expectation.within.map(|w| Instant::now() + w);
-        let declared =
-            Declared { id: self.next_id, after_seq: bus.head(), at: bus.elapsed(), deadline, expectation };
+        let declared = Declared { id: self.next_id, after_seq: bus.head(), at: bus.elapsed(), deadline, expectation };
         self.declared.push(declared);
         self.next_id
     }
@@ -348,14 +350,23 @@ mod tests {
     fn expectations_read_as_sentences() {
         let cases = [
             (Expectation::online("pk", "dev").within(Duration::from_secs(5)), "pk/dev comes online within 5 s"),
-            (Expectation::publishes("pk", "dev", "/pk/dev/user/update"), "pk/dev publishes to /pk/dev/user/update at least 1 time"),
+            (
+                Expectation::publishes("pk", "dev", "/pk/dev/user/update"),
+                "pk/dev publishes to /pk/dev/user/update at least 1 time",
+            ),
             (Expectation::publishes("pk", "dev", "/t").times(1), "pk/dev publishes to /t once"),
-            (Expectation::publishes("pk", "dev", "/t").times(3).within(Duration::from_millis(1500)), "pk/dev publishes to /t 3 times within 1.5 s"),
+            (
+                Expectation::publishes("pk", "dev", "/t").times(3).within(Duration::from_millis(1500)),
+                "pk/dev publishes to /t 3 times within 1.5 s",
+            ),
             (Expectation::publishes("pk", "dev", "/t").at_least(2), "pk/dev publishes to /t at least 2 times"),
             (Expectation::subscribes("pk", "dev", "/pk/dev/user/get"), "pk/dev subscribes to /pk/dev/user/get"),
             (Expectation::never_refused("pk", "dev"), "pk/dev is never refused"),
             (Expectation::never_breaks(Rule::KTimeout), "no device breaks K-TIMEOUT"),
-            (Expectation::never_breaks(Rule::SRate).of_device("pk", "dev").within(Duration::from_millis(250)), "pk/dev never breaks S-RATE within 250 ms"),
+            (
+                Expectation::never_breaks(Rule::SRate).of_device("pk", "dev").within(Duration::from_millis(250)),
+                "pk/dev never breaks S-RATE within 250 ms",
+            ),
         ];
         for (expectation, sentence) in cases {
             assert_eq!(expectation.to_string(), sentence);

@@ -3,7 +3,7 @@
 
 use super::Declared;
 use super::check::Check;
-use crate::events::Bus;
+use crate::events::{Bus, EventKind};
 use crate::render;
 use serde::Serialize;
 use std::fmt;
@@ -33,10 +33,12 @@ pub struct Verified {
 pub struct Unmet {
     /// Every expectation verified, in the order declared.
     pub outcomes: Vec<Verified>,
-    /// The last events since the first declaration, rendered.
+    /// The last events since the first declaration, rendered, passed verdicts left out.
     pub tail: Vec<String>,
-    /// How many events came since the first declaration.
+    /// How many events came since the first declaration, and how many of those were not
+    /// passed verdicts.
     pub events: u64,
+    pub eventful: u64,
 }
 
 impl std::error::Error for Unmet {}
@@ -58,7 +60,12 @@ impl fmt::Display for Unmet {
             }
         }
         let shown = self.tail.len();
-        writeln!(f, "\ntranscript tail ({shown} of {} events since the first declaration):", self.events)?;
+        writeln!(
+            f,
+            "\ntranscript tail (the last {shown} of {} events since the first declaration, {} passed verdicts left out):",
+            self.eventful,
+            self.events - self.eventful
+        )?;
         for line in &self.tail {
             writeln!(f, "  {}", line.replace('\n', "\n  "))?;
         }
@@ -74,6 +81,11 @@ impl Unmet {
             false => Err(self),
         }
     }
+}
+
+/// Whether an event is a passed verdict, which the tail leaves out.
+fn passed(kind: &EventKind) -> bool {
+    matches!(kind, EventKind::Verdict(v) if v.outcome == crate::verdict::Outcome::Pass)
 }
 
 /// The report of a verification (of one where all were met, too).
@@ -92,7 +104,8 @@ pub(crate) fn conclude(bus: &Bus, declared: &[Declared], checks: Vec<Check>) -> 
         .collect();
     let first = declared.iter().map(|d| d.after_seq).min().unwrap_or(0);
     let events = bus.head() - first;
-    let (kept, _) = bus.after(bus.head().saturating_sub(TAIL as u64).max(first), TAIL, |_| true);
-    let tail = kept.iter().map(|e| render::line(&e.event)).collect();
-    Unmet { outcomes, tail, events }
+    let (kept, _) = bus.after(first, usize::MAX, |e| !passed(&e.event.kind));
+    let skip = kept.len().saturating_sub(TAIL);
+    let tail = kept[skip..].iter().map(|e| render::line(&e.event)).collect();
+    Unmet { outcomes, tail, events, eventful: kept.len() as u64 }
 }

@@ -3,6 +3,8 @@
 //! that is not ours), and real connections over every transport.
 #![allow(dead_code)] // each test binary uses its own subset of these helpers
 
+pub mod http;
+
 use bytes::BytesMut;
 use mock_broker::connector::{self, DialOptions};
 use mock_broker::events::{Event, EventKind, EventStream};
