@@ -16,18 +16,6 @@ use support::*;
 
 const PREFIX: &str = "interop-1";
 
-/// The installed clients' location, from `cargo xtask test`.
-fn dependency_path(var: &str) -> PathBuf {
-    let path = std::env::var_os(var).unwrap_or_else(|| {
-        panic!(
-            "{var} is not set: run the tests with `cargo xtask test`, which installs paho-mqtt and MQTT.js; \
-             or run `cargo xtask interop-deps`, export the variables it prints, and add \
-             `--features mock-broker/interop,conformance/interop` to cargo test"
-        )
-    });
-    PathBuf::from(path)
-}
-
 fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("interop").join(name)
 }
@@ -43,12 +31,14 @@ impl Client {
         match self {
             Client::Paho => {
                 let mut c = Command::new("python3");
-                c.arg(script("paho_connect.py")).env("PYTHONPATH", dependency_path("MOCK_BROKER_INTEROP_PYTHONPATH"));
+                c.arg(script("paho_connect.py"))
+                    .env("PYTHONPATH", interop_dependency_path("MOCK_BROKER_INTEROP_PYTHONPATH"));
                 c
             }
             Client::MqttJs => {
                 let mut c = Command::new("node");
-                c.arg(script("mqttjs_connect.js")).env("NODE_PATH", dependency_path("MOCK_BROKER_INTEROP_NODE_PATH"));
+                c.arg(script("mqttjs_connect.js"))
+                    .env("NODE_PATH", interop_dependency_path("MOCK_BROKER_INTEROP_NODE_PATH"));
                 c
             }
         }

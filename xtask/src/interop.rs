@@ -1,5 +1,6 @@
 //! The third-party MQTT clients the interop tests drive: paho-mqtt (Python) and MQTT.js
-//! (Node), pinned, installed from the package registries into `target/interop/`.
+//! (Node), pinned, installed from the package registries into `target/interop/`; beside
+//! paho-mqtt, pytest, which runs the Python bindings' tests (`bindings/python`).
 //!
 //! The tests find them through `MOCK_BROKER_INTEROP_PYTHONPATH` and
 //! `MOCK_BROKER_INTEROP_NODE_PATH`; without those variables they fail and say to run
@@ -13,6 +14,8 @@ use std::process::Command;
 
 /// The pinned paho-mqtt release.
 const PAHO: &str = "paho-mqtt==2.1.0";
+/// The pinned pytest release (the Python bindings' tests, `mock-broker/tests/bindings.rs`).
+const PYTEST: &str = "pytest==8.4.2";
 /// The pinned MQTT.js release.
 const MQTTJS: &str = "mqtt@5.16.0";
 
@@ -42,14 +45,14 @@ pub fn install(root: &Path) -> anyhow::Result<InteropDeps> {
     let base = root.join("target").join("interop");
     let python_path = base.join("python");
     let node_prefix = base.join("node");
-    let paho_marker = python_path.join(format!(".installed-{PAHO}"));
+    let paho_marker = python_path.join(format!(".installed-{PAHO}-{PYTEST}"));
     if !paho_marker.exists() {
-        eprintln!("xtask: installing {PAHO} into {}", python_path.display());
+        eprintln!("xtask: installing {PAHO} and {PYTEST} into {}", python_path.display());
         run(Command::new("python3")
             .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--upgrade", "--target"])
             .arg(&python_path)
-            .arg(PAHO))?;
-        std::fs::write(&paho_marker, "").context("marking the paho-mqtt install")?;
+            .args([PAHO, PYTEST]))?;
+        std::fs::write(&paho_marker, "").context("marking the paho-mqtt and pytest install")?;
     }
     let mqttjs_marker = node_prefix.join(format!(".installed-{MQTTJS}"));
     if !mqttjs_marker.exists() {

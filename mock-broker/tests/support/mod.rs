@@ -398,3 +398,16 @@ impl Observer {
         }
     }
 }
+
+/// Where `cargo xtask test` installed the interop dependencies (paho-mqtt and pytest, MQTT.js):
+/// the path in `var` (`MOCK_BROKER_INTEROP_PYTHONPATH` or `MOCK_BROKER_INTEROP_NODE_PATH`).
+pub fn interop_dependency_path(var: &str) -> std::path::PathBuf {
+    let path = std::env::var_os(var).unwrap_or_else(|| {
+        panic!(
+            "{var} is not set: run the tests with `cargo xtask test`, which installs paho-mqtt, pytest and MQTT.js; \
+             or run `cargo xtask interop-deps`, export the variables it prints, and add \
+             `--features mock-broker/interop,conformance/interop` to cargo test"
+        )
+    });
+    std::path::PathBuf::from(path)
+}
