@@ -31,6 +31,7 @@ use tokio::time::Instant;
 
 /// Why a broker could not start.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StartError {
     #[error("binding the {listener} listener on {addr}: {source}")]
     Bind { listener: Listener, addr: SocketAddr, source: std::io::Error },
@@ -44,6 +45,7 @@ pub enum StartError {
 
 /// Why a cloud-side action did not happen.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CloudError {
     #[error("device {0}/{1} is not online")]
     Offline(String, String),

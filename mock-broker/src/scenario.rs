@@ -22,7 +22,7 @@
 //! - `arm = { ... }`: one fault, in [`crate::fault::spec`]'s form; `name` lets a later step
 //!   clear it (a name armed again refers to the latest);
 //! - `clear = "all"` or `clear = "NAME"`;
-//! - `publish = { product_key, device_name, topic, payload, qos }` ([`crate::cloud`]);
+//! - `publish = { product_key, device_name, topic, payload, qos }` (the control endpoint's `POST /publish` body);
 //! - `kick = "pk/dn"` (S-KICK, the notice included) or `close = "pk/dn"` (no notice).
 //!
 //! Steps are listed in time order. Loading refuses unknown fields, a fault

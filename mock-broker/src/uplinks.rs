@@ -102,6 +102,7 @@ impl fmt::Display for UplinkFilter {
 
 /// Why no uplink was returned.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum UplinkError {
     /// Nothing matched within the time given; `seen` uplinks did not match.
     #[error("waited {} ms for {wanted}; none came ({seen} other uplinks did)", waited.as_millis())]

@@ -2,7 +2,7 @@
 //!
 //! [`PacketIo`] hides the difference: a packet may span frames and a frame may hold several
 //! packets (T-WS), because frames only feed a buffer the strict decoder reads from. The
-//! WebSocket framing is the kit's own ([`ws_frame`], [`ws_stream`]), in both roles. Every read
+//! WebSocket framing is the kit's own (`ws_frame`, `ws_stream`), in both roles. Every read
 //! is bounded by the decoder's packet size limit; deadlines are the caller's.
 //!
 //! Writes are batched: [`PacketIo::write`] appends a packet (one binary frame on WebSocket)

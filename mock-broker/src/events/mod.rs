@@ -1,6 +1,6 @@
 //! The transcript: structured events every connection produces, and the bus that carries them.
 //!
-//! Events are plain values, numbered and kept in the bus's bounded history ([`bus`]);
+//! Events are plain values, numbered and kept in the bus's bounded history (`bus`);
 //! nothing is formatted on the hot path. Sinks (the CLI's stdout printer, a JSON-lines file,
 //! the control endpoint, a test) read them with [`crate::Broker::events`] (from now on) or
 //! [`crate::Broker::history`] (from the start).
@@ -42,6 +42,7 @@ pub(crate) fn serialize_millis<S: serde::Serializer>(d: &Duration, s: S) -> Resu
 /// What happened.
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum EventKind {
     /// A TCP connection arrived on a listener: a transport's own (`"transport": "ws"`) or the
     /// mux (`"listener": "mux"`), whose transport a `sniffed` event names later.
@@ -260,6 +261,7 @@ impl PacketSummary {
 /// Why a connection ended.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 #[serde(tag = "reason", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum CloseReason {
     /// The client closed the connection without DISCONNECT.
     ClientClosed,

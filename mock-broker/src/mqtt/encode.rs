@@ -62,7 +62,7 @@ fn fixed_header_flags(packet: &Packet, kind: &Kind) -> u8 {
 }
 
 /// Variable-length encoding, 7 bits a byte, least significant first; `len` is at most
-/// [`MAX_REMAINING_LEN`], so at most 4 bytes. Public for writers of their own packets (the
+/// `MAX_REMAINING_LEN`, so at most 4 bytes. Public for writers of their own packets (the
 /// load generator).
 pub fn put_remaining_length(out: &mut impl BufMut, mut len: usize) {
     loop {
