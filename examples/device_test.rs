@@ -2,7 +2,7 @@
 //! what the device must do, run the device code, and have the broker say at the end,
 //! precisely, what did not happen.
 //!
-//! Run it with `cargo test -p mock-broker --test device_test`. The second test pins the
+//! Run it with `cargo test -p kit-examples --test device_test`. The second test pins the
 //! report a broken device gets (its snapshot is `examples/snapshots/`).
 //!
 //! `report_temperature` stands for your device code. It speaks MQTT with the kit's own client

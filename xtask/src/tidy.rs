@@ -48,6 +48,15 @@ fn the_readme_shows_the_example_clients_verbatim() {
 }
 
 #[test]
+fn the_readme_shows_the_device_examples_failing_report_as_its_snapshot_pins_it() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let snapshot = "examples/snapshots/device_test__a_device_that_forgets_to_subscribe_fails_with_a_report.snap";
+    let pinned = std::fs::read_to_string(root().join(snapshot)).unwrap();
+    let report = pinned.splitn(3, "---\n").nth(2).unwrap_or_else(|| panic!("{snapshot} has no insta header"));
+    assert!(readme.contains(&format!("```text\n{report}```")), "README.md does not show {snapshot} as it is");
+}
+
+#[test]
 fn no_machine_specific_paths_are_committed() {
     let mut files = rust_sources();
     files.extend(["README.md", "ARCHITECTURE.md", ".ci/run"].map(|f| root().join(f)));
