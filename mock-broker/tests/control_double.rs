@@ -136,7 +136,7 @@ async fn expectations_declared_over_http_are_verified_with_a_report() {
             "not both",
         ),
         (json!({"kind": "never_breaks", "rule": "NOPE"}), 400, "not a rule ID"),
-        (json!({"kind": "online", "device": "pk/device", "within_ms": 600001}), 400, "over the limit of 600000 ms"),
+        (json!({"kind": "online", "device": "pk/device", "within_ms": 60001}), 400, "over the limit of 60000 ms"),
     ] {
         let answer = call(addr, "POST", "/expectations", Some(&body.to_string())).await;
         assert_eq!(answer.0, status, "{body}: {answer:?}");

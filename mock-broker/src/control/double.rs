@@ -19,8 +19,8 @@ use std::time::Duration;
 /// The most uplinks one `GET /uplinks` returns.
 const PAGE_LIMIT: usize = 1000;
 /// The longest window an expectation declared over HTTP may have: a verification waits for
-/// it.
-const MAX_WINDOW: Duration = Duration::from_secs(600);
+/// it, so it is the longest long poll.
+const MAX_WINDOW: Duration = super::routes::MAX_WAIT;
 
 /// An uplink's JSON: its fields, the payload in base64 and, when it is UTF-8, as text.
 fn uplink_json(uplink: &Uplink) -> Value {

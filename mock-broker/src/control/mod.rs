@@ -29,7 +29,7 @@
 //! | `GET /devices/{pk}/{dn}/online?timeout_ms=T` | | `{"conn": N}` once the device is online (at once if it is); 408 with the closest events |
 //! | `GET /devices/{pk}/{dn}/subscribed?filter=F&timeout_ms=T` | | `{"conn": N, "qos": Q}` once its live session holds a subscription to exactly F; 408 with the closest events |
 //! | `GET /credentials/{pk}/{dn}?transport=ws&sign_method=hmacsha256&client_id=C` | | `{"client_id", "username", "password", "url", "host", "port", "transport", "sign_method", "securemode"}`: a correct login ([`crate::credentials`]; defaults ws, hmacsha256, `mock-broker-test`) |
-//! | `POST /expectations` | `{"kind": "online", "device": "pk/dn", "within_ms": 5000}`; `"publishes"` with `"topic"` and `"times"` or `"at_least"`; `"subscribes"` with `"filter"`; `"never_refused"`; `"never_breaks"` with `"rule"` (and `"device"` optional) | 201 `{"id": N, "description": "pk/dn comes online within 5 s"}` ([`crate::expect`]) |
+//! | `POST /expectations` | `{"kind": "online", "device": "pk/dn", "within_ms": 5000}`; `"publishes"` with `"topic"` and `"times"` or `"at_least"`; `"subscribes"` with `"filter"`; `"never_refused"`; `"never_breaks"` with `"rule"` (and `"device"` optional) | 201 `{"id": N, "description": "pk/dn comes online within 5 s"}` ([`crate::expect`]); `within_ms` at most 60 000, the longest long poll |
 //! | `GET /expectations` | | `{"expectations": [{"id", "description"}]}` |
 //! | `POST /expectations/verify` | | after waiting for the windows still open: `{"passed": BOOL, "met": N, "results": [{"id", "description", "met", "expected", "observed", "verdicts"}], "report": TEXT or null}`; it ends them |
 //! | `DELETE /expectations` | | `{"dropped": N}`, unverified |

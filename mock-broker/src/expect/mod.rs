@@ -102,7 +102,7 @@ impl Expectation {
         Expectation::new(Expected::NeverBreaks { rule, device: None })
     }
 
-    /// Publishes: exactly `n` times.
+    /// Publishes: exactly `n` times (other kinds have no count and stay as they are).
     pub fn times(mut self, n: u64) -> Expectation {
         if let Expected::Publishes { times, .. } = &mut self.expected {
             *times = Times::Exactly(n);
@@ -110,7 +110,7 @@ impl Expectation {
         self
     }
 
-    /// Publishes: at least `n` times.
+    /// Publishes: at least `n` times (other kinds stay as they are).
     pub fn at_least(mut self, n: u64) -> Expectation {
         if let Expected::Publishes { times, .. } = &mut self.expected {
             *times = Times::AtLeast(n);
@@ -118,7 +118,8 @@ impl Expectation {
         self
     }
 
-    /// Never breaks: only the connections of this device.
+    /// Never breaks: only the connections of this device (other kinds name their device
+    /// already and stay as they are).
     pub fn of_device(mut self, product_key: &str, device_name: &str) -> Expectation {
         if let Expected::NeverBreaks { device, .. } = &mut self.expected {
             *device = Some(DeviceKey::new(product_key, device_name));
