@@ -374,6 +374,70 @@ mod tests {
         }
     }
 
+    fn online(bus: &Bus, conn: u64) {
+        let kind = crate::events::EventKind::Online {
+            product_key: "pk".into(),
+            device_name: "dev".into(),
+            session_present: false,
+        };
+        bus.emit(conn, kind);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_verification_waits_for_an_open_window_and_no_longer() {
+        let bus = Bus::new(Instant::now(), 64);
+        let mut ledger = Ledger::default();
+        ledger.declare(&bus, Expectation::online("pk", "dev").within(Duration::from_secs(5)));
+        ledger.declare(&bus, Expectation::never_refused("pk", "dev"));
+        let start = Instant::now();
+        let late = {
+            let bus = bus.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                online(&bus, 1);
+            })
+        };
+        let report = ledger.verify(&bus).await;
+        assert_eq!((report.outcomes.iter().all(|o| o.met), start.elapsed()), (true, Duration::from_secs(2)));
+        late.await.unwrap();
+
+        ledger.declare(&bus, Expectation::online("pk", "dev").within(Duration::from_secs(5)));
+        let start = Instant::now();
+        let waiter = {
+            let bus = bus.clone();
+            tokio::spawn(async move { (ledger.verify(&bus).await, Instant::now()) })
+        };
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        online(&bus, 2);
+        let (report, ended) = waiter.await.unwrap();
+        assert_eq!(ended - start, Duration::from_secs(5), "the verification ends with the window");
+        let unmet = report.into_result().unwrap_err();
+        let observed = &unmet.outcomes[0].observed;
+        assert_eq!(observed, "no CONNECT named this device");
+        let mut again = Ledger::default();
+        again.declare(&bus, Expectation::online("pk", "dev").within(Duration::from_secs(1)));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        online(&bus, 3);
+        let late = again.verify_now(&bus).into_result().unwrap_err();
+        assert!(late.outcomes[0].observed.starts_with("online only at 10.000 s on #3, after its window"), "{late}");
+    }
+
+    #[test]
+    fn a_window_the_history_let_go_cannot_be_verified_and_says_so() {
+        let bus = Bus::new(Instant::now(), 2);
+        let mut ledger = Ledger::default();
+        ledger.declare(&bus, Expectation::never_breaks(Rule::SRate));
+        for conn in 1..=3 {
+            online(&bus, conn);
+        }
+        let unmet = ledger.verify_now(&bus).into_result().unwrap_err();
+        assert!(
+            unmet.outcomes[0].observed.ends_with("raise Policy::history_events (--history-events) to verify it"),
+            "{unmet}"
+        );
+        assert!(ledger.is_empty(), "a verification ends the scope");
+    }
+
     #[test]
     fn narrowing_applies_only_where_it_means_something() {
         let online = Expectation::online("pk", "dev");
