@@ -1,14 +1,15 @@
 //! Criterion micro-benchmarks of what every connection and every packet costs the broker:
 //! decoding a CONNECT, authenticating it with each sign method (A-SIGN-CONTENT, A-PASSWORD),
-//! and recording a QoS 1 uplink's transcript events in the history, with no reader and with
-//! a reader draining it on another thread.
+//! recording a QoS 1 uplink's transcript events in the history, with no reader and with a
+//! reader draining it on another thread, and copying an accepted uplink into the cloud side's
+//! log.
 //!
 //! `cargo bench -p mock-broker --bench hot_path`, or `cargo xtask bench micro`.
 
 use bytes::BytesMut;
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use mock_broker::auth::{SignMethod, authenticate, sign, sign_content};
-use mock_broker::bench_support::EventPath;
+use mock_broker::bench_support::{EventPath, UplinkPath};
 use mock_broker::mqtt::{Connect, Direction, Packet, Protocol, decode, encode};
 use mock_broker::{Policy, Registry, Transport};
 use std::hint::black_box;
@@ -94,5 +95,15 @@ fn transcript_events(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decode_connect, authenticate_connect, transcript_events);
+/// The uplink log every accepted PUBLISH is copied into (the cloud side's view), full, so that
+/// each record also lets the oldest go: the steady state of a broker under load.
+fn uplink_log(c: &mut Criterion) {
+    let path = UplinkPath::new("/a1DemoPrdct/demo-device/user/update", 64);
+    for _ in 0..2 * mock_broker::Policy::default().uplink_history {
+        path.record(7);
+    }
+    c.bench_function("QoS 1 uplink recorded for the cloud side (log full)", |b| b.iter(|| path.record(black_box(7))));
+}
+
+criterion_group!(benches, decode_connect, authenticate_connect, transcript_events, uplink_log);
 criterion_main!(benches);

@@ -548,6 +548,8 @@ struct Session<'a> {
     /// needs of the identity beside its key, so the rest is not held while it runs.
     ext: u32,
     key: DeviceKey,
+    /// The same key, shared with each uplink the log keeps.
+    device: Arc<DeviceKey>,
     keep_alive: u16,
     /// cleanSession=0: the session outlives the connection (S-CLEAN).
     persistent: bool,
@@ -567,10 +569,12 @@ impl<'a> Session<'a> {
     fn new(link: &'a mut Link, login: Login, commands: mpsc::Receiver<Command>) -> Session<'a> {
         let Login { identity, keep_alive, clean_session, session_present } = login;
         let Identity { product_key, device_name, ext, .. } = identity;
+        let key = DeviceKey::new(product_key, device_name);
         Session {
             link,
             ext,
-            key: DeviceKey::new(product_key, device_name),
+            device: Arc::new(key.clone()),
+            key,
             keep_alive,
             persistent: !clean_session,
             subscriptions: Subscriptions::default(),
@@ -819,7 +823,7 @@ impl<'a> Session<'a> {
             }
             return self.ack(&publish).await;
         }
-        self.shared().uplinks.record(self.link.conn, &self.key.product_key, &self.key.device_name, &publish);
+        self.shared().uplinks.record(self.link.conn, &self.device, &publish);
         self.ack(&publish).await
     }
 

@@ -11,10 +11,14 @@
 //! Nothing is lost silently: the log counts what it let go, and a reader whose cursor fell
 //! behind it is told how many it missed ([`UplinkError::Lagged`]). Waits have deadlines.
 
+mod ring;
+
 use crate::events::ConnId;
+use crate::hub::DeviceKey;
 use crate::mqtt::{Publish, QoS};
 use crate::topics::filter_matches;
 use bytes::Bytes;
+use ring::ByteRing;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::fmt;
@@ -112,20 +116,67 @@ pub enum UplinkError {
     Lagged(u64),
 }
 
+/// One kept uplink; its topic and payload bytes are in the log's [`ByteRing`].
+struct Kept {
+    seq: u64,
+    conn: ConnId,
+    at: Duration,
+    device: Arc<DeviceKey>,
+    qos: QoS,
+    /// The stream position of its topic's first byte; the payload follows the topic.
+    position: u64,
+    topic_len: usize,
+    payload_len: usize,
+}
+
+impl Kept {
+    fn size(&self) -> usize {
+        self.topic_len + self.payload_len
+    }
+}
+
 struct Log {
-    entries: VecDeque<Uplink>,
-    /// Payload and topic bytes of `entries`.
-    bytes: usize,
+    kept: VecDeque<Kept>,
+    bytes: ByteRing,
     /// The seq the next uplink gets.
     next: u64,
+    /// Uplinks let go. The kept ones are always a run of seqs ending at `next - 1`: one
+    /// larger than the byte limit is never kept, and lets every older one go.
+    evicted: u64,
     max_messages: usize,
     max_bytes: usize,
 }
 
 impl Log {
+    /// The index in `kept` of the first uplink after `seq`.
+    fn index_after(&self, seq: u64) -> usize {
+        self.kept.partition_point(|k| k.seq <= seq)
+    }
+
+    /// How many uplinks after `seq` are no longer kept.
+    fn missed_after(&self, seq: u64) -> u64 {
+        self.first().saturating_sub(seq + 1)
+    }
+
     /// The seq of the oldest uplink kept (`next` when none is).
     fn first(&self) -> u64 {
-        self.next - self.entries.len() as u64
+        self.kept.front().map_or(self.next, |k| k.seq)
+    }
+
+    /// A kept uplink as the cloud side reads it: its bytes copied out of the ring.
+    fn uplink(&self, kept: &Kept) -> Uplink {
+        let mut bytes = self.bytes.copy_out(kept.position, kept.size());
+        let payload = bytes.split_off(kept.topic_len);
+        Uplink {
+            seq: kept.seq,
+            conn: kept.conn,
+            at: kept.at,
+            product_key: kept.device.product_key.clone(),
+            device_name: kept.device.device_name.clone(),
+            topic: String::from_utf8(bytes).unwrap_or_default(),
+            qos: kept.qos,
+            payload: payload.into(),
+        }
     }
 }
 
@@ -137,11 +188,6 @@ pub(crate) struct Uplinks {
     start: Instant,
 }
 
-/// How many bytes an uplink holds in the log.
-fn size_of(uplink: &Uplink) -> usize {
-    uplink.payload.len() + uplink.topic.len()
-}
-
 /// What the uplink log holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -151,7 +197,8 @@ pub struct UplinkStats {
     /// Uplinks kept now, and their payload and topic bytes.
     pub held: usize,
     pub held_bytes: usize,
-    /// The oldest uplinks let go to stay within the limits.
+    /// Uplinks let go to stay within the limits (one larger than the byte limit is never
+    /// kept, and takes the older ones with it).
     pub evicted: u64,
 }
 
@@ -159,7 +206,8 @@ impl Uplinks {
     /// A log keeping at most `max_messages` uplinks and `max_bytes` bytes, timed from `start`.
     /// With `max_messages` 0 it keeps none (but still numbers and counts them).
     pub(crate) fn new(start: Instant, max_messages: usize, max_bytes: usize) -> Uplinks {
-        let log = Log { entries: VecDeque::new(), bytes: 0, next: 1, max_messages, max_bytes };
+        let log =
+            Log { kept: VecDeque::new(), bytes: ByteRing::default(), next: 1, evicted: 0, max_messages, max_bytes };
         Uplinks { log: Arc::new(Mutex::new(log)), arrived: Arc::new(Notify::new()), start }
     }
 
@@ -168,34 +216,36 @@ impl Uplinks {
         self.log.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records a device's accepted PUBLISH. The payload is copied, so that the log never
-    /// holds on to a connection's read buffer.
-    pub(crate) fn record(&self, conn: ConnId, product_key: &str, device_name: &str, publish: &Publish) {
-        let uplink = Uplink {
-            seq: 0,
-            conn,
-            at: self.start.elapsed(),
-            product_key: product_key.into(),
-            device_name: device_name.into(),
-            topic: publish.topic.clone(),
-            qos: publish.qos,
-            payload: Bytes::copy_from_slice(&publish.payload),
-        };
-        let evicted = {
+    /// Records `device`'s accepted PUBLISH. Its topic and payload are copied into the log's
+    /// ring, so that the log never holds on to a connection's read buffer, and recording
+    /// allocates nothing once the ring has grown (the hot path of every uplink).
+    pub(crate) fn record(&self, conn: ConnId, device: &Arc<DeviceKey>, publish: &Publish) {
+        let at = self.start.elapsed();
+        let (topic, payload) = (publish.topic.as_bytes(), &publish.payload[..]);
+        let size = topic.len() + payload.len();
+        {
             let mut log = self.log();
-            let uplink = Uplink { seq: log.next, ..uplink };
+            let seq = log.next;
             log.next += 1;
-            log.bytes += size_of(&uplink);
-            log.entries.push_back(uplink);
-            let mut evicted = Vec::new();
-            while log.entries.len() > log.max_messages || (log.bytes > log.max_bytes && !log.entries.is_empty()) {
-                let old = log.entries.pop_front().expect("not empty");
-                log.bytes -= size_of(&old);
-                evicted.push(old);
+            if log.max_messages == 0 || size > log.max_bytes {
+                // Never kept, and the uplinks kept stay a run of seqs: the older ones go too.
+                let older = log.kept.len() as u64;
+                log.kept.clear();
+                log.bytes.pop(usize::MAX);
+                log.evicted += older + 1;
+            } else {
+                while log.kept.len() >= log.max_messages || log.bytes.len() + size > log.max_bytes {
+                    let oldest = log.kept.pop_front().expect("what is held is kept");
+                    log.bytes.pop(oldest.size());
+                    log.evicted += 1;
+                }
+                let max_bytes = log.max_bytes;
+                let position = log.bytes.push([topic, payload], max_bytes);
+                let (topic_len, payload_len) = (topic.len(), payload.len());
+                let device = device.clone();
+                log.kept.push_back(Kept { seq, conn, at, device, qos: publish.qos, position, topic_len, payload_len });
             }
-            evicted
-        };
-        drop(evicted);
+        }
         self.arrived.notify_waiters();
     }
 
@@ -213,10 +263,9 @@ impl Uplinks {
     /// number of uplinks after `seq` no longer kept.
     pub(crate) fn after(&self, seq: u64, limit: usize, filter: &UplinkFilter) -> (Vec<Uplink>, u64) {
         let log = self.log();
-        let missed = log.first().saturating_sub(seq + 1);
-        let skip = usize::try_from((seq + 1).saturating_sub(log.first())).unwrap_or(usize::MAX);
-        let found = log.entries.iter().skip(skip).filter(|u| filter.accepts(u)).take(limit).cloned().collect();
-        (found, missed)
+        let kept = log.kept.iter().skip(log.index_after(seq));
+        let found = kept.map(|k| log.uplink(k)).filter(|u| filter.accepts(u)).take(limit).collect();
+        (found, log.missed_after(seq))
     }
 
     /// The first uplink after `seq` that `filter` accepts, waiting at most `timeout` for it.
@@ -249,7 +298,7 @@ impl Uplinks {
     /// What the log holds.
     pub(crate) fn stats(&self) -> UplinkStats {
         let log = self.log();
-        UplinkStats { accepted: log.next - 1, held: log.entries.len(), held_bytes: log.bytes, evicted: log.first() - 1 }
+        UplinkStats { accepted: log.next - 1, held: log.kept.len(), held_bytes: log.bytes.len(), evicted: log.evicted }
     }
 }
 
@@ -290,6 +339,10 @@ impl UplinkStream {
 mod tests {
     use super::*;
 
+    fn device(product_key: &str, device_name: &str) -> Arc<DeviceKey> {
+        Arc::new(DeviceKey::new(product_key, device_name))
+    }
+
     fn publish(topic: &str, payload: &'static [u8]) -> Publish {
         Publish {
             dup: false,
@@ -305,13 +358,13 @@ mod tests {
     async fn a_stream_waits_for_the_next_matching_uplink_and_says_what_it_waited_for() {
         let uplinks = Uplinks::new(Instant::now(), 16, 1 << 20);
         let mut stream = UplinkStream::new(uplinks.clone(), UplinkFilter::any().device("pk", "a").topic("/pk/a/#"), 0);
-        uplinks.record(1, "pk", "b", &publish("/pk/b/user/update", b"other"));
-        uplinks.record(2, "pk", "a", &publish("/pk/a/user/update", b"{\"t\":1}"));
+        uplinks.record(1, &device("pk", "b"), &publish("/pk/b/user/update", b"other"));
+        uplinks.record(2, &device("pk", "a"), &publish("/pk/a/user/update", b"{\"t\":1}"));
         let found = stream.next(Duration::from_secs(1)).await.unwrap();
         assert_eq!((found.seq, found.conn, found.text()), (2, 2, Some("{\"t\":1}")));
         let waiter = tokio::spawn(async move { stream.next(Duration::from_secs(5)).await.map(|u| u.seq) });
         tokio::time::sleep(Duration::from_millis(10)).await;
-        uplinks.record(2, "pk", "a", &publish("/pk/a/user/get", b"late"));
+        uplinks.record(2, &device("pk", "a"), &publish("/pk/a/user/get", b"late"));
         assert_eq!(waiter.await.unwrap(), Ok(3));
 
         let mut none = UplinkStream::new(uplinks.clone(), UplinkFilter::any().topic("/nobody"), 0);
@@ -323,15 +376,21 @@ mod tests {
     fn the_log_keeps_within_its_message_and_byte_limits_and_counts_what_it_let_go() {
         let uplinks = Uplinks::new(Instant::now(), 3, 21);
         for _ in 0..4 {
-            uplinks.record(1, "pk", "a", &publish("/t", b"12345"));
+            uplinks.record(1, &device("pk", "a"), &publish("/t", b"12345"));
         }
         assert_eq!(uplinks.stats(), UplinkStats { accepted: 4, held: 3, held_bytes: 21, evicted: 1 });
-        uplinks.record(1, "pk", "a", &publish("/t", b"0123456789"));
+        uplinks.record(1, &device("pk", "a"), &publish("/t", b"0123456789"));
         assert_eq!(uplinks.stats(), UplinkStats { accepted: 5, held: 2, held_bytes: 19, evicted: 3 });
         let (page, missed) = uplinks.after(0, 10, &UplinkFilter::any());
         assert_eq!((page.iter().map(|u| u.seq).collect::<Vec<_>>(), missed), (vec![4, 5], 3));
+        let oversize = publish("/t", b"0123456789012345678901234");
+        uplinks.record(1, &device("pk", "a"), &oversize);
+        assert_eq!(uplinks.stats(), UplinkStats { accepted: 6, held: 0, held_bytes: 0, evicted: 6 });
+        uplinks.record(1, &device("pk", "a"), &publish("/t", b"x"));
+        let (page, missed) = uplinks.after(0, 10, &UplinkFilter::any());
+        assert_eq!((page.iter().map(|u| (u.seq, u.text())).collect::<Vec<_>>(), missed), (vec![(7, Some("x"))], 6));
         let none = Uplinks::new(Instant::now(), 0, 20);
-        none.record(1, "pk", "a", &publish("/t", b"x"));
+        none.record(1, &device("pk", "a"), &publish("/t", b"x"));
         assert_eq!(none.stats(), UplinkStats { accepted: 1, held: 0, held_bytes: 0, evicted: 1 });
     }
 
@@ -340,7 +399,7 @@ mod tests {
         let uplinks = Uplinks::new(Instant::now(), 2, 1 << 20);
         let mut stream = UplinkStream::new(uplinks.clone(), UplinkFilter::any(), 0);
         for _ in 0..5 {
-            uplinks.record(1, "pk", "a", &publish("/t", b"x"));
+            uplinks.record(1, &device("pk", "a"), &publish("/t", b"x"));
         }
         assert_eq!(stream.next(Duration::from_secs(1)).await, Err(UplinkError::Lagged(3)));
         assert_eq!(stream.next(Duration::from_secs(1)).await.map(|u| u.seq), Ok(4));
