@@ -12,16 +12,9 @@ use bytes::Bytes;
 use std::sync::Arc;
 use tokio::time::Instant;
 
-/// A QoS 1 PUBLISH on `topic` with a `payload_len` payload.
-fn publish(topic: &str, payload_len: usize) -> Publish {
-    Publish {
-        dup: false,
-        qos: QoS::AtLeastOnce,
-        retain: false,
-        topic: topic.into(),
-        packet_id: Some(1),
-        payload: Bytes::from(vec![0u8; payload_len]),
-    }
+/// A device's QoS 1 PUBLISH on `topic` (packet id 1), also for the uplink log's unit tests.
+pub(crate) fn qos1_publish(topic: &str, payload: Bytes) -> Publish {
+    Publish { dup: false, qos: QoS::AtLeastOnce, retain: false, topic: topic.into(), packet_id: Some(1), payload }
 }
 
 /// The cloud side's uplink log as a connection feeds it, with the default limits.
@@ -38,7 +31,7 @@ impl UplinkPath {
         UplinkPath {
             uplinks: Uplinks::new(Instant::now(), policy.uplink_history, policy.uplink_history_bytes),
             device: Arc::new(DeviceKey::new("a1DemoPrdct", "demo-device")),
-            publish: publish(topic, payload_len),
+            publish: qos1_publish(topic, Bytes::from(vec![0u8; payload_len])),
         }
     }
 
@@ -58,7 +51,7 @@ impl EventPath {
     /// A bus keeping `history` events, and the QoS 1 PUBLISH on `topic` with a `payload_len`
     /// payload whose `packet_in` event [`EventPath::publish_in`] records.
     pub fn new(history: usize, topic: &str, payload_len: usize) -> EventPath {
-        let publish = Packet::Publish(publish(topic, payload_len));
+        let publish = Packet::Publish(qos1_publish(topic, Bytes::from(vec![0u8; payload_len])));
         EventPath { bus: Bus::new(Instant::now(), history), publish }
     }
 

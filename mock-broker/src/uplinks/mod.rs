@@ -344,14 +344,7 @@ mod tests {
     }
 
     fn publish(topic: &str, payload: &'static [u8]) -> Publish {
-        Publish {
-            dup: false,
-            qos: QoS::AtLeastOnce,
-            retain: false,
-            topic: topic.into(),
-            packet_id: Some(1),
-            payload: Bytes::from_static(payload),
-        }
+        crate::bench_support::qos1_publish(topic, Bytes::from_static(payload))
     }
 
     #[tokio::test(start_paused = true)]
