@@ -144,8 +144,9 @@ class ControlEndpoint(Broker):
         self.assertIn("not a refusal", refused["error"])
         self.assertEqual(call("GET", self.url("/events/wait?event=online&since=100000&timeout_ms=1"))[0], 400)
         head = call("GET", self.url("/events"))[1]["next"]
+        waited = "no event with event=online within 100 ms; 0 other events seen."
         self.assertEqual(call("GET", self.url(f"/events/wait?since={head}&event=online&timeout_ms=100")),
-                         (408, {"error": "no matching event within 100 ms"}))
+                         (408, {"error": waited, "closest": []}))
 
     def test_5_sigterm_shuts_the_broker_down(self):
         self.broker.send_signal(signal.SIGTERM)
