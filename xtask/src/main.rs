@@ -2,7 +2,8 @@
 //!
 //! - `cargo xtask test`: installs the third-party interop clients (paho-mqtt for Python,
 //!   MQTT.js for Node) into `target/interop/`, then runs every test of the workspace, the
-//!   interop tests (feature `interop`) included.
+//!   interop tests (feature `interop`) included, then the doctests (which `--all-targets`
+//!   leaves out).
 //! - `cargo xtask interop-deps`: only the install step.
 //! - `cargo xtask conformance [CLIENT] [FLAGS] [-- CLIENT ARGS]`: builds the fixture clients
 //!   and runs the conformance suite against
@@ -32,11 +33,13 @@ fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("test") => {
             let deps = interop::install(&root)?;
-            let mut cargo = cargo();
-            cargo.current_dir(&root).args(["test", "--workspace", "--all-targets"]);
-            cargo.args(["--features", "mock-broker/interop,conformance/interop"]).args(&args[1..]);
-            deps.apply(&mut cargo);
-            run(&mut cargo)
+            let mut tests = cargo();
+            tests.current_dir(&root).args(["test", "--workspace", "--all-targets"]);
+            tests.args(["--features", "mock-broker/interop,conformance/interop"]).args(&args[1..]);
+            deps.apply(&mut tests);
+            run(&mut tests)?;
+            // `--all-targets` leaves out the doctests (the crate docs' tutorial): run them too.
+            run(cargo().current_dir(&root).args(["test", "--workspace", "--doc"]))
         }
         Some("interop-deps") => interop::install(&root).map(|deps| println!("{deps}")),
         Some("conformance") => conformance(&root, &args[1..]),
@@ -55,6 +58,7 @@ const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
   test [ARGS]     install the interop clients into target/interop, then cargo test --workspace
+                  (ARGS go to the run of every target; the doctests run after it)
   interop-deps    only install the interop clients (paho-mqtt, MQTT.js)
   conformance [CLIENT] [FLAGS] [-- CLIENT ARGS]
                   run the conformance suite against CLIENT (a path, or a fixture name;
