@@ -8,7 +8,7 @@
 use crate::auth::SignMethod;
 use crate::broker::Broker;
 use crate::credentials::{Credentials, TEST_CLIENT_ID};
-use crate::events::{Closest, ConnId, Ended, Event, EventFilter, NoMatch};
+use crate::events::{Closest, ConnId, Entry, Event, EventFilter, NoMatch};
 use crate::hub::DeviceKey;
 use crate::mqtt::QoS;
 use crate::registry::RegistryError;
@@ -16,7 +16,6 @@ use crate::transport::Transport;
 use crate::uplinks::{Uplink, UplinkError, UplinkFilter, UplinkStats, UplinkStream};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::time::Instant;
 
 impl Broker {
     /// The kept events `filter` accepts, oldest first (the history keeps
@@ -44,8 +43,9 @@ impl Broker {
         if let Some(conn) = self.online(product_key, device_name) {
             return Ok(conn);
         }
-        let closest = self.device_history(&filter, product_key, device_name);
-        events.wait_noting(&filter, timeout, closest).await.map(|entry| entry.event.conn)
+        let mut closest = self.device_history(&filter, product_key, device_name);
+        let found = events.wait_noting(timeout, &mut closest, |entry| filter.accepts(entry)).await;
+        found.map(|entry| entry.event.conn).map_err(|ended| closest.into_error(timeout, ended))
     }
 
     /// Waits at most `timeout` for the device's live session to hold a subscription to
@@ -61,21 +61,23 @@ impl Broker {
         let key = DeviceKey::new(product_key, device_name);
         let of_device = EventFilter::any().device(product_key, device_name);
         let mut events = self.events();
+        let mut found = self.shared.hub.subscription(&key, filter);
+        if let Some(found) = found {
+            return Ok(found);
+        }
         let mut closest = self.device_history(&of_device, product_key, device_name);
-        let deadline = Instant::now() + timeout;
-        let ended = loop {
-            if let Some(found) = self.shared.hub.subscription(&key, filter) {
-                return Ok(found);
-            }
-            match tokio::time::timeout_at(deadline, events.recv_entry()).await {
-                Ok(Ok(entry)) => closest.note(&entry),
-                Ok(Err(crate::events::StreamError::Lagged(n))) => closest.missed += n,
-                Ok(Err(crate::events::StreamError::Closed)) => break Ended::Closed,
-                Err(_) => break Ended::Timeout,
-            }
+        // After each event, the hub says whether the subscription is there now.
+        let subscribed = |_: &Entry| {
+            found = self.shared.hub.subscription(&key, filter);
+            found.is_some()
         };
-        let wanted = format!("subscription of {product_key}/{device_name} to {filter}");
-        Err(closest.into_error_wanting(wanted, timeout, ended))
+        match events.wait_noting(timeout, &mut closest, subscribed).await {
+            Ok(_) => Ok(found.expect("the wait ends once the subscription is found")),
+            Err(ended) => {
+                let wanted = format!("subscription of {product_key}/{device_name} to {filter}");
+                Err(closest.into_error_wanting(wanted, timeout, ended))
+            }
+        }
     }
 
     /// The closest events to `filter` among the kept events of the device: where a wait for

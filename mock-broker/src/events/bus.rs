@@ -383,20 +383,24 @@ impl EventStream {
         filter: &EventFilter,
         timeout: Duration,
     ) -> Result<Entry, NoMatch> {
-        self.wait_noting(filter, timeout, Closest::new(filter)).await
+        let mut closest = Closest::new(filter);
+        let found = self.wait_noting(timeout, &mut closest, |entry| filter.accepts(entry)).await;
+        found.map_err(|ended| closest.into_error(timeout, ended))
     }
 
-    /// [`EventStream::wait_matching_entry`], adding what it reads past to `closest`.
+    /// Waits up to `timeout` for the first entry `accept` takes, adding those it reads past
+    /// (and the number let go from the history unread) to `closest`; the wait goes on past
+    /// such a gap.
     pub(crate) async fn wait_noting(
         &mut self,
-        filter: &EventFilter,
         timeout: Duration,
-        mut closest: Closest<'_>,
-    ) -> Result<Entry, NoMatch> {
-        let found = tokio::time::timeout(timeout, async {
+        closest: &mut Closest<'_>,
+        mut accept: impl FnMut(&Entry) -> bool,
+    ) -> Result<Entry, Ended> {
+        tokio::time::timeout(timeout, async {
             loop {
                 match self.recv_entry().await {
-                    Ok(entry) if filter.accepts(&entry) => return Ok(entry),
+                    Ok(entry) if accept(&entry) => return Ok(entry),
                     Ok(entry) => closest.note(&entry),
                     Err(StreamError::Lagged(n)) => closest.missed += n,
                     Err(StreamError::Closed) => return Err(Ended::Closed),
@@ -404,8 +408,7 @@ impl EventStream {
             }
         })
         .await
-        .unwrap_or(Err(Ended::Timeout));
-        found.map_err(|ended| closest.into_error(timeout, ended))
+        .unwrap_or(Err(Ended::Timeout))
     }
 
     /// Collects the events of connection `conn` up to and including its `Closed` event,

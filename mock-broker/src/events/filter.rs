@@ -182,8 +182,8 @@ impl<'a> Closest<'a> {
     /// Notes an entry that did not match.
     pub(crate) fn note(&mut self, entry: &Entry) {
         self.seen += 1;
-        let (met, _) = self.filter.score(entry);
-        if met == 0 && self.filter != &EventFilter::any() {
+        let (met, set) = self.filter.score(entry);
+        if met == 0 && set > 0 {
             return;
         }
         self.best.push((met, entry.seq, entry.event.clone()));
