@@ -484,7 +484,7 @@ fn url_at(transport: Transport, addr: SocketAddr) -> String {
 
 /// The host a URL names: loopback and unspecified addresses become `127.0.0.1`, or
 /// `localhost` for TLS (the name the minted certificate carries).
-fn url_host(ip: IpAddr, tls: bool) -> String {
+pub(crate) fn url_host(ip: IpAddr, tls: bool) -> String {
     if ip.is_loopback() || ip.is_unspecified() {
         return if tls {
             "localhost".into()

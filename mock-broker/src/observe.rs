@@ -120,6 +120,18 @@ impl Broker {
         transport: Transport,
         method: SignMethod,
     ) -> Result<Credentials, RegistryError> {
+        self.credentials_for(product_key, device_name, transport, method, TEST_CLIENT_ID)
+    }
+
+    /// [`Broker::credentials`] for the clientId prefix `client_id`.
+    pub(crate) fn credentials_for(
+        &self,
+        product_key: &str,
+        device_name: &str,
+        transport: Transport,
+        method: SignMethod,
+        client_id: &str,
+    ) -> Result<Credentials, RegistryError> {
         let registry = self.shared.registry();
         let device = registry.device(product_key, device_name).ok_or_else(|| RegistryError::UnknownDevice {
             product_key: product_key.into(),
@@ -127,7 +139,7 @@ impl Broker {
         })?;
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let timestamp = now.as_millis().to_string();
-        Ok(Credentials::sign(device, transport, method, TEST_CLIENT_ID, &timestamp))
+        Ok(Credentials::sign(device, transport, method, client_id, &timestamp))
     }
 
     /// How many uplinks the broker accepted, and how full their log is.

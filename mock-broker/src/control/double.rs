@@ -5,7 +5,8 @@
 use super::http::{ApiError, parse_json};
 use super::routes::{Answer, App, Query, device_param, wait_timeout};
 use crate::auth::SignMethod;
-use crate::credentials::{Credentials, TEST_CLIENT_ID};
+use crate::broker::url_host;
+use crate::credentials::TEST_CLIENT_ID;
 use crate::expect::{Expectation, Unmet};
 use crate::rules::Rule;
 use crate::transport::Transport;
@@ -166,24 +167,21 @@ impl App {
         let method = SignMethod::from_name(method).ok_or_else(|| {
             ApiError::bad_request(format!("sign_method {method:?}: expected hmacmd5, hmacsha1 or hmacsha256"))
         })?;
-        let url = self
+        let addr = self
             .broker
-            .url(transport)
+            .addr(transport)
             .ok_or_else(|| ApiError::unprocessable(format!("this broker does not serve {transport}")))?;
-        let registry = self.broker.registry();
-        let device = registry
-            .device(pk, dn)
-            .ok_or_else(|| ApiError::not_found(format!("device {pk}/{dn} is not in the registry")))?;
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let client_id = query.get("client_id").unwrap_or(TEST_CLIENT_ID);
-        let creds = Credentials::sign(device, transport, method, client_id, &now.as_millis().to_string());
-        let addr = self.broker.addr(transport);
+        let creds = self
+            .broker
+            .credentials_for(pk, dn, transport, method, client_id)
+            .map_err(|_| ApiError::not_found(format!("device {pk}/{dn} is not in the registry")))?;
         Ok((
             StatusCode::OK,
             json!({
                 "client_id": creds.client_id, "username": creds.username, "password": creds.password,
-                "url": url, "host": if transport.is_tls() { "localhost".to_string() } else { addr.map(|a| a.ip().to_string()).unwrap_or_default() },
-                "port": addr.map(|a| a.port()), "transport": transport, "sign_method": method.name(),
+                "url": self.broker.url(transport), "host": url_host(addr.ip(), transport.is_tls()),
+                "port": addr.port(), "transport": transport, "sign_method": method.name(),
                 "securemode": transport.expected_securemode().parse::<u8>().unwrap_or_default(),
             }),
         ))
