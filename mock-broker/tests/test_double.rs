@@ -194,3 +194,29 @@ async fn a_scope_dropped_unverified_panics_with_its_report_and_the_broker_verifi
     let unmet = broker.finish().await.unwrap_err();
     assert_eq!(unmet.outcomes.iter().map(|o| o.met).collect::<Vec<_>>(), [false, true]);
 }
+
+#[tokio::test]
+async fn a_refused_filter_fails_only_its_own_subscribe_expectation() {
+    let mut tb = TestBroker::start().await;
+    let mut scope = tb.broker.expectations();
+    scope.expect(Expectation::subscribes(PK, DN, "/pk/device/user/get")).expect(Expectation::subscribes(
+        PK,
+        DN,
+        "/pk/device/user/get/deeper",
+    ));
+    let mut session = tb.attempt(Transport::Tcp, &doc_example(Transport::Tcp)).await;
+    let both = Packet::Subscribe(Subscribe {
+        packet_id: 3,
+        filters: vec![
+            ("/pk/device/user/get".into(), QoS::AtLeastOnce),
+            ("/pk/device/user/get/deeper".into(), QoS::AtLeastOnce),
+        ],
+    });
+    session.io.as_mut().unwrap().write_bytes(&encoded(&[both])).await.unwrap();
+    tb.broker.wait_subscribed(PK, DN, "/pk/device/user/get", PATIENCE).await.unwrap();
+    let denied = EventFilter::kind("verdict").unwrap().rule(Rule::SSubDeny);
+    tb.broker.wait_event(&denied, PATIENCE).await.unwrap();
+    let unmet = scope.verify().await.unwrap_err();
+    assert_eq!(unmet.outcomes.iter().map(|o| o.met).collect::<Vec<_>>(), [true, false], "{unmet}");
+    assert!(unmet.outcomes[1].observed.contains(", refused: "), "{unmet}");
+}

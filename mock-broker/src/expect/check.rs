@@ -3,9 +3,10 @@
 //! refusals).
 
 use super::{Declared, Expected, Times, device, millis};
-use crate::events::{Bus, CloseReason, Entry, EventKind};
+use crate::events::{Bus, CloseReason, Entry, EventFilter, EventKind};
 use crate::hub::DeviceKey;
 use crate::render;
+use crate::rules::Rule;
 use crate::topics::filter_matches;
 use crate::verdict::Outcome;
 use std::collections::BTreeMap;
@@ -64,9 +65,9 @@ pub(crate) fn all(bus: &Bus, declared: &[Declared]) -> Vec<Check> {
         .collect()
 }
 
-/// Whether an entry belongs to `key`'s connections.
-fn of(key: &DeviceKey, entry: &Entry) -> bool {
-    entry.device.as_deref().is_some_and(|d| d.split_once('/') == Some((&key.product_key, &key.device_name)))
+/// The entries of `key`'s connections.
+fn of(key: &DeviceKey) -> EventFilter {
+    EventFilter::any().device(&key.product_key, &key.device_name)
 }
 
 /// `at 1.234 s on #3`.
@@ -111,8 +112,9 @@ fn one(d: &Declared, window: &[&Entry], late: &[&Entry]) -> Check {
 }
 
 fn online(d: &Declared, key: &DeviceKey, window: &[&Entry], late: &[&Entry], open: bool) -> Check {
-    let is_online = |e: &&&Entry| of(key, e) && matches!(e.event.kind, EventKind::Online { .. });
-    let mine: Vec<&&Entry> = window.iter().filter(|e| of(key, e)).collect();
+    let of_device = of(key);
+    let is_online = |e: &&&Entry| of_device.accepts(e) && matches!(e.event.kind, EventKind::Online { .. });
+    let mine: Vec<&&Entry> = window.iter().filter(|e| of_device.accepts(e)).collect();
     let connects = mine.iter().filter(|e| matches!(e.event.kind, EventKind::Connect(_))).count();
     let observed = match (window.iter().find(is_online), late.iter().find(is_online)) {
         (Some(e), _) => format!("online {}", when(e)),
@@ -139,8 +141,9 @@ fn publishes(
     late: &[&Entry],
     open: bool,
 ) -> Check {
+    let of_device = of(key);
     let published = |e: &&&Entry| match &e.event.kind {
-        EventKind::PacketIn(p) if p.packet == "PUBLISH" && of(key, e) => p.topic.clone(),
+        EventKind::PacketIn(p) if p.packet == "PUBLISH" && of_device.accepts(e) => p.topic.clone(),
         _ => None,
     };
     let topics: Vec<String> = window.iter().filter_map(|e| published(&e)).collect();
@@ -162,7 +165,7 @@ fn publishes(
     if late_count > 0 {
         observed.push_str(&format!("; {late_count} more after its window"));
     }
-    let mine = window.iter().filter(|e| of(key, e));
+    let mine = window.iter().filter(|e| of_device.accepts(e));
     Check {
         met,
         settled,
@@ -183,12 +186,12 @@ fn subscribed_filters(entry: &Entry) -> Vec<&str> {
 }
 
 fn subscribes(d: &Declared, key: &DeviceKey, filter: &str, window: &[&Entry], late: &[&Entry], open: bool) -> Check {
-    let mine: Vec<&&Entry> = window.iter().filter(|e| of(key, e)).collect();
+    let of_device = of(key);
+    let mine: Vec<&&Entry> = window.iter().filter(|e| of_device.accepts(e)).collect();
     let asked = mine.iter().find(|e| subscribed_filters(e).contains(&filter));
+    // S-SUB-DENY's verdict receives the filter refused (a topic's rights, or the limit).
     let denied = mine.iter().find(|e| match &e.event.kind {
-        EventKind::Verdict(v) => {
-            v.outcome == Outcome::Fail && v.received.contains(filter) && v.rule.id().starts_with("S-SUB")
-        }
+        EventKind::Verdict(v) => v.rule == Rule::SSubDeny && v.outcome == Outcome::Fail && v.received == filter,
         _ => false,
     });
     let met = asked.is_some() && denied.is_none();
@@ -198,7 +201,7 @@ fn subscribes(d: &Declared, key: &DeviceKey, filter: &str, window: &[&Entry], la
         (None, _) => {
             let mut seen: Vec<&str> = mine.iter().flat_map(|e| subscribed_filters(e)).collect();
             seen.dedup();
-            let later = late.iter().any(|e| of(key, e) && subscribed_filters(e).contains(&filter));
+            let later = late.iter().any(|e| of_device.accepts(e) && subscribed_filters(e).contains(&filter));
             match (seen.is_empty(), later) {
                 (_, true) => "subscribed only after its window".to_string(),
                 (true, false) => "no SUBSCRIBE from this device".to_string(),
@@ -216,7 +219,8 @@ fn subscribes(d: &Declared, key: &DeviceKey, filter: &str, window: &[&Entry], la
 }
 
 fn never_refused(d: &Declared, key: &DeviceKey, window: &[&Entry]) -> Check {
-    let mine: Vec<&&Entry> = window.iter().filter(|e| of(key, e)).collect();
+    let of_device = of(key);
+    let mine: Vec<&&Entry> = window.iter().filter(|e| of_device.accepts(e)).collect();
     let refusals: Vec<String> = mine
         .iter()
         .filter_map(|e| match &e.event.kind {
@@ -239,10 +243,11 @@ fn never_refused(d: &Declared, key: &DeviceKey, window: &[&Entry]) -> Check {
     }
 }
 
-fn never_breaks(d: &Declared, rule: crate::Rule, key: Option<&DeviceKey>, window: &[&Entry]) -> Check {
+fn never_breaks(d: &Declared, rule: Rule, key: Option<&DeviceKey>, window: &[&Entry]) -> Check {
+    let of_device = key.map(of);
     let broken: Vec<&&Entry> = window
         .iter()
-        .filter(|e| key.is_none_or(|k| of(k, e)))
+        .filter(|e| of_device.as_ref().is_none_or(|f| f.accepts(e)))
         .filter(|e| matches!(&e.event.kind, EventKind::Verdict(v) if v.rule == rule && v.outcome == Outcome::Fail))
         .collect();
     let observed = match broken.first() {
