@@ -70,9 +70,7 @@ async fn bad_requests_get_a_4xx_saying_what_was_wrong() {
         ("GET", "/events/wait?event=landed", "", 400, "event \"landed\" is not an event kind; kinds: accepted,"),
         ("GET", "/events/wait?device=pk", "", 400, "device \"pk\": expected productKey/deviceName"),
     ] {
-        let answer = call(addr, method, path, Some(body)).await;
-        assert_eq!(answer.0, status, "{method} {path} {body}: {answer:?}");
-        assert!(error_of(&answer).contains(error), "{method} {path} {body}: {answer:?}");
+        assert_refused(addr, (method, path, Some(body)), status, error).await;
     }
     let big = format!(r#"{{"secret": "{}"}}"#, "a".repeat(2000));
     let too_big = call(addr, "POST", "/devices/pk/device/secret", Some(&big)).await;
@@ -252,9 +250,7 @@ async fn devices_are_added_and_removed_over_http() {
         (r#"{"product_key": "pk", "device_name": "abcd"}"#, 400, "a deviceSecret must be a string"),
         (r#"{"product_key": "pk", "device_name": "abcd", "secret": "s", "x": 1}"#, 400, "unknown field `x`"),
     ] {
-        let refused = call(addr, "POST", "/devices", Some(body)).await;
-        assert_eq!(refused.0, status, "{body}: {refused:?}");
-        assert!(error_of(&refused).contains(error), "{body}: {refused:?}");
+        let refused = assert_refused(addr, ("POST", "/devices", Some(body)), status, error).await;
         assert!(!error_of(&refused).contains("no good"), "no secret in an error");
     }
 

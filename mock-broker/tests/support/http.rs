@@ -40,6 +40,21 @@ pub async fn start(tb: &super::TestBroker, config: ControlConfig) -> ControlServ
     control::serve(tb.broker.clone(), config).await.expect("the endpoint starts")
 }
 
+/// Sends one request and asserts it is refused with `status` and an error containing
+/// `error`; returns the answer for further checks.
+pub async fn assert_refused(
+    addr: SocketAddr,
+    (method, path, body): (&str, &str, Option<&str>),
+    status: u16,
+    error: &str,
+) -> (u16, Value) {
+    let answer = call(addr, method, path, body).await;
+    let request = format!("{method} {path} {}", body.unwrap_or(""));
+    assert_eq!(answer.0, status, "{request}: {answer:?}");
+    assert!(error_of(&answer).contains(error), "{request}: {answer:?}");
+    answer
+}
+
 pub fn error_of(answer: &(u16, Value)) -> &str {
     answer.1["error"].as_str().unwrap_or_else(|| panic!("no error in {answer:?}"))
 }
