@@ -88,8 +88,14 @@ impl UplinkFilter {
 
     /// Whether `uplink` is wanted.
     pub fn accepts(&self, uplink: &Uplink) -> bool {
-        self.device.as_ref().is_none_or(|(pk, dn)| *pk == uplink.product_key && *dn == uplink.device_name)
-            && self.topic.as_deref().is_none_or(|f| filter_matches(f, &uplink.topic))
+        self.accepts_parts(&uplink.product_key, &uplink.device_name, || uplink.topic.clone())
+    }
+
+    /// Whether an uplink of this device, on the topic `topic` gives (asked for only when
+    /// the filter has one), is wanted.
+    fn accepts_parts(&self, product_key: &str, device_name: &str, topic: impl FnOnce() -> String) -> bool {
+        self.device.as_ref().is_none_or(|(pk, dn)| pk == product_key && dn == device_name)
+            && self.topic.as_deref().is_none_or(|f| filter_matches(f, &topic()))
     }
 }
 
@@ -161,6 +167,15 @@ impl Log {
     /// The seq of the oldest uplink kept (`next` when none is).
     fn first(&self) -> u64 {
         self.kept.front().map_or(self.next, |k| k.seq)
+    }
+
+    /// The kept uplinks after `seq` that `filter` accepts, judged before any payload is
+    /// copied out.
+    fn matching<'a>(&'a self, seq: u64, filter: &'a UplinkFilter) -> impl Iterator<Item = &'a Kept> {
+        self.kept.iter().skip(self.index_after(seq)).filter(move |k| {
+            let topic = || String::from_utf8(self.bytes.copy_out(k.position, k.topic_len)).unwrap_or_default();
+            filter.accepts_parts(&k.device.product_key, &k.device.device_name, topic)
+        })
     }
 
     /// A kept uplink as the cloud side reads it: its bytes copied out of the ring.
@@ -263,8 +278,7 @@ impl Uplinks {
     /// number of uplinks after `seq` no longer kept.
     pub(crate) fn after(&self, seq: u64, limit: usize, filter: &UplinkFilter) -> (Vec<Uplink>, u64) {
         let log = self.log();
-        let kept = log.kept.iter().skip(log.index_after(seq));
-        let found = kept.map(|k| log.uplink(k)).filter(|u| filter.accepts(u)).take(limit).collect();
+        let found = log.matching(seq, filter).take(limit).map(|k| log.uplink(k)).collect();
         (found, log.missed_after(seq))
     }
 
@@ -278,17 +292,20 @@ impl Uplinks {
             let arrived = self.arrived.notified();
             tokio::pin!(arrived);
             arrived.as_mut().enable();
-            let (page, missed) = self.after(cursor, usize::MAX, &UplinkFilter::any());
+            let (found, missed, head) = {
+                let log = self.log();
+                let found = log.matching(cursor, filter).next().map(|k| log.uplink(k));
+                (found, log.missed_after(cursor), log.next - 1)
+            };
             if missed > 0 {
                 return Err(UplinkError::Lagged(missed));
             }
-            for uplink in page {
-                cursor = uplink.seq;
-                if filter.accepts(&uplink) {
-                    return Ok(uplink);
-                }
-                seen += 1;
+            if let Some(uplink) = found {
+                return Ok(uplink);
             }
+            // Every uplink up to the newest was read past.
+            seen += head - cursor;
+            cursor = head;
             if tokio::time::timeout_at(deadline, arrived).await.is_err() {
                 return Err(UplinkError::Timeout { wanted: filter.to_string(), waited: timeout, seen });
             }
